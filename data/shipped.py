@@ -1,0 +1,77 @@
+"""Datasets shipped with iongrad (``iongrad/data/shipped/<name>.csv`` + ``<name>.json``)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from iongrad.data.loader import Dataset, load_dataset_bytes
+from iongrad.models.errors import DataError
+
+__all__ = ["list_shipped", "load_shipped", "shipped_files"]
+
+_PACKAGE = "iongrad.data"
+_FOLDER = "shipped"
+
+
+def _folder():
+    return resources.files(_PACKAGE).joinpath(_FOLDER)
+
+
+def list_shipped() -> tuple[str, ...]:
+    """Names of the shipped datasets (those with both a CSV and a JSON sidecar), sorted.
+
+    Returns
+    -------
+    tuple of str
+    """
+    entries = {e.name for e in _folder().iterdir() if e.is_file()}
+    return tuple(sorted(n[:-4] for n in entries if n.endswith(".csv")
+                        and n[:-4] + ".json" in entries))
+
+
+def shipped_files(name: str) -> tuple[str, str]:
+    """Locations of a shipped dataset's CSV and sidecar (as strings, for messages).
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_shipped`.
+
+    Returns
+    -------
+    (csv, sidecar) : tuple of str
+    """
+    _check(name)
+    return str(_folder().joinpath(name + ".csv")), str(_folder().joinpath(name + ".json"))
+
+
+def _check(name: str) -> None:
+    available = list_shipped()
+    if name not in available:
+        raise DataError(f"no shipped dataset named {name!r}; available: {list(available)}")
+
+
+def load_shipped(name: str) -> Dataset:
+    """Load a shipped dataset by name.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_shipped`, e.g. ``"synthetic_vrest_ko"``.
+
+    Returns
+    -------
+    Dataset
+        Validated, in canonical units; ``provenance`` holds the citation or the
+        generator, seed and true parameters.
+
+    Raises
+    ------
+    DataError
+        If there is no such dataset.
+    """
+    _check(name)
+    folder = _folder()
+    csv_res, json_res = folder.joinpath(name + ".csv"), folder.joinpath(name + ".json")
+    return load_dataset_bytes(csv_res.read_bytes(), json_res.read_bytes(),
+                              csv_label=str(csv_res), sidecar_label=str(json_res))

@@ -1,0 +1,1 @@
+"""iongrad.infer."""

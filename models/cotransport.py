@@ -1,0 +1,53 @@
+"""Secondary active transport driven by the Na+ gradient.
+
+For a symporter moving ``n`` Na+ with one substrate S (charge ``z_s``) inward::
+
+    ΔG_net = ΔG_S + n ΔG_Na,   ΔG_X = RT ln(X_i/X_o) + z_X F V
+
+Transport proceeds inward while ΔG_net < 0; at ΔG_net = 0 the substrate reaches
+its maximum accumulation ratio ``S_i/S_o = exp(-(n ΔG_Na + z_s F V)/RT)``.
+Examples: SGLT1 (2 Na+ + glucose, z_s = 0), GAT1 (2 Na+ + GABA, z_s = 0 for the
+zwitterion; the Cl- GAT1 also carries is ignored here as in the source chapter).
+"""
+
+from __future__ import annotations
+
+from iongrad.models._backend import check, namespace
+from iongrad.models.constants import F_C_PER_MOL, R_J_PER_MOL_K, T_DEFAULT_K
+from iongrad.models.thermo import electrochemical_dg_kJ_mol
+
+__all__ = ["cotransport_dg_kJ_mol", "max_accumulation_ratio"]
+
+
+def cotransport_dg_kJ_mol(s_ratio_in_out, na_i_mM, na_o_mM, v_mV, n_na=2, z_s=0,
+                          temperature_K=T_DEFAULT_K):
+    """Net free energy per transport cycle (1 S + n Na+ inward), kJ/mol.
+
+    Parameters
+    ----------
+    s_ratio_in_out : array_like
+        Substrate concentration ratio S_i/S_o (> 0).
+    na_i_mM, na_o_mM : array_like
+        Na+ concentrations, mM.
+    v_mV : array_like
+        Membrane potential, mV.
+    n_na : array_like
+        Na+ ions per substrate.
+    z_s : array_like
+        Substrate charge.
+    """
+    s_ratio_in_out = check("s_ratio_in_out", s_ratio_in_out, "dimensionless ratio",
+                           positive=True)
+    xp = namespace(s_ratio_in_out, na_i_mM, na_o_mM, v_mV, n_na, z_s, temperature_K)
+    dg_s = (R_J_PER_MOL_K * temperature_K * xp.log(s_ratio_in_out)
+            + z_s * F_C_PER_MOL * v_mV * 1e-3) * 1e-3
+    return dg_s + n_na * electrochemical_dg_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K)
+
+
+def max_accumulation_ratio(na_i_mM, na_o_mM, v_mV, n_na=2, z_s=0,
+                           temperature_K=T_DEFAULT_K):
+    """Largest S_i/S_o a symporter can sustain (ΔG_net = 0), dimensionless."""
+    xp = namespace(na_i_mM, na_o_mM, v_mV, n_na, z_s, temperature_K)
+    dg_na = electrochemical_dg_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K) * 1e3
+    dg_charge = z_s * F_C_PER_MOL * v_mV * 1e-3
+    return xp.exp(-(n_na * dg_na + dg_charge) / (R_J_PER_MOL_K * temperature_K))

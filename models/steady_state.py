@@ -1,0 +1,613 @@
+"""Pump–leak steady state of a cell.
+
+Two forms:
+
+* **Closed forms** (internal concentrations given): :func:`closed_form_steady_state`
+  returns the Mullins–Noda potential (ohmic or GHK leaks, coupling ratio r = 3/2),
+  the pump current that balances the leaks and its ATP/s.
+* **The full model** (Na_i, K_i, Cl_i and V unknown): :func:`solve_steady_state`.
+
+Full model
+----------
+Leaks of Na+, K+ and Cl- (ohmic ``g (V - E)`` or GHK with permeabilities), the
+Na+/K+ pump (3 Na+ out, 2 K+ in, kinetics of :mod:`iongrad.models.pump`) and
+impermeant intracellular anions (concentration ``a_i_mM``, mean valence ``-z_a``).
+At steady state::
+
+    I_Na,leak + 3 I_p = 0           (Na+ balance)
+    I_K,leak  - 2 I_p = 0           (K+ balance)
+    I_Cl,leak         = 0           (Cl- at equilibrium: Cl_i = Cl_o e^{FV/RT})
+    Na_i + K_i - Cl_i - z_a A_i = 0 (electroneutrality)
+
+and the total current ``I_Na + I_K + I_Cl + I_p`` is then zero. With
+``volume="fixed"`` the impermeant concentration is ``a_i_mM``; with
+``volume="osmotic"`` the cell volume (and so A_i) adjusts until the internal
+osmolarity ``Na_i + K_i + Cl_i + A_i`` equals ``osm_o_mOsm``.
+
+Solution method
+---------------
+Given ``x = ln Na_i`` the pump current is explicit; the Na+ balance then fixes V
+(explicitly for ohmic leaks, by a monotone 1-D solve for GHK leaks); the K+
+balance gives K_i and the Cl- equilibrium gives Cl_i explicitly. What is left is
+one scalar equation in ``x`` — electroneutrality — whose residual is strictly
+increasing in ``x``. It is solved for all parameter sets at once by a bracketed
+Ridders iteration in log-concentration coordinates, so concentrations are
+positive by construction. Every result is checked against all balance equations
+(relative residual <= ``rtol_check``); samples that fail, or with no physical
+steady state (in osmotic mode, a pump too weak to stop Donnan swelling), come
+back with ``feasible=False`` and a ``reason``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from iongrad.models._backend import NP, check, check_broadcast, namespace
+from iongrad.models.constants import E_CHARGE_C, F_C_PER_MOL, T_DEFAULT_K, rt_over_f_mV
+from iongrad.models.energy import ATP_PER_O2_DEFAULT
+from iongrad.models.errors import ModelInputError
+from iongrad.models.pump import PUMP_DEFAULTS, hill_activation
+from iongrad.models.thermo import (
+    mullins_noda_ghk_mV,
+    mullins_noda_ohmic_mV,
+    u_over_one_minus_exp_neg_u,
+)
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "REASONS",
+    "SteadyState",
+    "closed_form_steady_state",
+    "ghk_slope_factor",
+    "pump_leak_state",
+    "solve_steady_state",
+    "steady_state_residuals",
+]
+
+#: A typical small mammalian neuron (soma as a 10 µm-radius sphere). Units in the names.
+DEFAULT_PARAMS: dict[str, float] = {
+    "g_na_nS": 0.15,
+    "g_k_nS": 0.6,
+    "g_cl_nS": 0.3,
+    "p_na_cm_s": 4.0e-8,
+    "p_k_cm_s": 6.0e-7,
+    "p_cl_cm_s": 1.0e-7,
+    "pump_density_per_um2": 1000.0,
+    "area_um2": 4.0 * np.pi * 10.0**2,
+    "volume_pL": 4.0 / 3.0 * np.pi * 10.0**3 * 1e-3,
+    "turnover_max_per_s": PUMP_DEFAULTS["turnover_max_per_s"],
+    "k_na_mM": PUMP_DEFAULTS["k_na_mM"],
+    "hill_na": PUMP_DEFAULTS["hill_na"],
+    "k_k_mM": PUMP_DEFAULTS["k_k_mM"],
+    "hill_k": PUMP_DEFAULTS["hill_k"],
+    "atp_mM": PUMP_DEFAULTS["atp_mM"],
+    "k_atp_mM": PUMP_DEFAULTS["k_atp_mM"],
+    "na_o_mM": 145.0,
+    "k_o_mM": 4.0,
+    "cl_o_mM": 123.0,
+    "a_i_mM": 155.0,
+    "activity_load_pA": 0.0,
+    "z_a": 1.0,
+    "osm_o_mOsm": float("nan"),  # nan -> 2 (Na_o + K_o), an electroneutral monovalent bath
+    "temperature_K": T_DEFAULT_K,
+    "atp_per_o2": ATP_PER_O2_DEFAULT,
+}
+
+#: Units of every parameter, used in error messages and reports.
+PARAM_UNITS: dict[str, str] = {
+    "g_na_nS": "nS", "g_k_nS": "nS", "g_cl_nS": "nS",
+    "p_na_cm_s": "cm/s", "p_k_cm_s": "cm/s", "p_cl_cm_s": "cm/s",
+    "pump_density_per_um2": "sites/µm^2", "area_um2": "µm^2", "volume_pL": "pL",
+    "turnover_max_per_s": "1/s", "k_na_mM": "mM", "hill_na": "dimensionless",
+    "k_k_mM": "mM", "hill_k": "dimensionless", "atp_mM": "mM", "k_atp_mM": "mM",
+    "na_o_mM": "mM", "k_o_mM": "mM", "cl_o_mM": "mM", "a_i_mM": "mM", "activity_load_pA": "pA",
+    "z_a": "elementary charges", "osm_o_mOsm": "mOsm", "temperature_K": "K",
+    "atp_per_o2": "ATP per O2",
+}
+
+_POSITIVE = {"area_um2", "volume_pL", "k_na_mM", "hill_na", "k_k_mM", "hill_k", "k_atp_mM",
+             "na_o_mM", "k_o_mM", "cl_o_mM", "a_i_mM", "z_a", "temperature_K",
+             "atp_per_o2"}
+_NONNEG = {"g_cl_nS", "p_cl_cm_s", "pump_density_per_um2", "turnover_max_per_s", "atp_mM",
+           "activity_load_pA"}
+_LEAK_PARAMS = {"ohmic": ("g_na_nS", "g_k_nS", "g_cl_nS"),
+                "ghk": ("p_na_cm_s", "p_k_cm_s", "p_cl_cm_s")}
+
+#: Codes of the ``reason`` output.
+REASONS = {
+    0: "ok",
+    1: "no sign change of the electroneutrality residual (no steady state)",
+    2: "iteration limit reached",
+    3: "balance residual above tolerance",
+    4: "osmotic volume: impermeant content would be negative (pump cannot stop swelling)",
+}
+
+
+# --------------------------------------------------------------------------------------
+# Building blocks, generic over NumPy / PyTensor
+# --------------------------------------------------------------------------------------
+def ghk_slope_factor(w):
+    """Derivative ``Φ'(w)`` of ``Φ(w) = w/(1 - e^{-w})``, exact through ``w = 0``.
+
+    ``Φ'(w) = (1 - e^{-w}(1 + w))/(1 - e^{-w})^2``; for ``w < 0`` the algebraically
+    equal form ``e^{w}(e^{w} - 1 - w)/(e^{w} - 1)^2`` avoids inf - inf.
+    """
+    xp = namespace(w)
+    small = xp.abs(w) < 1e-3
+    pos = w > 0
+    w_safe = xp.where(small, 1.0, w)
+    wp = xp.where(pos, w_safe, 1.0)
+    wn = xp.where(pos, -1.0, w_safe)
+    emp = -xp.expm1(-wp)  # 1 - e^{-w} for w > 0
+    f_pos = (emp - wp * xp.exp(-wp)) / (emp * emp)
+    en = xp.exp(wn)
+    emn = xp.expm1(wn)  # e^{w} - 1 for w < 0
+    f_neg = en * (emn - wn) / (emn * emn)
+    return xp.where(small, 0.5 + w / 6.0 - w**3 / 180.0, xp.where(pos, f_pos, f_neg))
+
+
+def _phi_np(w):
+    """NumPy fast path: ``Φ(w)``, ``Φ(-w)`` and ``Φ'(w)`` with two transcendental calls.
+
+    With ``a = |w|``, ``t = e^{-a}`` and ``m = 1 - t``: ``Φ(a) = a/m``,
+    ``Φ(-a) = a t/m``, ``Φ'(a) = (m - a t)/m^2`` and ``Φ'(-a) = t (a - m)/m^2``
+    — no overflow and no catastrophic cancellation for large ``|w|``; a Taylor
+    series covers ``|w| < 1e-2``.
+    """
+    a = np.abs(w)
+    small = a < 1e-2
+    a_s = np.where(small, 1.0, a)
+    t = np.exp(-a_s)
+    m = -np.expm1(-a_s)
+    phi_a, phi_ma = a_s / m, a_s * t / m
+    m2 = m * m
+    dphi_a, dphi_ma = (m - a_s * t) / m2, t * (a_s - m) / m2
+    pos = w >= 0
+    phi_p = np.where(pos, phi_a, phi_ma)
+    phi_m = np.where(pos, phi_ma, phi_a)
+    dphi = np.where(pos, dphi_a, dphi_ma)
+    w2 = w * w
+    ser_phi = 1.0 + w / 2.0 + w2 / 12.0 - w2 * w2 / 720.0
+    ser_phi_m = ser_phi - w
+    ser_dphi = 0.5 + w / 6.0 - w2 * w / 180.0 + w2 * w2 * w / 5040.0
+    return (np.where(small, ser_phi, phi_p), np.where(small, ser_phi_m, phi_m),
+            np.where(small, ser_dphi, dphi))
+
+
+def _leak_scale(p, leak, ion):
+    """Conductance-like prefactor: g (nS) for ohmic, z F P A 1e-2 (pA/mM) for GHK."""
+    if leak == "ohmic":
+        return p[{"na": "g_na_nS", "k": "g_k_nS", "cl": "g_cl_nS"}[ion]]
+    key = {"na": "p_na_cm_s", "k": "p_k_cm_s", "cl": "p_cl_cm_s"}[ion]
+    return F_C_PER_MOL * p[key] * p["area_um2"] * 1e-2
+
+
+def _max_pump_current_pA(p):
+    """Pump current at the given K_o and ATP with Na+ sites saturated, pA."""
+    return (p["pump_density_per_um2"] * p["area_um2"] * p["turnover_max_per_s"]
+            * E_CHARGE_C * 1e12 * hill_activation(p["k_o_mM"], p["k_k_mM"], p["hill_k"])
+            * p["atp_mM"] / (p["atp_mM"] + p["k_atp_mM"]))
+
+
+def _osm_o(p, xp):
+    osm = p["osm_o_mOsm"]
+    if xp.symbolic:
+        return osm
+    return np.where(np.isnan(osm), 2.0 * (p["na_o_mM"] + p["k_o_mM"]), osm)
+
+
+def pump_leak_state(x_ln_na, v_mV, p, *, leak="ohmic", volume="fixed"):
+    """All state variables and balance residuals at ``(ln Na_i, V)``.
+
+    Generic over NumPy and PyTensor. K_i comes from the K+ balance and Cl_i from
+    Cl- equilibrium, both explicitly; the two remaining residuals are returned:
+
+    * ``r_na_pA``: Na+ balance ``I_Na,leak + 3 I_p`` (pA)
+    * ``r_en_mM``: electroneutrality (mM; with the osmotic constraint folded in
+      when ``volume="osmotic"``)
+
+    Parameters
+    ----------
+    x_ln_na : array_like
+        Natural log of Na_i in mM.
+    v_mV : array_like
+        Membrane potential, mV.
+    p : mapping
+        Parameters (see :data:`DEFAULT_PARAMS`), arrays broadcastable together.
+    """
+    xp = namespace(x_ln_na, v_mV, *p.values())
+    vt = rt_over_f_mV(p["temperature_K"])
+    w = v_mV / vt
+    na = xp.exp(x_ln_na)
+    i_p = _max_pump_current_pA(p) * hill_activation(na, p["k_na_mM"], p["hill_na"])
+    a_na, a_k = _leak_scale(p, leak, "na"), _leak_scale(p, leak, "k")
+    load = p["activity_load_pA"]
+    # K+ leak must carry 2 I_p minus the K+ that activity already exports.
+    i_k_needed = 2.0 * i_p - load
+    if leak == "ohmic":
+        e_na = vt * (xp.log(p["na_o_mM"]) - x_ln_na)
+        i_na = a_na * (v_mV - e_na)
+        # g_K (V - E_K) = 2 I_p - L  ->  E_K = V - (2 I_p - L) / g_K
+        e_k = v_mV - i_k_needed / a_k
+        arg = -e_k / vt
+        k_i = p["k_o_mM"] * xp.exp(arg if xp.symbolic else np.minimum(arg, 700.0))
+    else:
+        phi_p, phi_m = u_over_one_minus_exp_neg_u(w), u_over_one_minus_exp_neg_u(-w)
+        i_na = a_na * (na * phi_p - p["na_o_mM"] * phi_m)
+        # a_K (K_i Φ(w) - K_o Φ(-w)) = 2 I_p - L  ->  K_i explicit
+        k_i = (i_k_needed / a_k + p["k_o_mM"] * phi_m) / phi_p
+    cl_i = p["cl_o_mM"] * xp.exp(w if xp.symbolic else np.minimum(w, 700.0))
+    if volume == "fixed":
+        a_i = p["a_i_mM"] + 0.0 * w
+        r_en = na + k_i - cl_i - p["z_a"] * a_i
+        scale = na + k_i + cl_i + p["z_a"] * a_i
+    else:
+        osm = _osm_o(p, xp)
+        a_i = osm - na - k_i - cl_i
+        z = p["z_a"]
+        r_en = (1.0 + z) * (na + k_i) - (1.0 - z) * cl_i - z * osm
+        scale = (1.0 + z) * (na + k_i) + xp.abs(1.0 - z) * cl_i + z * osm
+    return {
+        "na_i_mM": na, "k_i_mM": k_i, "cl_i_mM": cl_i, "a_i_mM": a_i, "v_mV": v_mV,
+        "pump_current_pA": i_p, "i_na_pA": i_na,
+        "r_na_pA": i_na - load + 3.0 * i_p, "r_en_mM": r_en, "en_scale_mM": scale,
+    }
+
+
+def _v_given_x(x, p, leak, v_guess=None):
+    """Solve the Na+ balance for V at fixed ln Na_i (NumPy). Returns (V, ok)."""
+    vt = rt_over_f_mV(p["temperature_K"])
+    na = np.exp(x)
+    i_p = _max_pump_current_pA(p) * hill_activation(na, p["k_na_mM"], p["hill_na"])
+    a_na = _leak_scale(p, leak, "na")
+    net_out = 3.0 * i_p - p["activity_load_pA"]  # Na+ the leak must bring in, as current
+    if leak == "ohmic":
+        return vt * (np.log(p["na_o_mM"]) - x) - net_out / a_na, np.ones(np.shape(x), bool)
+    # GHK: s(w) = (Na_i - Na_o) Φ(w) + Na_o w + 3 I_p / a_Na = 0, increasing in w.
+    na_o = p["na_o_mM"]
+    target = net_out / a_na
+
+    w = np.log(na_o / na) if v_guess is None else v_guess / vt
+    w = np.array(np.broadcast_to(w, np.shape(x)), dtype=float)
+    # s is monotone and convex or concave on the whole line (Φ is convex and
+    # 0 < Φ' < 1), so Newton's method converges from any starting point.
+    ok = np.zeros(np.shape(x), dtype=bool)
+    idx = np.arange(w.size)
+    d_na = np.broadcast_to(na - na_o, w.shape).ravel()
+    na_o_f = np.broadcast_to(na_o, w.shape).ravel()
+    tgt = np.broadcast_to(target, w.shape).ravel()
+    w_f, ok_f = w.ravel(), ok.ravel()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(100):
+            # Iterate only the samples that have not converged yet.
+            wi = w_f[idx]
+            phi, _, dphi = _phi_np(wi)
+            s_val = d_na[idx] * phi + na_o_f[idx] * wi + tgt[idx]
+            step = s_val / (d_na[idx] * dphi + na_o_f[idx])
+            wi = wi - step
+            w_f[idx] = wi
+            done = np.abs(step) <= 1e-13 * np.maximum(1.0, np.abs(wi))
+            ok_f[idx[done]] = True
+            idx = idx[~done]
+            if idx.size == 0:
+                break
+    w, ok = w_f.reshape(w.shape), ok_f.reshape(w.shape)
+    return w * vt, ok
+
+
+def _expand(f, lo, hi):
+    from iongrad.models._roots import expand_bracket
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return expand_bracket(f, lo, hi, step=1.0)
+
+
+def _ridders(f, lo, hi, f_lo, f_hi, xtol, ftol=1e-15):
+    from iongrad.models._roots import ridders
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return ridders(f, lo, hi, f_lo, f_hi, xtol=xtol, ftol=ftol)
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+def _resolve_params(leak: str, volume: str, overrides: dict) -> dict:
+    if leak not in _LEAK_PARAMS:
+        raise ModelInputError(f"leak must be 'ohmic' or 'ghk'; got {leak!r}")
+    if volume not in ("fixed", "osmotic"):
+        raise ModelInputError(f"volume must be 'fixed' or 'osmotic'; got {volume!r}")
+    unknown = sorted(set(overrides) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ModelInputError(
+            f"unknown steady-state parameter(s) {unknown}; known: {sorted(DEFAULT_PARAMS)}")
+    p = dict(DEFAULT_PARAMS)
+    p.update(overrides)
+    out = {}
+    leak_positive = set(_LEAK_PARAMS[leak][:2])
+    for name, value in p.items():
+        unit = PARAM_UNITS[name]
+        if name == "osm_o_mOsm":
+            arr = np.asarray(value, dtype=float)
+            if np.any(np.isinf(arr)) or np.any(arr[~np.isnan(arr)] <= 0):
+                raise ModelInputError(f"osm_o_mOsm must be > 0 (in mOsm); got {value!r}")
+            out[name] = arr
+        elif name in _POSITIVE or name in leak_positive:
+            out[name] = check(name, value, unit, positive=True)
+        else:
+            out[name] = check(name, value, unit, nonnegative=name in _NONNEG
+                              or name in _LEAK_PARAMS["ohmic"] + _LEAK_PARAMS["ghk"])
+    check_broadcast(**out)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Full steady state (NumPy)
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SteadyState:
+    """Result of :func:`solve_steady_state`; every field is an array of the broadcast shape.
+
+    Concentrations in mM, potentials in mV, currents in pA, resistance in MΩ,
+    volume in pL, rates in molecules/s. ``feasible`` is True where a physical
+    steady state was found and verified; elsewhere every numeric field is NaN and
+    ``reason`` (see :data:`REASONS`) says why.
+    """
+
+    na_i_mM: np.ndarray
+    k_i_mM: np.ndarray
+    cl_i_mM: np.ndarray
+    a_i_mM: np.ndarray
+    v_rest_mV: np.ndarray
+    e_na_mV: np.ndarray
+    e_k_mV: np.ndarray
+    e_cl_mV: np.ndarray
+    pump_current_pA: np.ndarray
+    atp_per_s: np.ndarray
+    o2_per_s: np.ndarray
+    r_in_MOhm: np.ndarray
+    volume_pL: np.ndarray
+    feasible: np.ndarray
+    reason: np.ndarray
+    iterations: np.ndarray
+    residuals: dict = field(repr=False)
+
+    @property
+    def converged(self) -> np.ndarray:
+        """Alias of ``feasible``."""
+        return self.feasible
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """Named outputs (no residuals) as a plain dict."""
+        return {k: getattr(self, k) for k in OUTPUTS}
+
+
+#: Names of the numeric outputs of :func:`solve_steady_state`.
+OUTPUTS = ("na_i_mM", "k_i_mM", "cl_i_mM", "a_i_mM", "v_rest_mV", "e_na_mV", "e_k_mV",
+           "e_cl_mV", "pump_current_pA", "atp_per_s", "o2_per_s", "r_in_MOhm", "volume_pL",
+           "feasible")
+
+
+def input_resistance_MOhm(v_mV, na_i_mM, k_i_mM, cl_i_mM, p, *, leak="ohmic"):
+    """Leak input resistance (inverse slope conductance at fixed concentrations), MΩ."""
+    xp = namespace(v_mV, na_i_mM, k_i_mM, cl_i_mM, *p.values())
+    if leak == "ohmic":
+        g = p["g_na_nS"] + p["g_k_nS"] + p["g_cl_nS"]
+    else:
+        vt = rt_over_f_mV(p["temperature_K"])
+        w = v_mV / vt
+
+        def slope(a, z, ci, co):
+            # I = z a (ci Φ(zw) - co Φ(-zw))  ->  dI/dV = z² a / vt (ci Φ'(zw) + co Φ'(-zw))
+            wz = z * w
+            return a * z * z / vt * (ci * ghk_slope_factor(wz) + co * ghk_slope_factor(-wz))
+
+        g = (slope(_leak_scale(p, leak, "na"), 1.0, na_i_mM, p["na_o_mM"])
+             + slope(_leak_scale(p, leak, "k"), 1.0, k_i_mM, p["k_o_mM"])
+             + slope(_leak_scale(p, leak, "cl"), -1.0, cl_i_mM, p["cl_o_mM"]))
+    del xp
+    return 1e3 / g
+
+
+def steady_state_residuals(na_i_mM, k_i_mM, cl_i_mM, v_mV, a_i_mM, p, *, leak="ohmic"):
+    """Relative residuals of every balance equation at a candidate steady state.
+
+    Returns a dict of ``na``, ``k``, ``cl`` (flux balances), ``current`` (total
+    membrane current) and ``electroneutrality``, each ``|sum| / scale`` where the
+    scale of a leak is its gross (unidirectional) magnitude — ``g (|V| + |E| + RT/F)``
+    for ohmic, the sum of both unidirectional GHK fluxes — so that a balance at
+    equilibrium (no pump) is judged against the fluxes it balances, not zero.
+    """
+    from iongrad.models.thermo import ghk_current_pA, nernst_mV, ohmic_current_pA
+
+    i_p = (_max_pump_current_pA(p) * hill_activation(na_i_mM, p["k_na_mM"], p["hill_na"]))
+    t = p["temperature_K"]
+    if leak == "ohmic":
+        e_na = nernst_mV(p["na_o_mM"], na_i_mM, 1, t)
+        e_k = nernst_mV(p["k_o_mM"], k_i_mM, 1, t)
+        e_cl = nernst_mV(p["cl_o_mM"], cl_i_mM, -1, t)
+        i_na = ohmic_current_pA(v_mV, e_na, p["g_na_nS"])
+        i_k = ohmic_current_pA(v_mV, e_k, p["g_k_nS"])
+        i_cl = ohmic_current_pA(v_mV, e_cl, p["g_cl_nS"])
+        # magnitude scale of each leak: g (|V| + |E| + RT/F)
+        vt = rt_over_f_mV(t)
+        s_na = p["g_na_nS"] * (np.abs(v_mV) + np.abs(e_na) + vt)
+        s_k = p["g_k_nS"] * (np.abs(v_mV) + np.abs(e_k) + vt)
+        s_cl = p["g_cl_nS"] * (np.abs(v_mV) + np.abs(e_cl) + vt)
+    else:
+        kw = {"area_um2": p["area_um2"], "temperature_K": t}
+        i_na = ghk_current_pA(v_mV, na_i_mM, p["na_o_mM"], p["p_na_cm_s"], z=1, **kw)
+        i_k = ghk_current_pA(v_mV, k_i_mM, p["k_o_mM"], p["p_k_cm_s"], z=1, **kw)
+        i_cl = ghk_current_pA(v_mV, cl_i_mM, p["cl_o_mM"], p["p_cl_cm_s"], z=-1, **kw)
+        # magnitude scale of each leak: the sum of its unidirectional fluxes
+        w = v_mV / rt_over_f_mV(t)
+        phi_p, phi_m = u_over_one_minus_exp_neg_u(w), u_over_one_minus_exp_neg_u(-w)
+
+        def uni(key, ci, co, z):
+            pp, pm = (phi_p, phi_m) if z > 0 else (phi_m, phi_p)
+            return F_C_PER_MOL * p[key] * p["area_um2"] * 1e-2 * (ci * pp + co * pm)
+
+        s_na = uni("p_na_cm_s", na_i_mM, p["na_o_mM"], 1)
+        s_k = uni("p_k_cm_s", k_i_mM, p["k_o_mM"], 1)
+        s_cl = uni("p_cl_cm_s", cl_i_mM, p["cl_o_mM"], -1)
+    tiny = 1e-300
+    load = p["activity_load_pA"]
+    en_terms = na_i_mM + k_i_mM + cl_i_mM + p["z_a"] * a_i_mM
+    return {
+        "na": np.abs(i_na - load + 3 * i_p) / (s_na + load + 3 * i_p + tiny),
+        "k": np.abs(i_k + load - 2 * i_p) / (s_k + load + 2 * i_p + tiny),
+        "cl": np.abs(i_cl) / (s_cl + tiny),
+        "current": np.abs(i_na + i_k + i_cl + i_p) / (s_na + s_k + s_cl + i_p + tiny),
+        "electroneutrality": np.abs(na_i_mM + k_i_mM - cl_i_mM - p["z_a"] * a_i_mM)
+        / en_terms,
+    }
+
+
+def solve_steady_state(*, leak: str = "ohmic", volume: str = "fixed", rtol_check: float = 1e-9,
+                       max_iter: int = 100, **params) -> SteadyState:
+    """Solve the full pump–leak steady state for every broadcast parameter set at once.
+
+    Parameters
+    ----------
+    leak : {"ohmic", "ghk"}
+        Leak model: ohmic conductances ``g_*_nS`` or GHK permeabilities ``p_*_cm_s``.
+    volume : {"fixed", "osmotic"}
+        Fixed volume with impermeant anions ``a_i_mM``, or osmotic volume where
+        ``a_i_mM`` is the impermeant concentration at the reference ``volume_pL``
+        and the cell swells or shrinks until internal and external osmolarity match.
+    rtol_check : float
+        Largest relative residual of any balance equation accepted as converged.
+    max_iter : int
+        Iteration limit of the root finder.
+    **params
+        Any of :data:`DEFAULT_PARAMS` (units in the names); arrays broadcast together.
+
+    Returns
+    -------
+    SteadyState
+        Concentrations, potentials, pump current, ATP/s, O2/s, input resistance,
+        volume, ``feasible`` and ``reason`` per parameter set.
+
+    Raises
+    ------
+    ModelInputError
+        For unknown parameters, non-positive concentrations, temperature or
+        volume, negative conductances/densities/rates, or shapes that do not
+        broadcast.
+
+    Examples
+    --------
+    >>> ss = solve_steady_state(g_na_nS=0.5, g_k_nS=5.0, k_o_mM=[2.5, 4.0, 10.0])
+    >>> ss.v_rest_mV.round(1)  # doctest: +SKIP
+    """
+    p = _resolve_params(leak, volume, params)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in p.values()))
+    p = {k: np.broadcast_to(v, shape).astype(float).ravel() for k, v in p.items()}
+    n = p["na_o_mM"].size
+
+    v_cache = {}
+
+    def h(x):
+        v, ok = _v_given_x(x, p, leak, v_cache.get("v"))
+        v_cache["v"] = np.where(np.isfinite(v), v, 0.0)
+        st = pump_leak_state(x, v, p, leak=leak, volume=volume)
+        return np.where(ok, st["r_en_mM"] / st["en_scale_mM"], np.nan)
+
+    # Warm start from the Na+ set point of the closed form (pump vs leak at K_Na).
+    x0 = np.log(np.minimum(p["k_na_mM"], 0.5 * p["na_o_mM"]))
+    lo, hi, f_lo, f_hi, bracketed = _expand(h, x0 - 0.5, x0 + 0.5)
+    x, conv, iters = _ridders(h, lo, hi, np.where(bracketed, f_lo, -1.0),
+                              np.where(bracketed, f_hi, 1.0), xtol=1e-14)
+    conv = conv & bracketed
+    v, ok_v = _v_given_x(x, p, leak)
+    st = pump_leak_state(x, v, p, leak=leak, volume=volume)
+    reason = np.zeros(n, dtype=np.int64)
+    reason[~conv] = 2
+    reason[~ok_v] = 2
+    reason[~bracketed] = 1
+    if volume == "osmotic":
+        # A_i -> 0 is the limit of unbounded swelling; treat round-off above 0 alike.
+        no_room = ~(st["a_i_mM"] > 1e-9 * _osm_o(p, NP))
+        reason[(reason == 0) & no_room] = 4
+    res = steady_state_residuals(st["na_i_mM"], st["k_i_mM"], st["cl_i_mM"], v,
+                                 st["a_i_mM"], p, leak=leak)
+    worst = np.max(np.stack([res[k] for k in res]), axis=0)
+    positive = (st["na_i_mM"] > 0) & (st["k_i_mM"] > 0) & (st["cl_i_mM"] > 0)
+    reason[(reason == 0) & ~((worst <= rtol_check) & positive & np.isfinite(v))] = 3
+    feasible = reason == 0
+
+    vt = rt_over_f_mV(p["temperature_K"])
+    i_p = st["pump_current_pA"]
+    atp = i_p * 1e-12 / E_CHARGE_C
+    if volume == "osmotic":
+        vol = p["volume_pL"] * p["a_i_mM"] / np.where(st["a_i_mM"] > 0, st["a_i_mM"], np.nan)
+    else:
+        vol = p["volume_pL"]
+    with np.errstate(all="ignore"):
+        out = {
+            "na_i_mM": st["na_i_mM"], "k_i_mM": st["k_i_mM"], "cl_i_mM": st["cl_i_mM"],
+            "a_i_mM": st["a_i_mM"], "v_rest_mV": v,
+            "e_na_mV": vt * np.log(p["na_o_mM"] / st["na_i_mM"]),
+            "e_k_mV": vt * np.log(p["k_o_mM"] / st["k_i_mM"]),
+            "e_cl_mV": -vt * np.log(p["cl_o_mM"] / st["cl_i_mM"]),
+            "pump_current_pA": i_p, "atp_per_s": atp, "o2_per_s": atp / p["atp_per_o2"],
+            "r_in_MOhm": input_resistance_MOhm(v, st["na_i_mM"], st["k_i_mM"],
+                                               st["cl_i_mM"], p, leak=leak),
+            "volume_pL": np.broadcast_to(vol, (n,)).astype(float),
+        }
+    out = {k: np.where(feasible, val, np.nan).reshape(shape) for k, val in out.items()}
+    return SteadyState(**out, feasible=feasible.reshape(shape), reason=reason.reshape(shape),
+                       iterations=iters.reshape(shape),
+                       residuals={k: r.reshape(shape) for k, r in res.items()})
+
+
+# --------------------------------------------------------------------------------------
+# Closed forms (internal concentrations given)
+# --------------------------------------------------------------------------------------
+def closed_form_steady_state(na_i_mM, k_i_mM, na_o_mM, k_o_mM, *, leak="ohmic",
+                             g_na_nS=None, g_k_nS=None, p_na_cm_s=None, p_k_cm_s=None,
+                             area_um2=DEFAULT_PARAMS["area_um2"],
+                             temperature_K=T_DEFAULT_K, atp_per_o2=ATP_PER_O2_DEFAULT):
+    """Mullins–Noda potential and the pump that balances the leaks (concentrations given).
+
+    With Na+ and K+ each in flux balance against a 3:2 pump, the potential is the
+    Mullins–Noda potential (ohmic or GHK form, r = 3/2) and the pump current is
+    ``I_p = -I_Na/3 = I_K/2``.
+
+    Parameters
+    ----------
+    na_i_mM, k_i_mM, na_o_mM, k_o_mM : array_like
+        Concentrations, mM.
+    leak : {"ohmic", "ghk"}
+        Ohmic leaks need ``g_na_nS`` and ``g_k_nS`` (nS); GHK leaks need
+        ``p_na_cm_s`` and ``p_k_cm_s`` (cm/s) and ``area_um2``.
+
+    Returns
+    -------
+    dict
+        ``v_rest_mV``, ``pump_current_pA``, ``atp_per_s``, ``o2_per_s``.
+    """
+    from iongrad.models.thermo import ghk_current_pA, nernst_mV
+
+    xp = namespace(na_i_mM, k_i_mM, na_o_mM, k_o_mM, g_na_nS, g_k_nS, p_na_cm_s, p_k_cm_s)
+    del xp
+    if leak == "ohmic":
+        if g_na_nS is None or g_k_nS is None:
+            raise ModelInputError("ohmic closed form needs g_na_nS and g_k_nS (nS)")
+        e_na = nernst_mV(na_o_mM, na_i_mM, 1, temperature_K)
+        e_k = nernst_mV(k_o_mM, k_i_mM, 1, temperature_K)
+        v = mullins_noda_ohmic_mV(g_na_nS, g_k_nS, e_na, e_k)
+        i_p = g_k_nS * (v - e_k) / 2.0
+    elif leak == "ghk":
+        if p_na_cm_s is None or p_k_cm_s is None:
+            raise ModelInputError("GHK closed form needs p_na_cm_s and p_k_cm_s (cm/s)")
+        v = mullins_noda_ghk_mV(p_k_cm_s, p_na_cm_s, k_o_mM, k_i_mM, na_o_mM, na_i_mM,
+                                temperature_K=temperature_K)
+        i_p = ghk_current_pA(v, k_i_mM, k_o_mM, p_k_cm_s, area_um2, 1, temperature_K) / 2.0
+    else:
+        raise ModelInputError(f"leak must be 'ohmic' or 'ghk'; got {leak!r}")
+    atp = i_p * 1e-12 / E_CHARGE_C
+    return {"v_rest_mV": v, "pump_current_pA": i_p, "atp_per_s": atp,
+            "o2_per_s": atp / atp_per_o2}

@@ -1,0 +1,207 @@
+"""Equilibrium and electrodiffusion: Nernst, GHK, electrochemical free energy, Mullins–Noda.
+
+All functions are vectorised over broadcastable inputs and work on NumPy arrays
+or PyTensor variables (the namespace is taken from the inputs).
+
+Sign conventions: membrane potential is inside minus outside; membrane current
+is positive outward (a cation leaving the cell).
+"""
+
+from __future__ import annotations
+
+from iongrad.models._backend import check, namespace
+from iongrad.models.constants import (
+    F_C_PER_MOL,
+    PUMP_COUPLING_RATIO,
+    R_J_PER_MOL_K,
+    T_DEFAULT_K,
+    rt_over_f_mV,
+)
+
+__all__ = [
+    "electrochemical_dg_kJ_mol",
+    "ghk_current_pA",
+    "ghk_flux_term_mM",
+    "ghk_voltage_mV",
+    "mullins_noda_ghk_mV",
+    "mullins_noda_ohmic_mV",
+    "nernst_mV",
+    "ohmic_current_pA",
+    "pump_cycle_dg_kJ_mol",
+    "u_over_one_minus_exp_neg_u",
+]
+
+_SERIES_CUTOFF = 1e-3
+
+
+def nernst_mV(c_out_mM, c_in_mM, z=1, temperature_K=T_DEFAULT_K):
+    """Nernst (equilibrium) potential ``E = (RT/zF) ln(c_out/c_in)``.
+
+    Parameters
+    ----------
+    c_out_mM, c_in_mM : array_like
+        Extracellular and intracellular concentrations, mM (> 0).
+    z : int or array_like
+        Valence (non-zero), e.g. +1 for K+, -1 for Cl-.
+    temperature_K : array_like
+        Absolute temperature, K (> 0).
+
+    Returns
+    -------
+    E_mV : array_like
+        Equilibrium potential, mV.
+    """
+    c_out_mM = check("c_out_mM", c_out_mM, "mM", positive=True)
+    c_in_mM = check("c_in_mM", c_in_mM, "mM", positive=True)
+    temperature_K = check("temperature_K", temperature_K, "K", positive=True)
+    z = check("z", z, "elementary charges")
+    xp = namespace(c_out_mM, c_in_mM, z, temperature_K)
+    if not xp.symbolic and (z == 0).any():
+        from iongrad.models.errors import ModelInputError
+
+        raise ModelInputError("z must be a non-zero valence (elementary charges); got 0")
+    return rt_over_f_mV(temperature_K) / z * xp.log(c_out_mM / c_in_mM)
+
+
+def u_over_one_minus_exp_neg_u(u):
+    """``Φ(u) = u / (1 - exp(-u))``, exact through ``u = 0`` (Φ(0) = 1).
+
+    The GHK flux is ``c_in Φ(w) - c_out Φ(-w)`` with ``w = zFV/RT``. With
+    ``a = |u|``: ``Φ(a) = a/(1 - e^{-a})`` and ``Φ(-a) = a e^{-a}/(1 - e^{-a})``,
+    which never overflow; a Taylor series replaces the quotient near zero, so
+    values and gradients are finite everywhere.
+    """
+    xp = namespace(u)
+    small = xp.abs(u) < _SERIES_CUTOFF
+    a = xp.where(small, 1.0, xp.abs(u))
+    m = -xp.expm1(-a)
+    series = 1.0 + u / 2.0 + u * u / 12.0 - u**4 / 720.0
+    return xp.where(small, series, xp.where(u >= 0, a / m, a * xp.exp(-a) / m))
+
+
+def ghk_flux_term_mM(v_mV, c_in_mM, c_out_mM, z=1, temperature_K=T_DEFAULT_K):
+    """Dimensionless-voltage GHK flux term ``(c_in - c_out e^{-w}) w/(1 - e^{-w})``, mM.
+
+    With ``w = z V F/RT`` this equals ``c_in Φ(w) - c_out Φ(-w)``; at ``V = 0`` it is
+    ``c_in - c_out`` (pure diffusion). Positive means net outward movement.
+    """
+    w = z * v_mV / rt_over_f_mV(temperature_K)
+    return c_in_mM * u_over_one_minus_exp_neg_u(w) - c_out_mM * u_over_one_minus_exp_neg_u(-w)
+
+
+def ghk_current_pA(v_mV, c_in_mM, c_out_mM, permeability_cm_s, area_um2, z=1,
+                   temperature_K=T_DEFAULT_K):
+    """GHK current equation, pA (positive outward), numerically exact through V = 0.
+
+    ``I = z F P A (c_in Φ(w) - c_out Φ(-w))`` with ``w = zFV/RT``.
+
+    Parameters
+    ----------
+    v_mV : array_like
+        Membrane potential, mV.
+    c_in_mM, c_out_mM : array_like
+        Intracellular and extracellular concentrations, mM (> 0).
+    permeability_cm_s : array_like
+        Membrane permeability, cm/s (>= 0).
+    area_um2 : array_like
+        Membrane area, µm^2 (> 0).
+    z : int
+        Valence.
+    temperature_K : array_like
+        Temperature, K.
+
+    Returns
+    -------
+    I_pA : array_like
+        Current carried by the ion, pA, positive outward.
+    """
+    c_in_mM = check("c_in_mM", c_in_mM, "mM", positive=True)
+    c_out_mM = check("c_out_mM", c_out_mM, "mM", positive=True)
+    permeability_cm_s = check("permeability_cm_s", permeability_cm_s, "cm/s", nonnegative=True)
+    area_um2 = check("area_um2", area_um2, "µm^2", positive=True)
+    v_mV = check("v_mV", v_mV, "mV")
+    # P[cm/s]*1e-2 -> m/s; A[µm²]*1e-12 -> m²; c[mM] = mol/m³; A -> pA: *1e12.
+    flux = ghk_flux_term_mM(v_mV, c_in_mM, c_out_mM, z, temperature_K)
+    return z * F_C_PER_MOL * permeability_cm_s * area_um2 * 1e-2 * flux
+
+
+def ohmic_current_pA(v_mV, e_rev_mV, g_nS):
+    """Ohmic leak current ``g (V - E)``, pA (nS × mV = pA), positive outward."""
+    return g_nS * (v_mV - e_rev_mV)
+
+
+def ghk_voltage_mV(k_o_mM, k_i_mM, na_o_mM, na_i_mM, cl_o_mM=None, cl_i_mM=None, *,
+                   p_k=1.0, p_na=0.05, p_cl=0.0, temperature_K=T_DEFAULT_K):
+    """Goldman–Hodgkin–Katz voltage equation for K+, Na+ and Cl-, mV.
+
+    ``V = (RT/F) ln((P_K K_o + P_Na Na_o + P_Cl Cl_i)/(P_K K_i + P_Na Na_i + P_Cl Cl_o))``.
+
+    Permeabilities may be absolute (cm/s) or relative (dimensionless); only their
+    ratios matter. Cl- terms are dropped when ``p_cl`` is 0 or the Cl-
+    concentrations are not given.
+    """
+    k_o_mM = check("k_o_mM", k_o_mM, "mM", positive=True)
+    k_i_mM = check("k_i_mM", k_i_mM, "mM", positive=True)
+    na_o_mM = check("na_o_mM", na_o_mM, "mM", positive=True)
+    na_i_mM = check("na_i_mM", na_i_mM, "mM", positive=True)
+    p_k = check("p_k", p_k, "cm/s or relative", nonnegative=True)
+    p_na = check("p_na", p_na, "cm/s or relative", nonnegative=True)
+    p_cl = check("p_cl", p_cl, "cm/s or relative", nonnegative=True)
+    xp = namespace(k_o_mM, k_i_mM, na_o_mM, na_i_mM, p_k, p_na, p_cl, cl_o_mM, cl_i_mM)
+    num = p_k * k_o_mM + p_na * na_o_mM
+    den = p_k * k_i_mM + p_na * na_i_mM
+    if cl_o_mM is not None and cl_i_mM is not None:
+        cl_o_mM = check("cl_o_mM", cl_o_mM, "mM", positive=True)
+        cl_i_mM = check("cl_i_mM", cl_i_mM, "mM", positive=True)
+        num = num + p_cl * cl_i_mM
+        den = den + p_cl * cl_o_mM
+    return rt_over_f_mV(temperature_K) * xp.log(num / den)
+
+
+def electrochemical_dg_kJ_mol(c_in_mM, c_out_mM, z, v_mV, temperature_K=T_DEFAULT_K):
+    """Free energy of moving 1 mol of ion *inward*, ``ΔG = RT ln(c_in/c_out) + zFV``, kJ/mol.
+
+    Negative values mean inward movement releases energy (e.g. Na+ entry at rest).
+    Moving the ion outward costs ``-ΔG``.
+    """
+    c_in_mM = check("c_in_mM", c_in_mM, "mM", positive=True)
+    c_out_mM = check("c_out_mM", c_out_mM, "mM", positive=True)
+    temperature_K = check("temperature_K", temperature_K, "K", positive=True)
+    xp = namespace(c_in_mM, c_out_mM, z, v_mV, temperature_K)
+    rt = R_J_PER_MOL_K * temperature_K
+    return (rt * xp.log(c_in_mM / c_out_mM) + z * F_C_PER_MOL * v_mV * 1e-3) * 1e-3
+
+
+def pump_cycle_dg_kJ_mol(na_i_mM, na_o_mM, k_i_mM, k_o_mM, v_mV, temperature_K=T_DEFAULT_K):
+    """Minimum free energy per mol of Na+/K+ pump cycles, kJ/mol.
+
+    ``3 ΔG(Na+ out) + 2 ΔG(K+ in) = -3 ΔG_in(Na+) + 2 ΔG_in(K+)``. Compare with the
+    free energy of ATP hydrolysis in cells, about 50–60 kJ/mol.
+    """
+    dg_na_in = electrochemical_dg_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K)
+    dg_k_in = electrochemical_dg_kJ_mol(k_i_mM, k_o_mM, 1, v_mV, temperature_K)
+    return -3.0 * dg_na_in + 2.0 * dg_k_in
+
+
+def mullins_noda_ohmic_mV(g_na_nS, g_k_nS, e_na_mV, e_k_mV, r=PUMP_COUPLING_RATIO):
+    """Mullins–Noda steady potential with ohmic leaks, mV.
+
+    With Na+ and K+ each in flux balance against a pump that moves ``r`` Na+ per K+
+    (r = 3/2): ``V = (g_Na E_Na + r g_K E_K)/(g_Na + r g_K)``, i.e.
+    ``(2 g_Na E_Na + 3 g_K E_K)/(2 g_Na + 3 g_K)`` for the 3:2 pump.
+    """
+    g_na_nS = check("g_na_nS", g_na_nS, "nS", nonnegative=True)
+    g_k_nS = check("g_k_nS", g_k_nS, "nS", nonnegative=True)
+    return (g_na_nS * e_na_mV + r * g_k_nS * e_k_mV) / (g_na_nS + r * g_k_nS)
+
+
+def mullins_noda_ghk_mV(p_k, p_na, k_o_mM, k_i_mM, na_o_mM, na_i_mM,
+                        r=PUMP_COUPLING_RATIO, temperature_K=T_DEFAULT_K):
+    """Mullins–Noda steady potential with GHK leaks, mV.
+
+    ``V = (RT/F) ln((r P_K K_o + P_Na Na_o)/(r P_K K_i + P_Na Na_i))`` with r = 3/2.
+    Permeabilities may be absolute (cm/s) or relative.
+    """
+    return ghk_voltage_mV(k_o_mM, k_i_mM, na_o_mM, na_i_mM,
+                          p_k=r * check("p_k", p_k, "cm/s or relative", nonnegative=True),
+                          p_na=p_na, temperature_K=temperature_K)

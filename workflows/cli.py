@@ -1,0 +1,70 @@
+"""The ``iongrad`` command line. The only place that touches argv and exit codes.
+
+Every subcommand lives in its own module and registers through :data:`COMMANDS`
+(``name -> (module, add_arguments, run)``). Input errors (any ``IongradError``
+or ``ValueError`` raised while validating user input) become one line on stderr
+and exit code 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module path, help). The module provides add_arguments(parser) and run(args) -> int.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fit": ("iongrad.workflows.fit", "fit a model to a dataset with NUTS"),
+    "sensitivity": ("iongrad.workflows.sensitivity", "global sensitivity analysis (SALib)"),
+    "batch": ("iongrad.workflows.batch", "run many configs locally or on a Dask cluster"),
+    "report": ("iongrad.workflows.report", "write the HTML/Markdown report of a run folder"),
+    "demo": ("iongrad.workflows.demo", "multi-cell fit + energy sensitivity on shipped data"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        sys.stderr.write(f"iongrad: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="iongrad", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (module, help_) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_)
+        sp.set_defaults(_module=module)
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            sp.set_defaults(_missing=True)
+            continue
+        mod.add_arguments(sp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from iongrad.models.errors import IongradError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_missing", False):
+        sys.stderr.write(f"iongrad: error: '{args.command}' is not available in this build\n")
+        return 2
+    mod = importlib.import_module(args._module)
+    try:
+        return int(mod.run(args) or 0)
+    except (IongradError, FileNotFoundError, IsADirectoryError, PermissionError,
+            UnicodeDecodeError) as exc:
+        msg = " ".join(str(exc).split())
+        sys.stderr.write(f"iongrad {args.command}: error: {msg}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("iongrad: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

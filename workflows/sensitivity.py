@@ -1,0 +1,995 @@
+"""Global sensitivity analysis: ``iongrad sensitivity CONFIG.toml --out DIR``.
+
+A TOML config names a registered model (:mod:`iongrad.workflows.registry`), a
+SALib method, the inputs (bounds, distributions or a fitted posterior), fixed
+parameter values and the outputs to analyse. The whole config is resolved and
+validated by :func:`resolve_config` before any work is done; :func:`run_config`
+then samples, evaluates the model on the whole sample matrix in chunks, analyses
+it with SALib and writes ``indices.csv``, ``samples.nc``, ``run.json`` and plots.
+
+Design in the unit hypercube
+----------------------------
+Every SALib design is drawn in the unit hypercube ``[0, 1]^D`` and each column is
+mapped to its physical input through that input's quantile function (uniform,
+log-uniform, normal, log-normal, truncated normal, or the empirical quantile
+function of posterior draws). Variance-based indices (Sobol, eFAST) and the delta
+index are invariant under such per-input monotone maps, so this equals sampling
+the physical distributions directly; it also lets posterior draws be used, which
+SALib's ``dists`` do not support. Morris elementary effects and PAWN slices are
+therefore measured in quantile units (``mu_star`` has the unit of the output per
+unit change of the input's quantile; PAWN slices hold equal probability).
+
+Infeasible samples
+------------------
+A sample is *failed* for an output when the model reports ``feasible=False`` or
+the value is not finite. Failures are counted per output and located (input
+statistics of failed vs feasible samples) in ``run.json``; they are never
+dropped silently and never passed to SALib as NaN.
+
+``failure_handling = "feasible_region"`` (default)
+    Sobol, eFAST and Morris need their complete structured design, so an output
+    with any failed sample is *not* analysed with them. Instead it is analysed
+    with the moment-independent delta and PAWN indices on the feasible rows of a
+    separate Latin hypercube sample of size ``fallback_n``: sensitivity *within the
+    feasible region*. Conditioning on feasibility makes the inputs dependent,
+    which these estimators do not model; run.json says so. With delta or PAWN as
+    the chosen method, the feasible rows of the main design are used directly.
+    An output with fewer than ``min_feasible_samples`` feasible rows is not
+    analysed and is listed as skipped.
+``failure_handling = "indicator"``
+    Outputs with failed samples are not analysed at all (listed as skipped).
+
+In both modes, whenever any sample is infeasible, the ``feasible`` indicator
+(1 = steady state exists) is analysed as an output of its own on the full design
+with the chosen method (PAWN when the method is delta, as a binary output has no
+density).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from iongrad.models.errors import ConfigError, IongradError
+from iongrad.workflows.config import check_keys, config_hash, load_toml, require, write_json_atomic
+
+__all__ = ["InsufficientFeasibleError", "add_arguments", "resolve_config", "run", "run_config"]
+
+METHODS = ("sobol", "morris", "efast", "delta", "pawn")
+DISTS = ("uniform", "loguniform", "normal", "lognormal", "truncnorm")
+FAILURE_MODES = ("feasible_region", "indicator")
+_STRUCTURED = ("sobol", "morris", "efast")
+_DEFAULT_N = {"sobol": 1024, "morris": 50, "efast": 1000, "delta": 2048, "pawn": 2048}
+_SENS_KEYS = (
+    "model", "method", "n", "seed", "outputs", "second_order", "chunk_size", "num_resamples",
+    "conf_level", "target_ci_halfwidth", "max_n", "failure_handling", "fallback_n",
+    "min_feasible_samples", "num_levels", "efast_m", "pawn_slices", "description",
+)
+_DIST_KEYS = {
+    "uniform": ("dist", "bounds"),
+    "loguniform": ("dist", "bounds"),
+    "normal": ("dist", "mean", "sd"),
+    "lognormal": ("dist", "log_mean", "log_sd"),
+    "truncnorm": ("dist", "mean", "sd", "bounds"),
+}
+#: Unbounded distributions are cut at these quantiles on Morris grids, whose levels
+#: include 0 and 1 exactly (Saltelli et al. 2008, Global Sensitivity Analysis: The Primer).
+_MORRIS_TAIL = 0.005
+
+
+class InsufficientFeasibleError(IongradError):
+    """Raised when the convergence loop cannot analyse any output."""
+
+
+# ======================================================================================
+# Config resolution
+# ======================================================================================
+def _num(section: Mapping, key: str, where: str, *, default=None, integer=False,
+         positive=False, nonneg=False):
+    if key not in section:
+        if default is None:
+            raise ConfigError(f"{where}: missing required key {key!r}")
+        return default
+    value = require(section, key, where, int if integer else (int, float))
+    if positive and not value > 0:
+        raise ConfigError(f"{where}.{key}: must be > 0, got {value!r}")
+    if nonneg and not value >= 0:
+        raise ConfigError(f"{where}.{key}: must be >= 0, got {value!r}")
+    return value if integer else float(value)
+
+
+def _bounds(spec: Mapping, where: str) -> list[float]:
+    if "bounds" not in spec:
+        raise ConfigError(f"{where}: missing required key 'bounds' ([lower, upper])")
+    b = spec["bounds"]
+    if (not isinstance(b, list) or len(b) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in b)):
+        raise ConfigError(f"{where}.bounds: expected [lower, upper] (two numbers), got {b!r}")
+    lo, hi = float(b[0]), float(b[1])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ConfigError(f"{where}.bounds: must be finite, got {b!r}")
+    if lo >= hi:
+        raise ConfigError(f"{where}.bounds: lower bound {lo!r} must be < upper bound {hi!r}")
+    return [lo, hi]
+
+
+def _resolve_input(name: str, spec: Any, model) -> dict:
+    where = f"inputs.{name}"
+    if name not in model.parameter_names:
+        raise ConfigError(f"[inputs]: unknown parameter {name!r} of model {model.name!r}; "
+                          f"known: {', '.join(model.parameter_names)}")
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected a table with bounds/dist, got {spec!r}")
+    param = model.parameter(name)
+    dist = spec.get("dist", "uniform")
+    if dist not in DISTS:
+        raise ConfigError(f"{where}.dist: unknown distribution {dist!r}; "
+                          f"allowed: {', '.join(DISTS)}")
+    check_keys(spec, _DIST_KEYS[dist], where)
+    out: dict[str, Any] = {"name": name, "source": "distribution", "dist": dist,
+                           "unit": param.unit}
+    if dist in ("uniform", "loguniform", "truncnorm"):
+        lo, hi = _bounds(spec, where)
+        if dist == "loguniform" and lo <= 0:
+            raise ConfigError(f"{where}.bounds: log-uniform needs a lower bound > 0, "
+                              f"got {lo!r} ({param.unit})")
+        if not param.contains(lo, hi):
+            raise ConfigError(f"{where}.bounds: {[lo, hi]!r} leaves the support of {name} "
+                              f"({param.support_text()}, in {param.unit})")
+        out["bounds"] = [lo, hi]
+    if dist in ("normal", "truncnorm"):
+        out["mean"] = _num(spec, "mean", where)
+        out["sd"] = _num(spec, "sd", where, positive=True)
+        if dist == "normal" and param.support != "real":
+            raise ConfigError(f"{where}.dist: 'normal' is unbounded but {name} must be "
+                              f"{param.support_text()}; use 'truncnorm' or 'lognormal'")
+    if dist == "lognormal":
+        out["log_mean"] = _num(spec, "log_mean", where)
+        out["log_sd"] = _num(spec, "log_sd", where, positive=True)
+        if param.support == "fraction":
+            raise ConfigError(f"{where}.dist: 'lognormal' is unbounded above but {name} "
+                              f"must be {param.support_text()}; use 'truncnorm'")
+    return out
+
+
+def _posterior_draws(path: Path, variable: str, cell: Any, where: str) -> np.ndarray:
+    """Flattened draws of one posterior variable (per-cell variables reduced by ``cell``)."""
+    import xarray as xr
+
+    try:
+        ds = xr.open_dataset(path, group="posterior")
+    except Exception as exc:  # any reader failure means "not an InferenceData file"
+        raise ConfigError(f"{where}.path: {str(path)!r} is not an ArviZ InferenceData NetCDF "
+                          f"with a 'posterior' group ({type(exc).__name__})") from None
+    with ds:
+        if variable not in ds.data_vars:
+            raise ConfigError(f"{where}.variables: {variable!r} is not in the posterior of "
+                              f"{str(path)!r}; it has: {', '.join(map(str, ds.data_vars))}")
+        da = ds[variable].load()
+    sample_dims = [d for d in ("chain", "draw") if d in da.dims]
+    if not sample_dims:
+        raise ConfigError(f"{where}: posterior variable {variable!r} has no chain/draw "
+                          f"dimensions (dims {da.dims})")
+    extra = [d for d in da.dims if d not in sample_dims]
+    if extra:
+        if cell == "mean":
+            da = da.mean(dim=extra)
+        else:
+            if len(extra) > 1:
+                raise ConfigError(f"{where}.cell: {variable!r} has several extra dimensions "
+                                  f"{extra}; only 'mean' is supported for it")
+            dim = extra[0]
+            coords = [c.item() for c in da[dim].values] if dim in da.coords else []
+            if cell in coords:
+                da = da.sel({dim: cell})
+            elif isinstance(cell, int) and 0 <= cell < da.sizes[dim]:
+                da = da.isel({dim: cell})
+            else:
+                raise ConfigError(f"{where}.cell: {cell!r} is neither a label nor an index of "
+                                  f"dimension {dim!r} (size {da.sizes[dim]}) of {variable!r}")
+    draws = np.asarray(da.values, dtype=float).ravel()
+    if draws.size < 2 or not np.all(np.isfinite(draws)):
+        raise ConfigError(f"{where}: posterior variable {variable!r} needs >= 2 finite draws")
+    return draws
+
+
+def _resolve_posterior(spec: Any, base_dir: Path, model, taken: set[str]) -> list[dict]:
+    where = "posterior"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"[posterior]: expected a table, got {spec!r}")
+    check_keys(spec, ("path", "variables", "cell"), where)
+    raw_path = require(spec, "path", where, str)
+    path = Path(raw_path)
+    if not path.is_absolute():
+        path = (base_dir / path).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{where}.path: posterior file {str(path)!r} does not exist")
+    variables = require(spec, "variables", where, list)
+    if not variables or not all(isinstance(v, str) for v in variables):
+        raise ConfigError(f"{where}.variables: expected a non-empty list of parameter names, "
+                          f"got {variables!r}")
+    cell = spec.get("cell", "mean")
+    if isinstance(cell, bool) or not isinstance(cell, int | str):
+        raise ConfigError(f"{where}.cell: expected 'mean', a cell index or label, got {cell!r}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    out = []
+    for var in variables:
+        if var not in model.parameter_names:
+            raise ConfigError(f"{where}.variables: {var!r} is not a parameter of model "
+                              f"{model.name!r}; known: {', '.join(model.parameter_names)}")
+        if var in taken:
+            raise ConfigError(f"{where}.variables: {var!r} is also given in [inputs] or [fixed]")
+        taken.add(var)
+        draws = _posterior_draws(path, var, cell, where)
+        param = model.parameter(var)
+        if not param.contains(float(draws.min()), float(draws.max())):
+            raise ConfigError(f"{where}.variables: draws of {var!r} leave its support "
+                              f"({param.support_text()}, in {param.unit})")
+        out.append({"name": var, "source": "posterior", "dist": "empirical",
+                    "unit": param.unit, "path": str(path), "variable": var, "cell": cell,
+                    "n_draws": int(draws.size), "sha256": digest})
+    return out
+
+
+def resolve_config(raw: dict, base_dir: Path) -> dict:
+    """Validate a sensitivity config and fill its defaults.
+
+    Parameters
+    ----------
+    raw : dict
+        Parsed TOML (sections ``[sensitivity]``, ``[fixed]``, ``[inputs.<param>]``,
+        ``[posterior]``).
+    base_dir : pathlib.Path
+        Folder relative paths (the posterior file) are resolved against.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable resolved config: every default filled in, paths absolute,
+        inputs as an ordered list.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key and the value, for unknown sections, keys, models, methods,
+        parameters or outputs, bad bounds, missing seed, or an unreadable posterior.
+    """
+    from iongrad.workflows.registry import MODELS
+
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config: expected a table, got {type(raw).__name__}")
+    check_keys(raw, ("sensitivity", "fixed", "inputs", "posterior"), "config")
+    sec = raw.get("sensitivity")
+    if not isinstance(sec, Mapping):
+        raise ConfigError("config: missing [sensitivity] table")
+    where = "sensitivity"
+    check_keys(sec, _SENS_KEYS, where)
+    model_name = require(sec, "model", where, str)
+    if model_name not in MODELS:
+        raise ConfigError(f"{where}.model: unknown model {model_name!r}; "
+                          f"available: {', '.join(sorted(MODELS))}")
+    model = MODELS[model_name]
+    method = sec.get("method", "sobol")
+    if method not in METHODS:
+        raise ConfigError(f"{where}.method: unknown method {method!r}; "
+                          f"allowed: {', '.join(METHODS)}")
+    if "seed" not in sec:
+        raise ConfigError(f"{where}: missing required key 'seed' (an integer >= 0; 0 is valid)")
+    seed = _num(sec, "seed", where, integer=True, nonneg=True)
+    n = _num(sec, "n", where, default=_DEFAULT_N[method], integer=True, positive=True)
+    num_levels = _num(sec, "num_levels", where, default=4, integer=True, positive=True)
+    efast_m = _num(sec, "efast_m", where, default=4, integer=True, positive=True)
+    if method == "sobol" and n & (n - 1):
+        raise ConfigError(f"{where}.n: Sobol' designs need a power of 2, got {n!r}")
+    if method == "efast" and n <= 4 * efast_m**2:
+        raise ConfigError(f"{where}.n: eFAST needs n > 4 M^2 = {4 * efast_m**2}, got {n!r}")
+    if method == "morris" and (n < 2 or num_levels < 2 or num_levels % 2):
+        raise ConfigError(f"{where}: Morris needs n >= 2 trajectories and an even num_levels "
+                          f">= 2, got n={n!r}, num_levels={num_levels!r}")
+    if method in ("delta", "pawn") and n < 100:
+        raise ConfigError(f"{where}.n: {method} needs n >= 100 samples, got {n!r}")
+
+    numeric = [o for o in model.output_names if o != "feasible"]
+    outputs = sec.get("outputs", numeric)
+    if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str)
+                                                               for o in outputs):
+        raise ConfigError(f"{where}.outputs: expected a non-empty list of output names, "
+                          f"got {outputs!r}")
+    for o in outputs:
+        if o not in model.output_names:
+            raise ConfigError(f"{where}.outputs: unknown output {o!r} of model "
+                              f"{model_name!r}; known: {', '.join(model.output_names)}")
+    if len(set(outputs)) != len(outputs):
+        raise ConfigError(f"{where}.outputs: duplicate names in {outputs!r}")
+
+    second_order = sec.get("second_order", False)
+    if not isinstance(second_order, bool):
+        raise ConfigError(f"{where}.second_order: expected true or false, got {second_order!r}")
+    conf_level = _num(sec, "conf_level", where, default=0.95)
+    if not 0 < conf_level < 1:
+        raise ConfigError(f"{where}.conf_level: must be in (0, 1), got {conf_level!r}")
+    target = sec.get("target_ci_halfwidth")
+    max_n = sec.get("max_n")
+    if target is not None:
+        if method not in ("sobol", "efast"):
+            raise ConfigError(f"{where}.target_ci_halfwidth: only for 'sobol' or 'efast', "
+                              f"not {method!r}")
+        target = _num(sec, "target_ci_halfwidth", where, positive=True)
+        max_n = _num(sec, "max_n", where, default=8 * n, integer=True, positive=True)
+        if max_n < n:
+            raise ConfigError(f"{where}.max_n: must be >= n = {n}, got {max_n!r}")
+    elif max_n is not None:
+        raise ConfigError(f"{where}.max_n: only meaningful with target_ci_halfwidth")
+    failure = sec.get("failure_handling", "feasible_region")
+    if failure not in FAILURE_MODES:
+        raise ConfigError(f"{where}.failure_handling: {failure!r}; "
+                          f"allowed: {', '.join(FAILURE_MODES)}")
+    description = sec.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{where}.description: expected a string, got {description!r}")
+
+    fixed_raw = raw.get("fixed", {})
+    if not isinstance(fixed_raw, Mapping):
+        raise ConfigError(f"[fixed]: expected a table of parameter = value, got {fixed_raw!r}")
+    fixed = {}
+    for name in fixed_raw:
+        if name not in model.parameter_names:
+            raise ConfigError(f"[fixed]: unknown parameter {name!r} of model {model_name!r}; "
+                              f"known: {', '.join(model.parameter_names)}")
+        value = _num(fixed_raw, name, "fixed")
+        param = model.parameter(name)
+        if not param.contains(value):
+            raise ConfigError(f"fixed.{name}: {value!r} is outside its support "
+                              f"({param.support_text()}, in {param.unit})")
+        fixed[name] = value
+
+    inputs_raw = raw.get("inputs", {})
+    if not isinstance(inputs_raw, Mapping):
+        raise ConfigError(f"[inputs]: expected tables [inputs.<parameter>], got {inputs_raw!r}")
+    inputs = []
+    for name, spec in inputs_raw.items():
+        if name in fixed:
+            raise ConfigError(f"inputs.{name}: parameter is also given in [fixed]")
+        inputs.append(_resolve_input(name, spec, model))
+    if "posterior" in raw:
+        inputs += _resolve_posterior(raw["posterior"], Path(base_dir), model,
+                                     set(fixed) | {i["name"] for i in inputs})
+    if not inputs:
+        raise ConfigError("config: no inputs; add [inputs.<parameter>] tables or [posterior]")
+
+    return {
+        "kind": "sensitivity",
+        "schema_version": 1,
+        "description": description,
+        "model": model_name,
+        "method": method,
+        "n": n,
+        "seed": seed,
+        "outputs": list(outputs),
+        "second_order": second_order,
+        "chunk_size": _num(sec, "chunk_size", where, default=50_000, integer=True,
+                           positive=True),
+        "num_resamples": _num(sec, "num_resamples", where, default=100, integer=True,
+                              positive=True),
+        "conf_level": conf_level,
+        "target_ci_halfwidth": target,
+        "max_n": max_n,
+        "failure_handling": failure,
+        "fallback_n": _num(sec, "fallback_n", where, default=2048, integer=True, positive=True),
+        "min_feasible_samples": _num(sec, "min_feasible_samples", where, default=200,
+                                     integer=True, positive=True),
+        "num_levels": num_levels,
+        "efast_m": efast_m,
+        "pawn_slices": _num(sec, "pawn_slices", where, default=10, integer=True, positive=True),
+        "fixed": fixed,
+        "inputs": inputs,
+    }
+
+
+# ======================================================================================
+# Sampling
+# ======================================================================================
+def _quantile_functions(resolved: dict) -> list:
+    """One vectorised quantile function ``u -> x`` per input (physical units)."""
+    from scipy import stats
+
+    cache: dict[tuple[str, str], np.ndarray] = {}
+    funcs = []
+    for inp in resolved["inputs"]:
+        d = inp["dist"]
+        if d == "uniform":
+            lo, hi = inp["bounds"]
+            funcs.append(lambda u, lo=lo, hi=hi: lo + u * (hi - lo))
+        elif d == "loguniform":
+            lo, hi = np.log(inp["bounds"])
+            funcs.append(lambda u, lo=lo, hi=hi: np.exp(lo + u * (hi - lo)))
+        elif d == "normal":
+            funcs.append(lambda u, m=inp["mean"], s=inp["sd"]: stats.norm.ppf(u, m, s))
+        elif d == "lognormal":
+            funcs.append(lambda u, m=inp["log_mean"], s=inp["log_sd"]:
+                         np.exp(m + s * stats.norm.ppf(u)))
+        elif d == "truncnorm":
+            m, s = inp["mean"], inp["sd"]
+            a, b = ((np.array(inp["bounds"]) - m) / s).tolist()
+            funcs.append(lambda u, a=a, b=b, m=m, s=s: stats.truncnorm.ppf(u, a, b, m, s))
+        else:  # empirical quantile function of posterior draws (linear interpolation)
+            key = (inp["path"], inp["name"])
+            if key not in cache:
+                if hashlib.sha256(Path(inp["path"]).read_bytes()).hexdigest() != inp["sha256"]:
+                    raise ConfigError(f"posterior.path: {inp['path']!r} changed since the "
+                                      "config was resolved (sha256 differs)")
+                cache[key] = np.sort(_posterior_draws(Path(inp["path"]), inp["variable"],
+                                                      inp["cell"], "posterior"))
+            srt = cache[key]
+            grid = np.arange(srt.size, dtype=float)
+            funcs.append(lambda u, srt=srt, grid=grid: np.interp(u * (srt.size - 1), grid, srt))
+    return funcs
+
+
+def _problem(resolved: dict) -> dict:
+    names = [i["name"] for i in resolved["inputs"]]
+    return {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
+
+
+def _design(method: str, resolved: dict, n: int, rng: np.random.Generator) -> np.ndarray:
+    """SALib design in the unit hypercube, shape (rows, D)."""
+    problem = _problem(resolved)
+    if method == "sobol":
+        from SALib.sample import sobol
+
+        return sobol.sample(problem, n, calc_second_order=resolved["second_order"],
+                            scramble=True, seed=rng)
+    if method == "morris":
+        from SALib.sample import morris
+
+        return morris.sample(problem, n, num_levels=resolved["num_levels"], seed=rng)
+    if method == "efast":
+        from SALib.sample import fast_sampler
+
+        return fast_sampler.sample(problem, n, M=resolved["efast_m"], seed=rng)
+    from SALib.sample import latin
+
+    return latin.sample(problem, n, seed=rng)
+
+
+def _to_physical(u: np.ndarray, resolved: dict, funcs: list, method: str) -> np.ndarray:
+    x = np.empty_like(u)
+    for j, (inp, f) in enumerate(zip(resolved["inputs"], funcs, strict=True)):
+        col = u[:, j]
+        if method == "morris" and inp["dist"] in ("normal", "lognormal"):
+            col = _MORRIS_TAIL + (1.0 - 2.0 * _MORRIS_TAIL) * col
+        x[:, j] = f(col)
+    return x
+
+
+def _evaluate(model, resolved: dict, x: np.ndarray, *, progress: bool,
+              desc: str) -> dict[str, np.ndarray]:
+    """Evaluate the model on the whole matrix, ``chunk_size`` rows per vectorised call."""
+    from tqdm import tqdm
+
+    names = [i["name"] for i in resolved["inputs"]]
+    fixed = {k: np.float64(v) for k, v in resolved["fixed"].items()}
+    rows = x.shape[0]
+    step = resolved["chunk_size"]
+    parts: dict[str, list[np.ndarray]] = {o: [] for o in model.output_names}
+    with tqdm(total=rows, disable=not progress, file=sys.stderr, desc=desc,
+              unit="eval") as bar:
+        for start in range(0, rows, step):
+            chunk = x[start:start + step]
+            params = dict(fixed)
+            params.update({name: chunk[:, j] for j, name in enumerate(names)})
+            out = model.evaluate(params)
+            for o in model.output_names:
+                parts[o].append(np.broadcast_to(out[o], (chunk.shape[0],)))
+            bar.update(chunk.shape[0])
+    return {o: np.concatenate(v) for o, v in parts.items()}
+
+
+# ======================================================================================
+# Analysis
+# ======================================================================================
+@contextlib.contextmanager
+def _global_numpy_state() -> Iterator[None]:
+    """Restore NumPy's global RNG after SALib analyzers that call ``np.random.seed``."""
+    state = np.random.get_state()
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _rows(output, method, index, names, values, conf=None, *, design, n_rows):
+    out = []
+    for j, name in enumerate(names):
+        v = float(values[j])
+        c = float(conf[j]) if conf is not None else float("nan")
+        out.append({"output": output, "method": method, "index": index, "parameter": name,
+                    "parameter2": "", "value": v, "conf": c,
+                    "ci_low": v - c if conf is not None else float("nan"),
+                    "ci_high": v + c if conf is not None else float("nan"),
+                    "design": design, "n_rows": n_rows})
+    return out
+
+
+def _analyze(method: str, resolved: dict, u: np.ndarray, y: np.ndarray, output: str,
+             seed: int, *, design: str) -> list[dict]:
+    """Run one SALib analyzer; return tidy rows. ``y`` must be finite everywhere."""
+    if not np.all(np.isfinite(y)):
+        raise RuntimeError("internal error: non-finite model output reached SALib")
+    problem = _problem(resolved)
+    names = problem["names"]
+    kw = {"design": design, "n_rows": int(y.size)}
+    nr, cl = resolved["num_resamples"], resolved["conf_level"]
+    with _global_numpy_state(), np.errstate(all="ignore"):
+        if method == "sobol":
+            from SALib.analyze import sobol
+
+            si = sobol.analyze(problem, y, calc_second_order=resolved["second_order"],
+                               num_resamples=nr, conf_level=cl, seed=seed)
+            rows = (_rows(output, method, "S1", names, si["S1"], si["S1_conf"], **kw)
+                    + _rows(output, method, "ST", names, si["ST"], si["ST_conf"], **kw))
+            if resolved["second_order"]:
+                for a in range(len(names)):
+                    for b in range(a + 1, len(names)):
+                        r = _rows(output, method, "S2", [names[a]], [si["S2"][a, b]],
+                                  [si["S2_conf"][a, b]], **kw)[0]
+                        r["parameter2"] = names[b]
+                        rows.append(r)
+            return rows
+        if method == "efast":
+            from SALib.analyze import fast
+
+            si = fast.analyze(problem, y, M=resolved["efast_m"], num_resamples=nr,
+                              conf_level=cl, seed=seed)
+            return (_rows(output, method, "S1", names, si["S1"], si["S1_conf"], **kw)
+                    + _rows(output, method, "ST", names, si["ST"], si["ST_conf"], **kw))
+        if method == "morris":
+            from SALib.analyze import morris
+
+            si = morris.analyze(problem, u, y, num_resamples=nr, conf_level=cl,
+                                num_levels=resolved["num_levels"], seed=seed)
+            return (_rows(output, method, "mu_star", names, si["mu_star"], si["mu_star_conf"],
+                          **kw)
+                    + _rows(output, method, "mu", names, si["mu"], **kw)
+                    + _rows(output, method, "sigma", names, si["sigma"], **kw))
+        if method == "delta":
+            from SALib.analyze import delta
+
+            si = delta.analyze(problem, u, y, num_resamples=nr, conf_level=cl, seed=seed)
+            return (_rows(output, method, "delta", names, si["delta_raw"],
+                          si["delta_raw_conf"], **kw)
+                    + _rows(output, method, "delta_balanced", names, si["delta_balanced"],
+                            si["delta_balanced_conf"], **kw)
+                    + _rows(output, method, "S1", names, si["S1"], si["S1_conf"], **kw))
+        from SALib.analyze import pawn
+
+        si = pawn.analyze(problem, u, y, S=resolved["pawn_slices"], seed=seed)
+        return (_rows(output, method, "PAWN", names, si["median"], **kw)
+                + _rows(output, method, "PAWN_max", names, si["maximum"], **kw))
+
+
+def _failure_report(resolved: dict, x: np.ndarray, outs: dict, outputs: list[str]) -> dict:
+    feasible = outs["feasible"]
+    per_output = {}
+    for o in outputs:
+        if o == "feasible":
+            continue
+        failed = ~feasible | ~np.isfinite(outs[o])
+        per_output[o] = {"n_failed": int(failed.sum()), "fraction": float(failed.mean())}
+    infeasible = ~feasible
+    where = {}
+    if infeasible.any():
+        for j, inp in enumerate(resolved["inputs"]):
+            col = x[:, j]
+
+            def stats(v):
+                if v.size == 0:
+                    return None
+                q = np.quantile(v, [0.05, 0.5, 0.95])
+                return {"n": int(v.size), "mean": float(v.mean()), "q05": float(q[0]),
+                        "median": float(q[1]), "q95": float(q[2])}
+
+            where[inp["name"]] = {"unit": inp["unit"], "feasible": stats(col[feasible]),
+                                  "infeasible": stats(col[infeasible])}
+    return {"n_samples": int(feasible.size), "n_infeasible": int(infeasible.sum()),
+            "infeasible_fraction": float(infeasible.mean()), "per_output": per_output,
+            "where": where}
+
+
+def _analysis_seed(rng: np.random.Generator) -> int:
+    # SALib analyzers test ``if seed:``; a positive draw keeps them deterministic.
+    return int(rng.integers(1, 2**31 - 1))
+
+
+def _one_pass(model, resolved: dict, n: int, rng: np.random.Generator, *, progress: bool,
+              timings: dict) -> dict:
+    """Sample, evaluate and analyse once at base size ``n``."""
+    method = resolved["method"]
+    funcs = _quantile_functions(resolved)
+    t0 = time.perf_counter()
+    u = _design(method, resolved, n, rng)
+    x = _to_physical(u, resolved, funcs, method)
+    t1 = time.perf_counter()
+    outs = _evaluate(model, resolved, x, progress=progress, desc=f"{method} n={n}")
+    t2 = time.perf_counter()
+    timings["sample_s"] = timings.get("sample_s", 0.0) + t1 - t0
+    timings["evaluate_s"] = timings.get("evaluate_s", 0.0) + t2 - t1
+
+    outputs = list(resolved["outputs"])
+    report = _failure_report(resolved, x, outs, outputs)
+    any_infeasible = report["n_infeasible"] > 0
+    if any_infeasible and "feasible" not in outputs:
+        outputs.append("feasible")
+    rows: list[dict] = []
+    handling: dict[str, dict] = {}
+    fallback = None
+    n_evals = x.shape[0]
+    for o in outputs:
+        seed = _analysis_seed(rng)
+        if o == "feasible":
+            y = outs["feasible"].astype(float)
+            m = "pawn" if method == "delta" else method
+            if np.ptp(y) == 0:
+                handling[o] = {"status": "skipped", "reason": "feasible indicator is constant"}
+                continue
+            rows += _analyze(m, resolved, u, y, o, seed, design="main")
+            handling[o] = {"status": "analysed", "method": m, "design": "main",
+                           "note": "binary indicator of a physical steady state (1 = exists)"}
+            continue
+        y = outs[o]
+        ok = outs["feasible"] & np.isfinite(y)
+        if ok.all():
+            if np.ptp(y) == 0:
+                handling[o] = {"status": "skipped", "reason": "output constant over the design"}
+                continue
+            rows += _analyze(method, resolved, u, y, o, seed, design="main")
+            handling[o] = {"status": "analysed", "method": method, "design": "main"}
+            continue
+        n_fail = int((~ok).sum())
+        if resolved["failure_handling"] == "indicator":
+            handling[o] = {"status": "skipped", "n_failed": n_fail,
+                           "reason": "failure_handling='indicator': an output with infeasible "
+                                     "samples is not analysed; see the 'feasible' indicator"}
+            continue
+        if method in ("delta", "pawn"):
+            uu, yy, design, methods = u[ok], y[ok], "main_feasible_rows", [method]
+        else:
+            if fallback is None:
+                t3 = time.perf_counter()
+                fu = _design("latin", resolved, resolved["fallback_n"], rng)
+                fx = _to_physical(fu, resolved, funcs, "latin")
+                fo = _evaluate(model, resolved, fx, progress=progress, desc="fallback LHS")
+                timings["evaluate_s"] += time.perf_counter() - t3
+                n_evals += fx.shape[0]
+                fallback = {"u": fu, "x": fx, "outs": fo}
+            fo = fallback["outs"]
+            fok = fo["feasible"] & np.isfinite(fo[o])
+            uu, yy, design, methods = fallback["u"][fok], fo[o][fok], "fallback_feasible_rows", \
+                ["delta", "pawn"]
+        if yy.size < resolved["min_feasible_samples"] or np.ptp(yy) == 0:
+            handling[o] = {"status": "skipped", "n_failed": n_fail,
+                           "reason": f"only {yy.size} feasible samples (or constant output); "
+                                     f"min_feasible_samples = {resolved['min_feasible_samples']}"}
+            continue
+        for m in methods:
+            rows += _analyze(m, resolved, uu, yy, o, seed, design=design)
+        handling[o] = {
+            "status": "analysed_feasible_region", "method": "+".join(methods),
+            "design": design, "n_failed_main": n_fail, "n_rows": int(yy.size),
+            "note": (f"{method} needs its complete design, so it was not used for this output; "
+                     "indices are conditional on feasibility (inputs restricted to the feasible "
+                     "region, where they are no longer independent)")
+            if method in _STRUCTURED else
+            "indices computed on the feasible rows only (conditional on feasibility)",
+        }
+    return {"n": n, "u": u, "x": x, "outs": outs, "rows": rows, "handling": handling,
+            "failures": report, "fallback": fallback, "n_evaluations": n_evals}
+
+
+def _max_st_halfwidth(rows: list[dict]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in rows:
+        if r["index"] == "ST" and r["design"] == "main" and r["output"] != "feasible":
+            out[r["output"]] = max(out.get(r["output"], 0.0), r["conf"])
+    return out
+
+
+# ======================================================================================
+# Writing
+# ======================================================================================
+_CSV_COLUMNS = ("output", "method", "index", "parameter", "parameter2", "value", "conf",
+                "ci_low", "ci_high", "design", "n_rows")
+
+
+def _write_indices(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(_CSV_COLUMNS)
+        for r in rows:
+            w.writerow([repr(r[c]) if isinstance(r[c], float) else r[c] for c in _CSV_COLUMNS])
+
+
+def _write_samples(path: Path, model, resolved: dict, x: np.ndarray, outs: dict,
+                   attrs: dict) -> None:
+    import xarray as xr
+
+    data = {}
+    for j, inp in enumerate(resolved["inputs"]):
+        data[inp["name"]] = ("sample", x[:, j], {"units": inp["unit"], "role": "input",
+                                                 "distribution": inp["dist"]})
+    for o in model.output_names:
+        arr = outs[o].astype(np.int8) if o == "feasible" else outs[o]
+        a = {"units": model.output_unit(o), "role": "output"}
+        if o == "feasible":
+            a["description"] = "1 = a physical steady state was found and verified"
+        data[o] = ("sample", arr, a)
+    ds = xr.Dataset(data, coords={"sample": np.arange(x.shape[0])}, attrs=attrs)
+    for k, v in resolved["fixed"].items():
+        ds.attrs[f"fixed_{k}"] = v
+    ds.to_netcdf(path)
+
+
+def _plots(out_dir: Path, rows: list[dict]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    written = []
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["output"], r["method"]), []).append(r)
+    for (output, method), rs in groups.items():
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        if method == "morris":
+            mu = {r["parameter"]: r for r in rs if r["index"] == "mu_star"}
+            sg = {r["parameter"]: r["value"] for r in rs if r["index"] == "sigma"}
+            for p, r in mu.items():
+                ax.errorbar(r["value"], sg[p], xerr=r["conf"], fmt="o", capsize=3)
+                ax.annotate(p, (r["value"], sg[p]), fontsize=8, xytext=(3, 3),
+                            textcoords="offset points")
+            ax.set_xlabel("mu* (output unit per unit quantile)")
+            ax.set_ylabel("sigma")
+        else:
+            kinds = [k for k in ("S1", "ST", "delta", "PAWN") if any(r["index"] == k
+                                                                     for r in rs)]
+            params = list(dict.fromkeys(r["parameter"] for r in rs if r["index"] == kinds[0]))
+            width = 0.8 / max(len(kinds), 1)
+            pos = np.arange(len(params))
+            for k, kind in enumerate(kinds):
+                vals = {r["parameter"]: r for r in rs if r["index"] == kind}
+                v = [vals[p]["value"] for p in params]
+                e = [0.0 if math.isnan(vals[p]["conf"]) else vals[p]["conf"] for p in params]
+                ax.bar(pos + k * width, v, width, yerr=e, capsize=3, label=kind)
+            ax.set_xticks(pos + width * (len(kinds) - 1) / 2, params, rotation=45, ha="right",
+                          fontsize=8)
+            ax.set_ylabel("index")
+            ax.legend()
+        ax.set_title(f"{output}: {method}")
+        fig.tight_layout()
+        name = f"{method}_{output}.png"
+        fig.savefig(out_dir / name, dpi=100)
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("iongrad", "numpy", "scipy", "SALib", "xarray", "matplotlib"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+# ======================================================================================
+# Public entry point
+# ======================================================================================
+def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict:
+    """Run a resolved sensitivity config and write its results into ``out_dir``.
+
+    Parameters
+    ----------
+    resolved : dict
+        Output of :func:`resolve_config`.
+    out_dir : pathlib.Path
+        Folder for ``indices.csv``, ``samples.nc`` (and ``samples_fallback.nc``),
+        ``run.json`` and ``<method>_<output>.png``; created if missing.
+    progress : bool
+        Show a tqdm progress bar on stderr during evaluation.
+
+    Returns
+    -------
+    dict
+        Small JSON-serialisable summary: model, method, n, evaluations, failure
+        fraction, per-output handling and top-ranked parameters, files written.
+    """
+    from iongrad.workflows.registry import get_model
+
+    if resolved.get("kind") != "sensitivity":
+        raise ConfigError(f"run_config: expected a resolved sensitivity config "
+                          f"(kind 'sensitivity'), got kind {resolved.get('kind')!r}")
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = get_model(resolved["model"])
+    rng = np.random.default_rng(resolved["seed"])  # the only Generator of the run
+    timings: dict[str, float] = {}
+    history = []
+    n = resolved["n"]
+    n_total = 0
+    target = resolved["target_ci_halfwidth"]
+    while True:
+        t0 = time.perf_counter()
+        res = _one_pass(model, resolved, n, rng, progress=progress, timings=timings)
+        timings["pass_s"] = timings.get("pass_s", 0.0) + time.perf_counter() - t0
+        n_total += res["n_evaluations"]
+        hw = _max_st_halfwidth(res["rows"])
+        worst = max(hw.values()) if hw else float("nan")
+        history.append({"n": n, "n_evaluations": res["n_evaluations"],
+                        "max_st_ci_halfwidth": worst, "per_output": hw})
+        if target is None or (hw and worst < target) or 2 * n > resolved["max_n"]:
+            break
+        if not hw:
+            raise InsufficientFeasibleError(
+                "target_ci_halfwidth: no output could be analysed on the full design, so "
+                "the CI target cannot be checked")
+        n *= 2
+    # analysis time = pass time minus sampling and evaluation
+    timings["analyze_s"] = timings.pop("pass_s") - timings["sample_s"] - timings["evaluate_s"]
+    converged = None if target is None else bool(hw) and worst < target
+
+    t_w = time.perf_counter()
+    rows = res["rows"]
+    _write_indices(out_dir / "indices.csv", rows)
+    h = config_hash(resolved)
+    attrs = {"model": resolved["model"], "method": resolved["method"], "n": n,
+             "seed": resolved["seed"], "config_hash": h, "design": "main",
+             "note": "inputs in physical units; design drawn in the unit hypercube"}
+    _write_samples(out_dir / "samples.nc", model, resolved, res["x"], res["outs"], attrs)
+    files = ["indices.csv", "samples.nc"]
+    if res["fallback"] is not None:
+        fb = res["fallback"]
+        _write_samples(out_dir / "samples_fallback.nc", model, resolved, fb["x"], fb["outs"],
+                       {**attrs, "design": "latin hypercube fallback (feasible_region)"})
+        files.append("samples_fallback.nc")
+    files += _plots(out_dir, rows)
+    timings["write_s"] = time.perf_counter() - t_w
+    timings["total_s"] = time.perf_counter() - t_start
+
+    ci = {}
+    for r in rows:
+        if r["index"] in ("S1", "ST", "mu_star", "delta") and not math.isnan(r["conf"]):
+            ci.setdefault(r["output"], {}).setdefault(r["index"], {})[r["parameter"]] = r["conf"]
+    notes = [
+        "Design drawn in the unit hypercube and mapped through each input's quantile "
+        "function; Morris mu*/sigma and PAWN slices are in quantile units.",
+        "Confidence intervals are SALib's bootstrap: value +/- z * bootstrap sd "
+        f"(conf_level {resolved['conf_level']}).",
+    ]
+    if any(i["source"] == "posterior" for i in resolved["inputs"]):
+        notes.append("Posterior inputs are sampled independently through each variable's "
+                     "empirical marginal quantile function: posterior correlations between "
+                     "parameters are ignored.")
+    if res["failures"]["n_infeasible"]:
+        notes.append(
+            f"{res['failures']['n_infeasible']} of {res['failures']['n_samples']} samples of "
+            f"the main design had no physical steady state; handling per output is in "
+            f"'failure_handling' (mode {resolved['failure_handling']!r}). Infeasible samples "
+            "were never passed to SALib and never imputed.")
+    run_info = {
+        "kind": "sensitivity",
+        "config": resolved,
+        "config_hash": h,
+        "seed": resolved["seed"],
+        "model": resolved["model"],
+        "method": resolved["method"],
+        "n_final": n,
+        "n_evaluations": n_total,
+        "n_evaluations_final_pass": res["n_evaluations"],
+        "timings_s": timings,
+        "throughput_eval_per_s": n_total / timings["evaluate_s"] if timings["evaluate_s"]
+        else None,
+        "failures": res["failures"],
+        "failure_handling": {"mode": resolved["failure_handling"], "outputs": res["handling"]},
+        "ci_halfwidths": ci,
+        "convergence": {"target_ci_halfwidth": target, "max_n": resolved["max_n"],
+                        "converged": converged, "history": history},
+        "files": files,
+        "notes": notes,
+        "versions": _versions(),
+    }
+    write_json_atomic(out_dir / "run.json", run_info)
+
+    summary_outputs = {}
+    for o, hnd in res["handling"].items():
+        entry = {"status": hnd["status"], "method": hnd.get("method")}
+        main_idx = {"sobol": "ST", "efast": "ST", "morris": "mu_star", "delta": "delta",
+                    "pawn": "PAWN"}
+        method_used = (hnd.get("method") or "").split("+")[0]
+        idx = main_idx.get(method_used)
+        ranked = sorted((r for r in rows if r["output"] == o and r["index"] == idx
+                         and r["method"] == method_used),
+                        key=lambda r: -r["value"])
+        entry["ranking"] = [r["parameter"] for r in ranked]
+        entry["index"] = idx
+        summary_outputs[o] = entry
+    return {
+        "kind": "sensitivity", "out_dir": str(out_dir), "config_hash": h,
+        "model": resolved["model"], "method": resolved["method"], "n": n,
+        "n_evaluations": n_total,
+        "infeasible_fraction": res["failures"]["infeasible_fraction"],
+        "converged": converged, "outputs": summary_outputs, "files": files,
+        "total_s": timings["total_s"],
+    }
+
+
+# ======================================================================================
+# CLI
+# ======================================================================================
+def add_arguments(parser) -> None:
+    """Register ``iongrad sensitivity`` arguments on an argparse parser."""
+    parser.add_argument("config", help="sensitivity config (TOML)")
+    parser.add_argument("--out", required=True, help="output folder (created; must be empty)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing non-empty output folder")
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="show a progress bar on stderr (default: when stderr is a terminal)")
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def run(args) -> int:
+    """Run ``iongrad sensitivity``: resolve, run into a temporary folder, rename into place."""
+    cfg_path = Path(args.config)
+    raw = load_toml(cfg_path)
+    resolved = resolve_config(raw, cfg_path.resolve().parent)
+    out = Path(args.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise ConfigError(f"--out: folder {str(out)!r} is not empty; use --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; give the final folder normal rights
+    try:
+        summary = run_config(resolved, tmp, progress=progress)
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary["out_dir"] = str(out)
+    print(json.dumps({k: summary[k] for k in ("out_dir", "model", "method", "n",
+                                              "n_evaluations", "infeasible_fraction")}))
+    for o, e in summary["outputs"].items():
+        print(f"  {o}: {e['status']} ({e['method']}); ranking by {e['index']}: "
+              f"{', '.join(e['ranking'][:5])}")
+    return 0
