@@ -39,8 +39,8 @@ from iongrad.data.loader import _in_range
 from iongrad.data.vocabulary import QUANTITIES
 from iongrad.models.steady_state import DEFAULT_PARAMS, solve_steady_state
 
-__all__ = ["GENERATOR_VERSION", "SYNTHETIC", "GenerationError", "generate", "main",
-           "write_all"]
+__all__ = ["FIXED_PARAMS", "GENERATOR_VERSION", "NOISE", "SYNTHETIC", "GenerationError",
+           "generate", "main", "write_all"]
 
 GENERATOR_VERSION = "1"
 _GENERATOR = "iongrad.data.generate_synthetic"
@@ -50,9 +50,6 @@ _MODEL = {"function": "iongrad.models.steady_state.solve_steady_state",
 
 #: Model parameters that vary from cell to cell (log-normal around the median).
 _VARIED = ("g_na_nS", "g_k_nS", "pump_density_per_um2")
-#: Fixed model parameters recorded in every sidecar (ohmic, fixed volume).
-_FIXED_KEYS = ("g_cl_nS", "area_um2", "volume_pL", "turnover_max_per_s", "hill_na", "k_k_mM",
-               "hill_k", "atp_mM", "k_atp_mM", "a_i_mM", "z_a", "atp_per_o2")
 _BATH = {"na_o_mM": 145.0, "k_o_mM": 4.0, "cl_o_mM": 123.0, "temperature_K": 310.0,
          "activity_load_pA": 0.0}
 
@@ -126,8 +123,21 @@ def _noisy(rng: np.random.Generator, quantity: str, clean: np.ndarray) -> np.nda
     return clean * np.exp(spec["sigma_log"] * rng.standard_normal(clean.shape))
 
 
+#: Fixed model parameters of every synthetic cell, pinned here (not read from the model's
+#: defaults) so that the documented truth cannot drift: a soma of radius 10 µm.
+FIXED_PARAMS: dict[str, float] = {
+    "g_cl_nS": 0.3, "area_um2": 4.0 * np.pi * 10.0**2,
+    "volume_pL": 4.0 / 3.0 * np.pi * 10.0**3 * 1e-3, "turnover_max_per_s": 100.0,
+    "hill_na": 3.0, "k_k_mM": 1.5, "hill_k": 1.0, "atp_mM": 2.0, "k_atp_mM": 0.2,
+    "a_i_mM": 155.0, "z_a": 1.0, "atp_per_o2": 5.0,
+}
+
+
 def _fixed() -> dict[str, float]:
-    return {k: float(DEFAULT_PARAMS[k]) for k in _FIXED_KEYS}
+    unknown = set(FIXED_PARAMS) - set(DEFAULT_PARAMS)
+    if unknown:  # the model's parameter names changed: the design must be revisited
+        raise GenerationError(f"solve_steady_state has no parameter(s) {sorted(unknown)}")
+    return dict(FIXED_PARAMS)
 
 
 def _csv(columns: dict[str, list]) -> str:
@@ -221,21 +231,23 @@ def _vrest_ko(seed: int) -> tuple[str, dict]:
     r = _noisy(rng, "r_in_MOhm", ss.r_in_MOhm[once])
     ip = _noisy(rng, "pump_current_pA", ss.pump_current_pA[once])
     o2 = _noisy(rng, "o2_per_s", ss.o2_per_s[once])
+    na = _noisy(rng, "na_i_mM", ss.na_i_mM[once])
     nan = np.full(ko.size, np.nan)
-    r_col, ip_col, o2_col = nan.copy(), nan.copy(), nan.copy()
-    r_col[once], ip_col[once], o2_col[once] = r, ip, o2
+    r_col, ip_col, o2_col, na_col = nan.copy(), nan.copy(), nan.copy(), nan.copy()
+    r_col[once], ip_col[once], o2_col[once], na_col[once] = r, ip, o2, na
     columns = {"cell": [f"c{i + 1:02d}" for i in ci], "k_o_mM": list(ko), "v_rest_mV": list(v),
                "r_in_MOhm": list(r_col), "pump_current_pA": list(ip_col),
-               "o2_per_s": list(o2_col)}
+               "o2_per_s": list(o2_col), "na_i_mM": list(na_col)}
     meta = _sidecar(
         name,
         "Resting potential of 8 cells at [K]o = 2, 4, 8, 16, 32 mM, with input resistance, "
-        "ouabain-sensitive pump current and O2 consumption of each cell at [K]o = 4 mM. "
+        "ouabain-sensitive pump current, O2 consumption and intracellular Na+ (SBFI) of each "
+        "cell at [K]o = 4 mM. "
         "Synthetic: pump-leak steady state plus noise; the multi-observable, multi-cell "
         "example that the demo fits.",
         list(columns), bath, seed, _truth(median, sigma, fixed, cells),
-        ["v_rest_mV", "r_in_MOhm", "pump_current_pA", "o2_per_s"],
-        "R_in, pump current and O2 are measured once per cell, in the [K]o = 4 mM row; "
+        ["v_rest_mV", "r_in_MOhm", "pump_current_pA", "o2_per_s", "na_i_mM"],
+        "R_in, pump current, O2 and Na_i are measured once per cell, in the [K]o = 4 mM row; "
         "empty cells elsewhere mean 'not measured'.")
     return _csv(columns), meta
 

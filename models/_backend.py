@@ -15,9 +15,13 @@ import numpy as np
 
 from iongrad.models.errors import ModelInputError
 
+_PLAIN = (np.ndarray, np.generic, float, int, type(None))
+
 
 def is_symbolic(x: Any) -> bool:
     """True when ``x`` is a PyTensor variable (checked without importing PyTensor)."""
+    if isinstance(x, _PLAIN):
+        return False
     return type(x).__module__.startswith("pytensor")
 
 

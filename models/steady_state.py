@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from iongrad.models._backend import NP, check, check_broadcast, namespace
+from iongrad.models._roots import expand_bracket, ridders
 from iongrad.models.constants import E_CHARGE_C, F_C_PER_MOL, T_DEFAULT_K, rt_over_f_mV
 from iongrad.models.energy import ATP_PER_O2_DEFAULT
 from iongrad.models.errors import ModelInputError
@@ -122,6 +123,8 @@ REASONS = {
     2: "iteration limit reached",
     3: "balance residual above tolerance",
     4: "osmotic volume: impermeant content would be negative (pump cannot stop swelling)",
+    5: "unphysical: an intracellular concentration above max_conc_mM (pump cannot balance "
+       "the leaks and the activity load)",
 }
 
 
@@ -297,18 +300,14 @@ def _v_given_x(x, p, leak, v_guess=None):
     return w * vt, ok
 
 
-def _expand(f, lo, hi):
-    from iongrad.models._roots import expand_bracket
-
+def _expand(f, lo, hi, step=1.0):
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return expand_bracket(f, lo, hi, step=1.0)
+        return expand_bracket(f, lo, hi, step=step)
 
 
-def _ridders(f, lo, hi, f_lo, f_hi, xtol, ftol=1e-15):
-    from iongrad.models._roots import ridders
-
+def _ridders(f, lo, hi, f_lo, f_hi, xtol, ftol=1e-15, max_iter=100):
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return ridders(f, lo, hi, f_lo, f_hi, xtol=xtol, ftol=ftol)
+        return ridders(f, lo, hi, f_lo, f_hi, xtol=xtol, ftol=ftol, max_iter=max_iter)
 
 
 # --------------------------------------------------------------------------------------
@@ -465,8 +464,135 @@ def steady_state_residuals(na_i_mM, k_i_mM, cl_i_mM, v_mV, a_i_mM, p, *, leak="o
     }
 
 
+def _h_and_slope(x, p, leak, volume, w_guess=None):
+    """Electroneutrality residual at ``x = ln Na_i`` and its exact derivative d/dx (NumPy).
+
+    Returns ``r, dr/dx, v_mV, ok``. V, K_i and Cl_i follow from the Na+ balance,
+    the K+ balance and Cl- equilibrium; their x-derivatives are the analytic
+    chain rule (implicit for the GHK Na+ balance).
+    """
+    vt = rt_over_f_mV(p["temperature_K"])
+    na = np.exp(x)
+    f = hill_activation(na, p["k_na_mM"], p["hill_na"])
+    i_p = _max_pump_current_pA(p) * f
+    di_p = i_p * p["hill_na"] * (1.0 - f)
+    load = p["activity_load_pA"]
+    a_na, a_k = _leak_scale(p, leak, "na"), _leak_scale(p, leak, "k")
+    if leak == "ohmic":
+        v = vt * (np.log(p["na_o_mM"]) - x) - (3.0 * i_p - load) / a_na
+        dv = -vt - 3.0 * di_p / a_na
+        e_k = v - (2.0 * i_p - load) / a_k
+        k_i = p["k_o_mM"] * np.exp(np.minimum(-e_k / vt, 700.0))
+        dk = -k_i * (dv - 2.0 * di_p / a_k) / vt
+        ok = np.ones(x.shape, dtype=bool)
+    else:
+        v, ok = _v_given_x(x, p, leak, w_guess)
+        w = v / vt
+        phi_p, phi_m, dphi_p = _phi_np(w)
+        _, _, dphi_m = _phi_np(-w)
+        ds_dw = (na - p["na_o_mM"]) * dphi_p + p["na_o_mM"]
+        ds_dx = na * phi_p + 3.0 * di_p / a_na
+        dw = -ds_dx / ds_dw
+        dv = vt * dw
+        k_i = ((2.0 * i_p - load) / a_k + p["k_o_mM"] * phi_m) / phi_p
+        dk = (2.0 * di_p / a_k - p["k_o_mM"] * dphi_m * dw - k_i * dphi_p * dw) / phi_p
+    cl = p["cl_o_mM"] * np.exp(np.minimum(v / vt, 700.0))
+    dcl = cl * dv / vt
+    if volume == "fixed":
+        r = na + k_i - cl - p["z_a"] * p["a_i_mM"]
+        dr = na + dk - dcl
+    else:
+        z = p["z_a"]
+        r = (1.0 + z) * (na + k_i) - (1.0 - z) * cl - z * _osm_o(p, NP)
+        dr = (1.0 + z) * (na + dk) - (1.0 - z) * dcl
+    return r, dr, v, ok
+
+
+def _newton_warm(x0, p, leak, volume, *, max_iter=12):
+    """Newton's method on ln Na_i from a nearby solution. Returns ``x, converged``."""
+    x = np.array(x0, dtype=float, copy=True)
+    conv = np.zeros(x.shape, dtype=bool)
+    v = None
+    with np.errstate(all="ignore"):
+        for _ in range(max_iter):
+            r, dr, v, ok = _h_and_slope(x, p, leak, volume, v)
+            step = np.where(ok & (dr > 0), r / dr, np.nan)
+            step = np.clip(step, -1.0, 1.0)  # damp: at most a factor e per step
+            x = x - step
+            conv = np.abs(step) <= 1e-13 * np.maximum(1.0, np.abs(x))
+            if conv.all() or not np.isfinite(step).all():
+                break
+    return x, conv & np.isfinite(x)
+
+
+def solve_core(p: dict, *, leak: str = "ohmic", volume: str = "fixed", x0=None,
+               rtol_check: float = 1e-9, max_iter: int = 100, max_conc_mM: float = 2000.0):
+    """Solver kernel on validated, flattened parameter vectors (no input checks).
+
+    ``p`` maps every name of :data:`DEFAULT_PARAMS` to a 1-D float array of one
+    common length. ``x0`` optionally warm-starts ``ln Na_i``. Used by
+    :func:`solve_steady_state` and by the PyTensor Op, which supplies parameters
+    that are valid by construction. Returns ``x, v, state, reason, residuals,
+    iterations``.
+    """
+    n = p["na_o_mM"].size
+    v_cache = {}
+
+    def h(x):
+        v, ok = _v_given_x(x, p, leak, v_cache.get("v"))
+        v_cache["v"] = np.where(np.isfinite(v), v, 0.0)
+        st = pump_leak_state(x, v, p, leak=leak, volume=volume)
+        return np.where(ok, st["r_en_mM"] / st["en_scale_mM"], np.nan)
+
+    if x0 is not None:
+        # warm start: Newton from the previous solution; verified like any other result
+        x, conv = _newton_warm(x0, p, leak, volume)
+        if conv.all():
+            return _finish(x, p, leak, volume, np.ones(n, dtype=bool),
+                           np.zeros(n, dtype=np.int64), rtol_check, max_conc_mM)
+    # start at the Na+ half-activation constant of the pump (bounded by Na_o)
+    x0 = np.log(np.minimum(p["k_na_mM"], 0.5 * p["na_o_mM"]))
+    half = 0.5
+    lo, hi, f_lo, f_hi, bracketed = _expand(h, x0 - half, x0 + half, half)
+    x, conv, iters = _ridders(h, lo, hi, np.where(bracketed, f_lo, -1.0),
+                              np.where(bracketed, f_hi, 1.0), xtol=1e-14, max_iter=max_iter)
+    return _finish(x, p, leak, volume, conv & bracketed, iters, rtol_check, max_conc_mM,
+                   bracketed)
+
+
+def _finish(x, p, leak, volume, conv, iters, rtol_check, max_conc_mM, bracketed=None):
+    """Compute the state at the root and assign a ``reason`` to every sample."""
+    n = x.size
+    v, ok_v = _v_given_x(x, p, leak)
+    st = pump_leak_state(x, v, p, leak=leak, volume=volume)
+    reason = np.zeros(n, dtype=np.int64)
+    reason[~conv] = 2
+    reason[~ok_v] = 2
+    if bracketed is not None:
+        reason[~bracketed] = 1
+    if volume == "osmotic":
+        # A_i -> 0 is the limit of unbounded swelling; treat round-off above 0 alike.
+        no_room = ~(st["a_i_mM"] > 1e-9 * _osm_o(p, NP))
+        reason[(reason == 0) & no_room] = 4
+    too_high = ((st["na_i_mM"] > max_conc_mM) | (st["k_i_mM"] > max_conc_mM)
+                | (st["cl_i_mM"] > max_conc_mM))
+    reason[(reason == 0) & too_high] = 5
+    conc = (st["na_i_mM"], st["k_i_mM"], st["cl_i_mM"])
+    valid = np.isfinite(v) & np.logical_and.reduce([np.isfinite(c) & (c > 0) for c in conc])
+    # residuals are evaluated on valid samples only (others are flagged anyway)
+    safe = [np.where(valid, c, 1.0) for c in conc]
+    with np.errstate(all="ignore"):
+        res = steady_state_residuals(*safe, np.where(valid, v, 0.0), st["a_i_mM"], p,
+                                     leak=leak)
+    res = {k: np.where(valid, r, np.inf) for k, r in res.items()}
+    worst = np.max(np.stack([res[k] for k in res]), axis=0)
+    reason[(reason == 0) & ~((worst <= rtol_check) & valid)] = 3
+    return x, v, st, reason, res, iters
+
+
 def solve_steady_state(*, leak: str = "ohmic", volume: str = "fixed", rtol_check: float = 1e-9,
-                       max_iter: int = 100, **params) -> SteadyState:
+                       max_iter: int = 100, max_conc_mM: float = 2000.0,
+                       **params) -> SteadyState:
     """Solve the full pump–leak steady state for every broadcast parameter set at once.
 
     Parameters
@@ -481,6 +607,9 @@ def solve_steady_state(*, leak: str = "ohmic", volume: str = "fixed", rtol_check
         Largest relative residual of any balance equation accepted as converged.
     max_iter : int
         Iteration limit of the root finder.
+    max_conc_mM : float
+        A solution that needs an intracellular concentration above this (mM) is
+        reported as unphysical (reason 5): the pump cannot balance leaks and load.
     **params
         Any of :data:`DEFAULT_PARAMS` (units in the names); arrays broadcast together.
 
@@ -506,36 +635,9 @@ def solve_steady_state(*, leak: str = "ohmic", volume: str = "fixed", rtol_check
     shape = np.broadcast_shapes(*(np.shape(v) for v in p.values()))
     p = {k: np.broadcast_to(v, shape).astype(float).ravel() for k, v in p.items()}
     n = p["na_o_mM"].size
-
-    v_cache = {}
-
-    def h(x):
-        v, ok = _v_given_x(x, p, leak, v_cache.get("v"))
-        v_cache["v"] = np.where(np.isfinite(v), v, 0.0)
-        st = pump_leak_state(x, v, p, leak=leak, volume=volume)
-        return np.where(ok, st["r_en_mM"] / st["en_scale_mM"], np.nan)
-
-    # Warm start from the Na+ set point of the closed form (pump vs leak at K_Na).
-    x0 = np.log(np.minimum(p["k_na_mM"], 0.5 * p["na_o_mM"]))
-    lo, hi, f_lo, f_hi, bracketed = _expand(h, x0 - 0.5, x0 + 0.5)
-    x, conv, iters = _ridders(h, lo, hi, np.where(bracketed, f_lo, -1.0),
-                              np.where(bracketed, f_hi, 1.0), xtol=1e-14)
-    conv = conv & bracketed
-    v, ok_v = _v_given_x(x, p, leak)
-    st = pump_leak_state(x, v, p, leak=leak, volume=volume)
-    reason = np.zeros(n, dtype=np.int64)
-    reason[~conv] = 2
-    reason[~ok_v] = 2
-    reason[~bracketed] = 1
-    if volume == "osmotic":
-        # A_i -> 0 is the limit of unbounded swelling; treat round-off above 0 alike.
-        no_room = ~(st["a_i_mM"] > 1e-9 * _osm_o(p, NP))
-        reason[(reason == 0) & no_room] = 4
-    res = steady_state_residuals(st["na_i_mM"], st["k_i_mM"], st["cl_i_mM"], v,
-                                 st["a_i_mM"], p, leak=leak)
-    worst = np.max(np.stack([res[k] for k in res]), axis=0)
-    positive = (st["na_i_mM"] > 0) & (st["k_i_mM"] > 0) & (st["cl_i_mM"] > 0)
-    reason[(reason == 0) & ~((worst <= rtol_check) & positive & np.isfinite(v))] = 3
+    x, v, st, reason, res, iters = solve_core(p, leak=leak, volume=volume,
+                                              rtol_check=rtol_check, max_iter=max_iter,
+                                              max_conc_mM=max_conc_mM)
     feasible = reason == 0
 
     vt = rt_over_f_mV(p["temperature_K"])

@@ -464,17 +464,21 @@ def _list_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
 
 
-def _jsonable(obj: Any) -> Any:
-    """Make numpy scalars/arrays and paths JSON-friendly (recursively)."""
+def _jsonable(obj: Any, rename: tuple[str, str] | None = None) -> Any:
+    """Make numpy scalars/arrays and paths JSON-friendly (recursively); in strings,
+    replace the prefix ``rename[0]`` by ``rename[1]``."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v, rename) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [_jsonable(v, rename) for v in obj]
     if hasattr(obj, "tolist"):  # numpy arrays and scalars
         return obj.tolist()
-    if isinstance(obj, str | int | float | bool) or obj is None:
+    if isinstance(obj, bool | int | float) or obj is None:
         return obj
-    return str(obj)
+    text = str(obj)
+    if rename is not None and text.startswith(rename[0]):
+        text = rename[1] + text[len(rename[0]):]
+    return text
 
 
 def _one_line(exc: BaseException) -> str:
@@ -598,7 +602,8 @@ def execute_task(spec: Mapping[str, Any]) -> dict[str, Any]:
         module = importlib.import_module(spec["module"])
         results = module.run_config(json.loads(json.dumps(spec["resolved"])), tmp,
                                     progress=False)
-        results = _jsonable(results if results is not None else {})
+        # results may name the folder they were written to: name the final one
+        results = _jsonable(results if results is not None else {}, (str(tmp), str(final)))
         if DONE_NAME in {p.name for p in tmp.iterdir()}:
             raise RuntimeError(f"{spec['module']}.run_config wrote {DONE_NAME}, a name "
                                "reserved for the batch runner")
@@ -792,6 +797,24 @@ def _scan(out_dir: Path, tasks: Sequence[Task], manifest: _Manifest) -> None:
         _warn(f"removed {removed} incomplete task folder(s) left by an earlier run")
 
 
+def _reconcile_interrupted(out_dir: Path, manifest: _Manifest) -> None:
+    """After an interruption: a running task whose folder got committed is done,
+    any other running task is pending again."""
+    for entry in manifest.entries.values():
+        if entry["status"] != "running":
+            continue
+        folder = out_dir / entry["folder"]
+        if check_task_folder(folder, expect_hash=entry["hash"]) is None:
+            done = json.loads((folder / DONE_NAME).read_text(encoding="utf-8"))
+            entry.update(status="done", started_at=done.get("started_at"),
+                         finished_at=done.get("finished_at"),
+                         duration_s=done.get("duration_s"), results=done.get("results"),
+                         error=None)
+            shutil.rmtree(out_dir / "failed" / entry["hash"], ignore_errors=True)
+        else:
+            entry["status"] = "pending"
+
+
 def _first_error_line(path: Path) -> str | None:
     with contextlib.suppress(OSError, UnicodeDecodeError):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -815,8 +838,6 @@ def _write_error(out_dir: Path, task: Task, outcome: Mapping[str, Any]) -> None:
 
 
 Outcome = dict[str, Any]
-Runner = Callable[[list[dict[str, Any]], Callable[[str], None]],
-                  Iterator[tuple[dict[str, Any], Outcome]]]
 
 
 def _run_serial(specs: list[dict[str, Any]],
@@ -995,7 +1016,7 @@ def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
         bar = _Progress(len(specs), progress)
         runner: Iterator[tuple[dict[str, Any], Outcome]]
         if not specs:
-            runner = iter(())
+            runner = _run_serial([], on_start)
         elif workers == 0 and scheduler is None:
             runner = _run_serial(specs, on_start)
         else:
@@ -1020,16 +1041,16 @@ def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
                 manifest.write()
                 bar.update(entry, manifest.counts())
         except BaseException:
-            for entry in manifest.entries.values():
-                if entry["status"] == "running":  # not committed: nothing to trust
-                    entry["status"] = "pending"
+            # stop the executor first (closing the cluster lets running tasks end),
+            # then record what actually got committed
+            with contextlib.suppress(Exception):
+                runner.close()
+            _reconcile_interrupted(out_dir, manifest)
             manifest.write()
             raise
         finally:
             with contextlib.suppress(Exception):
-                close = getattr(runner, "close", None)
-                if close is not None:
-                    close()
+                runner.close()
             bar.close()
         _write_batch_index(out_dir, manifest)
         for message in manifest.warnings:
@@ -1071,6 +1092,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="validate and list the tasks; run and write nothing")
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C (close the cluster, write the manifest, exit 130)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``iongrad batch``; return 0 if every task succeeded, 1 if any failed.
 
@@ -1094,8 +1135,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{task.id}  {state:8s}  {task.label}")
         print(f"iongrad batch: {len(tasks)} task(s), dry run, nothing written")
         return 0
-    result = run_batch(tasks, args.out, workers=workers, scheduler=args.scheduler,
-                       progress=not args.no_progress)
+    with _sigterm_as_interrupt():
+        result = run_batch(tasks, args.out, workers=workers, scheduler=args.scheduler,
+                           progress=not args.no_progress)
     c = result.counts
     print(f"iongrad batch: {len(tasks)} task(s): {c['done']} done, {c['skipped']} skipped, "
           f"{c['failed']} failed -> {result.out_dir}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from iongrad.models.errors import ConfigError
 
-__all__ = ["config_hash", "check_keys", "load_toml", "require", "write_json_atomic"]
+__all__ = ["check_keys", "config_hash", "load_toml", "require", "write_json_atomic"]
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def require(section: Mapping[str, Any], key: str, where: str, types: type | tupl
     if key not in section:
         raise ConfigError(f"{where}: missing required key {key!r}")
     value = section[key]
-    if not isinstance(value, types) or isinstance(value, bool) and types in (int, float):
+    if not isinstance(value, types) or (isinstance(value, bool) and types in (int, float)):
         raise ConfigError(f"{where}.{key}: expected {_type_name(types)}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}.{key}: must be finite, got {value!r}")
@@ -90,3 +90,53 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def package_versions(packages: Iterable[str]) -> dict[str, str]:
+    """Installed versions of ``packages`` plus the Python version (for run metadata)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in packages:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def run_into_folder(out: str | Path, work, *, force: bool = False):
+    """Run ``work(tmp_dir)`` in a temporary sibling of ``out``, then rename it to ``out``.
+
+    Nothing half-written is ever left at ``out``: on any error the temporary folder
+    is removed and ``out`` is untouched. A non-empty existing ``out`` is refused
+    unless ``force``. Returns whatever ``work`` returns.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ConfigError(f"--out: folder {str(out)!r} is not empty; use --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; give the final folder normal rights
+    try:
+        result = work(tmp)
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result

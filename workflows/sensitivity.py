@@ -51,11 +51,7 @@ import contextlib
 import hashlib
 import json
 import math
-import os
-import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -64,7 +60,15 @@ from typing import Any
 import numpy as np
 
 from iongrad.models.errors import ConfigError, IongradError
-from iongrad.workflows.config import check_keys, config_hash, load_toml, require, write_json_atomic
+from iongrad.workflows.config import (
+    check_keys,
+    config_hash,
+    load_toml,
+    package_versions,
+    require,
+    run_into_folder,
+    write_json_atomic,
+)
 
 __all__ = ["InsufficientFeasibleError", "add_arguments", "resolve_config", "run", "run_config"]
 
@@ -504,11 +508,11 @@ def _evaluate(model, resolved: dict, x: np.ndarray, *, progress: bool,
 @contextlib.contextmanager
 def _global_numpy_state() -> Iterator[None]:
     """Restore NumPy's global RNG after SALib analyzers that call ``np.random.seed``."""
-    state = np.random.get_state()
+    state = np.random.get_state()  # noqa: NPY002 (protecting, not using, the global RNG)
     try:
         yield
     finally:
-        np.random.set_state(state)
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def _rows(output, method, index, names, values, conf=None, *, design, n_rows):
@@ -790,15 +794,7 @@ def _plots(out_dir: Path, rows: list[dict]) -> list[str]:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("iongrad", "numpy", "scipy", "SALib", "xarray", "matplotlib"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
+    return package_versions(("iongrad", "numpy", "scipy", "SALib", "xarray", "matplotlib"))
 
 
 # ======================================================================================
@@ -886,6 +882,9 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         "Confidence intervals are SALib's bootstrap: value +/- z * bootstrap sd "
         f"(conf_level {resolved['conf_level']}).",
     ]
+    if resolved["method"] == "efast":
+        notes.append("eFAST bootstrap confidence intervals are indicative only (SALib issue "
+                     "#649); the convergence criterion uses them as such.")
     if any(i["source"] == "posterior" for i in resolved["inputs"]):
         notes.append("Posterior inputs are sampled independently through each variable's "
                      "empirical marginal quantile function: posterior correlations between "
@@ -964,28 +963,9 @@ def run(args) -> int:
     raw = load_toml(cfg_path)
     resolved = resolve_config(raw, cfg_path.resolve().parent)
     out = Path(args.out).resolve()
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not args.force:
-        raise ConfigError(f"--out: folder {str(out)!r} is not empty; use --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; give the final folder normal rights
-    try:
-        summary = run_config(resolved, tmp, progress=progress)
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    summary = run_into_folder(out, lambda tmp: run_config(resolved, tmp, progress=progress),
+                              force=args.force)
     summary["out_dir"] = str(out)
     print(json.dumps({k: summary[k] for k in ("out_dir", "model", "method", "n",
                                               "n_evaluations", "infeasible_fraction")}))

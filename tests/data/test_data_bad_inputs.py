@@ -160,7 +160,7 @@ def test_data_error_is_a_value_error(tmp_path):
 
 
 def test_missing_csv_file(tmp_path):
-    with pytest.raises(DataError, match="nowhere.csv: no such data file"):
+    with pytest.raises(DataError, match=r"nowhere\.csv: no such data file"):
         load_dataset(tmp_path / "nowhere.csv")
 
 

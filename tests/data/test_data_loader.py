@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 import pytest
+from _data_helpers import BASE_CSV, BASE_SIDECAR, sidecar, write
 
 from iongrad.data import Dataset, load_dataset, save_dataset
 from iongrad.data.vocabulary import to_canonical
 from iongrad.models.constants import N_A_PER_MOL
 from iongrad.models.errors import DataError
-from _data_helpers import BASE_CSV, BASE_SIDECAR, sidecar, write
 
 
 def test_canonical_frame(tmp_path):

@@ -39,7 +39,7 @@ _KEYS = ("name", "seed", "sleep_s", "fail", "log", "n_files", "param", "crash")
 
 def resolve_config(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Validate a selftest config and fill defaults."""
-    check_keys(raw, [KIND], "config")
+    check_keys(raw, [KIND, "notes"], "config")  # [notes]: free text, ignored
     sec = raw[KIND]
     check_keys(sec, _KEYS, f"[{KIND}]")
     name = require(sec, "name", f"[{KIND}]", str)

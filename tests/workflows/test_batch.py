@@ -7,6 +7,7 @@ The Dask executors are tested in ``test_batch_dask.py``, killed runs in
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import types
@@ -347,3 +348,42 @@ def test_check_task_folder_rejects_a_folder_under_the_wrong_name(configs, tmp_pa
     assert "expected" in batch.check_task_folder(folder, expect_hash="0" * 16)
     moved = folder.rename(folder.with_name("selftest-" + "0" * 16))
     assert "belongs to" in batch.check_task_folder(moved)
+
+
+def test_grid_key_must_have_an_effect(configs, tmp_path):
+    """A key absent from the file is accepted only if the kind uses it."""
+    grid = tmp_path / "grid.toml"
+    grid.write_text('"notes.text" = ["x", "y"]\n')  # [notes] is ignored by selftest
+    with pytest.raises(ConfigError, match=r"grid key 'notes.text' does not exist in .*a.toml"
+                                          r".*\(setting it has no effect\)"):
+        batch.expand_tasks([configs[0]], grid=grid)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "workflows" / "examples"
+needs_sensitivity = pytest.mark.skipif(
+    importlib.util.find_spec("iongrad.workflows.sensitivity") is None
+    or not (EXAMPLES / "sens_energy.toml").exists(),
+    reason="iongrad.workflows.sensitivity or workflows/examples/sens_energy.toml not available")
+
+
+@needs_sensitivity
+def test_example_batch_cell_types_expands():
+    tasks = batch.expand_tasks([EXAMPLES / "batch_cell_types.toml"])
+    assert len(tasks) == 9 and {t.kind for t in tasks} == {"sensitivity"}
+    by_label = {t.label: t for t in tasks}
+    astro = by_label["sens_energy.toml [k_o_mM=10.0, cell_type=astrocyte]"]
+    assert astro.resolved["fixed"] == {"k_o_mM": 10.0}
+    bounds = {i["name"]: i["bounds"] for i in astro.resolved["inputs"]}
+    assert bounds["g_k_nS"] == [10.0, 100.0]
+
+
+@needs_sensitivity
+def test_sensitivity_parameter_not_in_the_file_can_be_a_grid_key(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('"fixed.g_cl_nS" = [0.2, 0.4]\n')  # a model parameter; [fixed] lacks it
+    tasks = batch.expand_tasks([EXAMPLES / "sens_energy.toml"], grid=grid)
+    assert [t.resolved["fixed"]["g_cl_nS"] for t in tasks] == [0.2, 0.4]
+    grid.write_text('"fixed.g_cl_nSx" = [0.2, 0.4]\n')
+    with pytest.raises(ConfigError, match=r"grid key 'fixed.g_cl_nSx' does not exist.*"
+                                          r"unknown parameter 'g_cl_nSx'"):
+        batch.expand_tasks([EXAMPLES / "sens_energy.toml"], grid=grid)

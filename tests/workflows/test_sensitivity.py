@@ -174,9 +174,9 @@ def test_failure_accounting_osmotic_weak_pumps(tmp_path):
     assert fail["per_output"]["v_rest_mV"] == {"n_failed": n_bad,
                                                "fraction": n_bad / feasible.size}
     where = fail["where"]["pump_density_per_um2"]
-    assert where["infeasible"]["q95"] < where["feasible"]["q05"] + 1e-9 or \
-        where["infeasible"]["mean"] < where["feasible"]["mean"]
-    assert dens[~feasible].max() < dens[feasible].min() * 1.5
+    assert where["infeasible"]["mean"] == pytest.approx(dens[~feasible].mean())
+    assert where["infeasible"]["median"] < where["feasible"]["q05"]
+    assert dens[~feasible].max() < 20.0  # weak pumps only
     hnd = info["failure_handling"]["outputs"]
     assert hnd["v_rest_mV"]["status"] == "analysed_feasible_region"
     assert hnd["feasible"]["status"] == "analysed"

@@ -65,7 +65,7 @@ def test_bad_config_names_key(tmp_path, label, cfg, needle):
 def test_posterior_not_inferencedata(tmp_path):
     (tmp_path / "post.nc").write_text("not a netcdf file")
     cfg = _bad(("posterior",), {"path": "post.nc", "variables": ["g_k_nS"]})
-    with pytest.raises(ConfigError, match="posterior.path.*InferenceData"):
+    with pytest.raises(ConfigError, match=r"posterior\.path.*InferenceData"):
         resolve_config(cfg, tmp_path)
 
 

@@ -1,0 +1,351 @@
+"""Build PyMC models of the pump–leak steady state from a dataset and a spec.
+
+A :class:`FitSpec` says which parameters are free, how cells are pooled, which
+observables enter the likelihood and with what noise. :func:`build_model`
+checks the spec against the dataset once, then returns a PyMC model whose
+steady state comes from :class:`~iongrad.infer.steady_op.SteadyStateOp` (NumPy
+solve forward, implicit-function-theorem gradient backward), so every model
+samples with NUTS.
+
+Variable names in the posterior
+-------------------------------
+* ``<param>`` — population median (partial pooling) or the common value
+  (complete pooling), in the parameter's unit; ``<param>_cell`` per cell.
+  With FXYD states, ``k_na_mM`` has a ``fxyd_state`` dimension and
+  ``k_na_shift_mM`` = phosphorylated − unphosphorylated.
+* ``v_rest_mV``, ``na_i_mM``, ``pump_current_pA``, ``atp_per_s``, ``o2_per_s``,
+  ``r_in_MOhm`` — derived steady state at the reference condition, population
+  level, and ``<name>_cell`` per cell.
+* ``sigma_<observable>`` — estimated noise scales.
+* observed variables are named after the observable (``v_rest_mV_obs`` ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from iongrad.infer.priors import DEFAULT_PRIORS, UNITS, prior_for
+from iongrad.models.errors import ConfigError
+from iongrad.models.steady_state import DEFAULT_PARAMS
+
+__all__ = ["DERIVED", "NOISE_DEFAULTS", "FitSpec", "ObservationNoise", "build_model"]
+
+#: Derived quantities recorded for every draw (population and per cell).
+DERIVED = ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s", "o2_per_s", "r_in_MOhm")
+
+#: Observables the steady-state model predicts, and their default noise.
+#: scale "log": log(y) ~ Normal(log(pred), sigma) (multiplicative error, sigma in log units).
+NOISE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "v_rest_mV": {"scale": "linear", "prior_sigma": 3.0},
+    "na_i_mM": {"scale": "linear", "prior_sigma": 2.0},
+    "k_i_mM": {"scale": "linear", "prior_sigma": 10.0},
+    "pump_current_pA": {"scale": "linear", "prior_sigma": 2.0},
+    "r_in_MOhm": {"scale": "log", "prior_sigma": 0.3},
+    "o2_per_s": {"scale": "log", "prior_sigma": 0.3},
+    "atp_per_s": {"scale": "log", "prior_sigma": 0.3},
+    "k_na_mM": {"scale": "linear", "prior_sigma": 3.0},
+}
+
+#: Dataset conditions that are steady-state parameters (per row).
+ROW_CONDITIONS = ("k_o_mM", "na_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA",
+                  "atp_mM")
+POOLING = ("partial", "complete", "none")
+
+
+@dataclass(frozen=True)
+class ObservationNoise:
+    """Noise model of one observable.
+
+    ``family``: "normal" or "student_t" (linear scale only); ``scale``: "linear" or
+    "log"; ``sigma``: "estimate" (HalfNormal prior with scale ``prior_sigma``),
+    "known" (the dataset's SEM/SD column) or a number (fixed, in the observable's
+    unit, or log units for scale "log"); ``nu``: Student-t degrees of freedom.
+    """
+
+    family: str = "normal"
+    scale: str = "linear"
+    sigma: Any = "estimate"
+    prior_sigma: float = 1.0
+    nu: float = 4.0
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """What to fit. See :mod:`iongrad.infer.model` for variable naming."""
+
+    parameters: tuple[str, ...] = ("g_na_nS", "g_k_nS", "pump_density_per_um2")
+    observables: tuple[str, ...] | None = None
+    pooling: str | dict = "partial"
+    leak: str = "ohmic"
+    volume: str = "fixed"
+    fixed: dict[str, float] = field(default_factory=dict)
+    priors: dict[str, dict[str, float]] = field(default_factory=dict)
+    noise: dict[str, ObservationNoise] = field(default_factory=dict)
+    cell_sd_scale: float = 0.2
+    parameterization: str = "centered"
+    reference: dict[str, float] = field(default_factory=lambda: {"k_o_mM": 4.0})
+
+
+def _fail(msg: str):
+    raise ConfigError(msg)
+
+
+def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
+    if spec.parameterization not in ("centered", "noncentered"):
+        _fail("parameterization must be 'centered' or 'noncentered'; "
+              f"got {spec.parameterization!r}")
+    pools = spec.pooling if isinstance(spec.pooling, dict) else {"default": spec.pooling}
+    for key, val in pools.items():
+        if key != "default" and key not in spec.parameters:
+            _fail(f"pooling.{key}: not a fitted parameter; fitted: {list(spec.parameters)}")
+        if val not in POOLING:
+            _fail(f"pooling{'' if key == 'default' else '.' + key} must be one of "
+                  f"{POOLING}; got {val!r}")
+    if spec.leak not in ("ohmic", "ghk"):
+        _fail(f"leak must be 'ohmic' or 'ghk'; got {spec.leak!r}")
+    if spec.volume not in ("fixed", "osmotic"):
+        _fail(f"volume must be 'fixed' or 'osmotic'; got {spec.volume!r}")
+    if not spec.parameters:
+        _fail("parameters: at least one parameter must be fitted")
+    for name in spec.parameters:
+        prior_for(name, spec.priors.get(name))
+    leak_other = ("p_na_cm_s", "p_k_cm_s", "p_cl_cm_s") if spec.leak == "ohmic" else (
+        "g_na_nS", "g_k_nS", "g_cl_nS")
+    bad = [p for p in spec.parameters if p in leak_other]
+    if bad:
+        _fail(f"parameters {bad} do not exist with leak={spec.leak!r}")
+    for name, val in spec.fixed.items():
+        if name not in DEFAULT_PARAMS:
+            _fail(f"fixed: unknown parameter {name!r}; known: {sorted(DEFAULT_PARAMS)}")
+        if name in spec.parameters:
+            _fail(f"fixed: {name!r} is also listed as a fitted parameter")
+        if not isinstance(val, int | float) or isinstance(val, bool) or not np.isfinite(val):
+            _fail(f"fixed.{name}: expected a number in {UNITS[name]}, got {val!r}")
+    for name in spec.reference:
+        if name not in ROW_CONDITIONS:
+            _fail(f"reference: {name!r} is not a condition; allowed: {ROW_CONDITIONS}")
+    obs = tuple(spec.observables) if spec.observables else tuple(
+        o for o in dataset.observables if o in NOISE_DEFAULTS)
+    if not obs:
+        _fail(f"dataset {dataset.name!r} has no observable the model predicts "
+              f"({sorted(NOISE_DEFAULTS)})")
+    for o in obs:
+        if o not in NOISE_DEFAULTS:
+            _fail(f"observables: {o!r} is not predicted by the steady-state model; "
+                  f"known: {sorted(NOISE_DEFAULTS)}")
+        if o not in dataset.observables:
+            _fail(f"observables: dataset {dataset.name!r} has no column for {o!r}; "
+                  f"it has {list(dataset.observables)}")
+        if o == "k_na_mM" and "k_na_mM" not in spec.parameters:
+            _fail("observable k_na_mM needs k_na_mM among the fitted parameters")
+        nz = spec.noise.get(o)
+        if nz is not None:
+            if nz.family not in ("normal", "student_t"):
+                _fail(f"noise.{o}.family must be 'normal' or 'student_t'; got {nz.family!r}")
+            if nz.scale not in ("linear", "log"):
+                _fail(f"noise.{o}.scale must be 'linear' or 'log'; got {nz.scale!r}")
+            if nz.scale == "log" and nz.family != "normal":
+                _fail(f"noise.{o}: log scale supports family 'normal' only")
+            if nz.sigma == "known" and o not in dataset.uncertainty:
+                _fail(f"noise.{o}.sigma = 'known' but the dataset gives no SEM/SD for {o}")
+            if not (nz.sigma in ("estimate", "known") or (
+                    isinstance(nz.sigma, int | float) and nz.sigma > 0)):
+                _fail(f"noise.{o}.sigma must be 'estimate', 'known' or a number > 0; "
+                      f"got {nz.sigma!r}")
+    return obs
+
+
+def pooling_of(spec: FitSpec, name: str) -> str:
+    """Pooling of parameter ``name`` ("partial", "complete" or "none")."""
+    if isinstance(spec.pooling, dict):
+        return spec.pooling.get(name, spec.pooling.get("default", "partial"))
+    return spec.pooling
+
+
+def _noise_for(spec: FitSpec, obs: str, dataset) -> ObservationNoise:
+    if obs in spec.noise:
+        return spec.noise[obs]
+    d = NOISE_DEFAULTS[obs]
+    sigma = "known" if obs in dataset.uncertainty else "estimate"
+    return ObservationNoise(scale=d["scale"], prior_sigma=d["prior_sigma"], sigma=sigma)
+
+
+def build_model(dataset, spec: FitSpec):
+    """Build the PyMC model of ``dataset`` under ``spec``.
+
+    Returns
+    -------
+    model : pymc.Model
+    info : dict
+        ``op`` (the SteadyStateOp, whose ``n_calls``/``n_infeasible`` count
+        solves), ``observables``, ``noise`` (resolved per observable), ``cells``,
+        ``fxyd_states``, ``rows`` (the dataset rows used), ``priors``.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from iongrad.infer.steady_op import SteadyStateOp, steady_state_graph
+
+    obs_names = _check_spec(spec, dataset)
+    frame = dataset.frame
+    used = frame[obs_names[0]].notna()
+    for o in obs_names[1:]:
+        used = used | frame[o].notna()
+    rows = frame.loc[used].copy()
+    cells = tuple(pd_unique(rows["cell"]))
+    cell_idx = np.array([cells.index(c) for c in rows["cell"]], dtype=np.int64)
+    n_cells, n_rows = len(cells), len(rows)
+    states: tuple[str, ...] = ()
+    state_idx = np.zeros(n_rows, dtype=np.int64)
+    if "fxyd_state" in rows.columns and "k_na_mM" in spec.parameters:
+        states = tuple(pd_unique(rows["fxyd_state"]))
+        state_idx = np.array([states.index(s) for s in rows["fxyd_state"]], dtype=np.int64)
+    needs_ss = any(o != "k_na_mM" for o in obs_names)
+
+    coords = {"cell": list(cells)}
+    if states:
+        coords["fxyd_state"] = list(states)
+    priors = {p: prior_for(p, spec.priors.get(p)) for p in spec.parameters}
+    noise = {o: _noise_for(spec, o, dataset) for o in obs_names}
+    op = SteadyStateOp(spec.leak, spec.volume)
+    with pm.Model(coords=coords) as model:
+        cell_vals: dict[str, Any] = {}
+        pop_vals: dict[str, Any] = {}
+        for name in spec.parameters:
+            pr = priors[name]
+            dims = ("fxyd_state",) if (name == "k_na_mM" and states) else ()
+            shape_extra = dims
+            pooling = pooling_of(spec, name)
+            if pooling == "partial":
+                mu = pm.Normal(f"{name}_log_median", np.log(pr.median), pr.sd_log,
+                               dims=shape_extra or None)
+                # Cell-to-cell variation is never zero: a zero-avoiding LogNormal prior
+                # (median cell_sd_scale, 95% within x/÷ e^1) keeps the sampler out of
+                # the funnel neck that a HalfNormal opens with few cells.
+                sd = pm.LogNormal(f"{name}_cell_sd_log", np.log(spec.cell_sd_scale), 0.5)
+                loc = mu[None, :] if shape_extra else mu
+                if spec.parameterization == "noncentered":
+                    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=("cell", *shape_extra))
+                    log_cell = loc + sd * z
+                else:
+                    log_cell = pm.Normal(f"{name}_log_cell", loc, sd,
+                                         dims=("cell", *shape_extra))
+                cell_vals[name] = pm.Deterministic(f"{name}_cell", pt.exp(log_cell),
+                                                   dims=("cell", *shape_extra))
+                pop_vals[name] = pm.Deterministic(name, pt.exp(mu), dims=shape_extra or None)
+            elif pooling == "complete":
+                lg = pm.Normal(f"{name}_log", np.log(pr.median), pr.sd_log,
+                               dims=shape_extra or None)
+                pop_vals[name] = pm.Deterministic(name, pt.exp(lg), dims=shape_extra or None)
+                cell_vals[name] = pt.ones((n_cells, *([len(states)] if shape_extra else [])))\
+                    * pop_vals[name]
+            else:
+                lg = pm.Normal(f"{name}_log", np.log(pr.median), pr.sd_log,
+                               dims=("cell", *shape_extra))
+                cell_vals[name] = pm.Deterministic(f"{name}_cell", pt.exp(lg),
+                                                   dims=("cell", *shape_extra))
+        if "k_na_mM" in spec.parameters and len(states) >= 2 and "unphosphorylated" in states \
+                and "phosphorylated" in states and "k_na_mM" in pop_vals:
+            iu, ip = states.index("unphosphorylated"), states.index("phosphorylated")
+            k = pop_vals["k_na_mM"]
+            pm.Deterministic("k_na_shift_mM", k[ip] - k[iu])
+
+        cidx = pm.Data("cell_idx", cell_idx)
+        sidx = pm.Data("state_idx", state_idx)
+
+        def row_value(name):
+            v = cell_vals[name]
+            if name == "k_na_mM" and states:
+                return v[cidx, sidx]
+            return v[cidx]
+
+        base = {k: float(v) for k, v in spec.fixed.items()}
+        preds: dict[str, Any] = {}
+        if needs_ss:
+            row_params: dict[str, Any] = dict(base)
+            for cond in ROW_CONDITIONS:
+                if cond in rows.columns and cond not in spec.parameters:
+                    row_params[cond] = pm.Data(cond, rows[cond].to_numpy(dtype=float))
+            for name in spec.parameters:
+                row_params[name] = row_value(name)
+            out = steady_state_graph(row_params, n=n_rows, leak=spec.leak, volume=spec.volume,
+                                     op=op)
+            pm.Potential("steady_state_exists",
+                         pt.switch(pt.all(pt.eq(out["feasible"], 1)), 0.0, -np.inf))
+            preds.update(out)
+        if "k_na_mM" in obs_names:
+            preds["k_na_mM"] = row_value("k_na_mM")
+
+        for o in obs_names:
+            mask = rows[o].notna().to_numpy()
+            idx = np.flatnonzero(mask)
+            y = rows[o].to_numpy(dtype=float)[mask]
+            nz = noise[o]
+            mu = preds[o][idx]
+            if nz.sigma == "estimate":
+                sigma = pm.HalfNormal(f"sigma_{o}", nz.prior_sigma)
+            elif nz.sigma == "known":
+                unc = rows[dataset.uncertainty[o]].to_numpy(dtype=float)[mask]
+                if nz.scale == "log":
+                    unc = unc / y  # relative error ≈ SD of log
+                sigma = pm.Data(f"sem_{o}", unc)
+            else:
+                sigma = float(nz.sigma)
+            y_data = pm.Data(f"{o}_data", y)
+            if nz.scale == "log":
+                pm.LogNormal(f"{o}_obs", mu=pt.log(mu), sigma=sigma, observed=y_data)
+            elif nz.family == "student_t":
+                pm.StudentT(f"{o}_obs", nu=nz.nu, mu=mu, sigma=sigma, observed=y_data)
+            else:
+                pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y_data)
+
+        if needs_ss:
+            _derived(spec, cells, states, cell_vals, pop_vals, base, op)
+
+    info = {"op": op, "observables": obs_names, "noise": noise, "cells": cells,
+            "fxyd_states": states, "rows": rows, "priors": priors}
+    return model, info
+
+
+def _derived(spec, cells, states, cell_vals, pop_vals, base, op):
+    """Deterministics: the steady state at the reference condition, per cell and population."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from iongrad.infer.steady_op import steady_state_graph
+
+    n_cells = len(cells)
+    ref = dict(base)
+    ref.update({k: float(v) for k, v in spec.reference.items()})
+    have_pop = all(pooling_of(spec, p) != "none" for p in spec.parameters)
+    n = n_cells + (1 if have_pop else 0)
+    params: dict[str, Any] = dict(ref)
+    for name in spec.parameters:
+        cv = cell_vals[name]
+        if name == "k_na_mM" and states:
+            # reference state: unphosphorylated if present, else the first state
+            j = states.index("unphosphorylated") if "unphosphorylated" in states else 0
+            cv = cv[:, j]
+            pv = pop_vals[name][j] if have_pop else None
+        else:
+            pv = pop_vals.get(name)
+        params[name] = pt.concatenate([cv, pt.stack([pv])]) if have_pop else cv
+    out = steady_state_graph(params, n=n, leak=spec.leak, volume=spec.volume, op=op)
+    for k in DERIVED:
+        pm.Deterministic(f"{k}_cell", out[k][:n_cells], dims="cell")
+        if have_pop:
+            pm.Deterministic(k, out[k][n_cells])
+
+
+def pd_unique(values) -> list:
+    """Unique values in order of first appearance."""
+    seen: dict = {}
+    for v in values:
+        seen.setdefault(v, None)
+    return list(seen)
+
+
+_ = DEFAULT_PRIORS

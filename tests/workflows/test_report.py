@@ -1,0 +1,423 @@
+"""Tests of the run reports (``iongrad report``) on real, small fit and sensitivity runs.
+
+One fit of the shipped ``synthetic_vrest_ko`` dataset (8 cells, partial pooling,
+2 chains × 50 draws) is built once per module; a second, deliberately too short fit
+(10 tuning steps, 10 draws) must fail the diagnostics panel.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import re
+import shutil
+import struct
+import time
+from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from iongrad.workflows.report import write_batch_index, write_report
+
+FIT_SECTIONS = ("metadata", "data", "model", "diagnostics", "posterior-summary", "derived",
+                "posterior-predictive", "prior-posterior", "identifiability", "rank-plots")
+SENS_SECTIONS = ("metadata", "inputs", "indices", "plots", "ci-widths", "failures")
+PARAMS = ("g_na_nS", "g_k_nS", "pump_density_per_um2")
+
+
+# --------------------------------------------------------------------------------------
+# Building fit run folders
+# --------------------------------------------------------------------------------------
+def _fit_module():
+    try:
+        from iongrad.workflows import fit
+    except ModuleNotFoundError:
+        return None
+    return fit if hasattr(fit, "run_config") and hasattr(fit, "resolve_config") else None
+
+
+def _fit_config(*, draws: int, tune: int, seed: int) -> dict:
+    import tomllib
+
+    text = resources.files("iongrad.workflows").joinpath(
+        "examples/fit_vrest_ko.toml").read_text(encoding="utf-8")
+    raw = tomllib.loads(text)
+    sampler = raw.setdefault("fit", {}).setdefault("sampler", {}) \
+        if "sampler" not in raw else raw["sampler"]
+    sampler.update({"draws": draws, "tune": tune, "chains": 2, "cores": 1})
+    for section in (raw.get("fit", {}), raw):
+        if "seed" in section:
+            section["seed"] = seed
+    return raw
+
+
+def make_fit_run(out_dir: Path, *, draws: int = 50, tune: int = 50, seed: int = 1) -> Path:
+    """A fit run folder of ``synthetic_vrest_ko`` (the fit workflow's folder contract).
+
+    Uses ``iongrad.workflows.fit`` when it is available; otherwise builds the
+    model with :func:`iongrad.infer.model.build_model`, samples it and writes
+    ``posterior.nc``, ``summary.csv``, ``config.resolved.json`` and ``run.json``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fit = _fit_module()
+    if fit is not None and resources.files("iongrad.workflows").joinpath(
+            "examples/fit_vrest_ko.toml").is_file():
+        raw = _fit_config(draws=draws, tune=tune, seed=seed)
+        resolved = fit.resolve_config(raw, out_dir)
+        fit.run_config(resolved, out_dir, progress=False)
+        return out_dir
+    return _manual_fit_run(out_dir, draws=draws, tune=tune, seed=seed)
+
+
+def _manual_fit_run(out_dir: Path, *, draws: int, tune: int, seed: int) -> Path:
+    import warnings
+    from dataclasses import asdict
+    from importlib.metadata import version
+
+    import arviz as az
+    import numpy as np
+    import pymc as pm
+
+    from iongrad.data import load_shipped
+    from iongrad.infer.model import FitSpec, build_model
+    from iongrad.workflows.report import compute_diagnostics, unit_of
+
+    ds = load_shipped("synthetic_vrest_ko")
+    spec = FitSpec(parameters=PARAMS, pooling="partial")
+    model, info = build_model(ds, spec)
+    t0 = time.perf_counter()
+    with model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = pm.sample(draws=draws, tune=tune, chains=2, cores=1, random_seed=seed,
+                          progressbar=False, compute_convergence_checks=False)
+        t1 = time.perf_counter()
+        idata.extend(pm.sample_prior_predictive(draws=200, random_seed=seed + 1))
+        idata.extend(pm.sample_posterior_predictive(idata, random_seed=seed + 2,
+                                                    progressbar=False))
+    idata.to_netcdf(out_dir / "posterior.nc")
+    names = [v for v in idata.posterior.data_vars
+             if not (v.endswith("_z") or v.endswith("_log_cell"))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = az.summary(idata, var_names=names, hdi_prob=0.94)
+    summary.index.name = "variable"
+    summary["unit"] = [unit_of(v) for v in summary.index]
+    summary.to_csv(out_dir / "summary.csv")
+    rows = []
+    for rec in info["rows"].to_dict("records"):
+        rows.append({k: (None if isinstance(v, float) and np.isnan(v) else v)
+                     for k, v in rec.items()})
+    resolved = {"kind": "fit", "dataset": ds.name, "seed": seed, "parameters": list(PARAMS),
+                "pooling": "partial", "leak": spec.leak, "volume": spec.volume,
+                "sampler": {"draws": draws, "tune": tune, "chains": 2}}
+    diag = compute_diagnostics(idata)
+    run = {
+        "kind": "fit", "seed": seed,
+        "versions": {p: version(p) for p in ("pymc", "arviz", "numpy")},
+        "dataset": {"name": ds.name, "csv": ds.source.csv, "sidecar": ds.source.sidecar,
+                    "provenance": ds.provenance, "observables": list(ds.observables),
+                    "conditions": list(ds.conditions), "cells": list(info["cells"])},
+        "model": {"leak": spec.leak, "volume": spec.volume, "pooling": spec.pooling,
+                  "parameters": list(PARAMS), "observables": list(info["observables"]),
+                  "reference": spec.reference,
+                  "noise": {o: {k: v for k, v in asdict(n).items() if k in
+                                ("family", "scale", "sigma")}
+                            for o, n in info["noise"].items()},
+                  "priors": {p: {"median": pr.median, "sd_log": pr.sd_log, "unit": pr.unit,
+                                 "source": pr.source} for p, pr in info["priors"].items()}},
+        "sampler": {"draws": draws, "tune": tune, "chains": 2, "target_accept": 0.8},
+        "diagnostics": {"verdict": diag["verdict"], "checks": diag["checks"]},
+        "timings": {"sample_s": t1 - t0},
+        "rows": rows,
+    }
+    (out_dir / "config.resolved.json").write_text(json.dumps(resolved, indent=2))
+    (out_dir / "run.json").write_text(json.dumps(run, indent=2, default=str))
+    return out_dir
+
+
+# --------------------------------------------------------------------------------------
+# Parsing helpers
+# --------------------------------------------------------------------------------------
+class _Collector(HTMLParser):
+    """Collects ids, images and the cells of tables (by table id)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+        self.images: list[str] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self.scripts = 0
+        self.external: list[str] = []
+        self._table: str | None = None
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "script":
+            self.scripts += 1
+        if tag == "img":
+            self.images.append(a.get("src", ""))
+        for key in ("src", "href"):
+            if key in a and re.match(r"^(https?:)?//", a[key] or ""):
+                self.external.append(a[key])
+        if tag == "link" and a.get("rel") == "stylesheet":
+            self.external.append(a.get("href", ""))
+        if tag == "table" and a.get("id"):
+            self._table = a["id"]
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self._table:
+            self.tables[self._table].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _parse(path: Path) -> _Collector:
+    c = _Collector()
+    c.feed(path.read_text(encoding="utf-8"))
+    return c
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG: with Pillow when installed, else from the IHDR chunk."""
+    try:
+        from PIL import Image
+    except ImportError:
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+        return struct.unpack(">II", data[16:24])
+    import io
+
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.format == "PNG"
+        im.load()  # decodes the whole image: a truncated file fails here
+        return im.size
+
+
+def _check_images(parsed: _Collector, minimum: int) -> None:
+    assert len(parsed.images) >= minimum
+    for src in parsed.images:
+        assert src.startswith("data:image/png;base64,"), src[:40]
+        w, h = _png_size(base64.b64decode(src.split(",", 1)[1], validate=True))
+        assert w > 0 and h > 0
+
+
+# --------------------------------------------------------------------------------------
+# Fixtures
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fit_run(tmp_path_factory) -> Path:
+    return make_fit_run(tmp_path_factory.mktemp("fit") / "run", draws=50, tune=50, seed=1)
+
+
+@pytest.fixture(scope="module")
+def fit_report(fit_run) -> tuple[Path, Path]:
+    return write_report(fit_run)
+
+
+@pytest.fixture(scope="module")
+def sens_run(tmp_path_factory) -> Path:
+    import tomllib
+
+    from iongrad.workflows.sensitivity import resolve_config, run_config
+
+    text = resources.files("iongrad.workflows").joinpath(
+        "examples/sens_morris.toml").read_text(encoding="utf-8")
+    raw = tomllib.loads(text)
+    raw["sensitivity"]["n"] = 10
+    out = tmp_path_factory.mktemp("sens") / "run"
+    run_config(resolve_config(raw, out.parent), out)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Fit report
+# --------------------------------------------------------------------------------------
+def test_fit_report_has_every_section_and_valid_images(fit_run, fit_report):
+    html_path, md_path = fit_report
+    assert html_path == fit_run / "report.html" and md_path == fit_run / "report.md"
+    parsed = _parse(html_path)
+    missing = [s for s in FIT_SECTIONS if s not in parsed.ids]
+    assert not missing, f"sections missing: {missing}"
+    for table in ("diagnostics-table", "summary-table", "priors-table", "data-table",
+                  "ppc-coverage-table", "prior-posterior-table", "correlations-table",
+                  "versions-table"):
+        assert table in parsed.tables, table
+    # data, derived per cell, 5 predictive plots, prior/posterior, pairs, rank plots
+    _check_images(parsed, minimum=10)
+    text = html_path.read_text(encoding="utf-8")
+    assert 'class="alert warn plot-error"' not in text, "a figure failed to draw"
+    assert parsed.scripts == 0 and not parsed.external
+    assert "<link" not in text
+    # plain-language derived quantities with credible intervals
+    assert re.search(r"Keeping the gradients costs [-0-9.e+]+ ATP/s \(94% credible interval",
+                     text)
+
+
+def test_fit_report_summary_numbers_equal_summary_csv(fit_run, fit_report):
+    parsed = _parse(fit_report[0])
+    with open(fit_run / "summary.csv", newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        expected = {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in reader}
+    shown = {}
+    for tid in ("summary-table", "summary-table-cells"):
+        table = parsed.tables.get(tid, [])
+        if not table:
+            continue
+        cols = table[0]
+        for row in table[1:]:
+            shown[row[0]] = dict(zip(cols, row, strict=True))
+    assert set(shown) == set(expected)
+    numeric = [c for c in header[1:] if c != "unit"]
+    assert {"mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk", "ess_tail"} <= set(numeric)
+    for var, row in expected.items():
+        for col in numeric:
+            assert float(shown[var][col]) == float(row[col]), (var, col)
+        assert html.unescape(shown[var]["unit"]) == row["unit"] or row["unit"] == ""
+
+
+def test_fit_report_markdown_twin_links_existing_pngs(fit_run, fit_report):
+    md = fit_report[1].read_text(encoding="utf-8")
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(links) >= 10
+    for link in links:
+        assert link.startswith("report_files/")
+        w, h = _png_size((fit_run / link).read_bytes())
+        assert w > 0 and h > 0
+    for title in ("## Sampler diagnostics", "## Posterior summary", "## Prior and posterior"):
+        assert title in md
+
+
+def test_fit_report_escapes_user_strings(fit_run, tmp_path):
+    evil = "<script>alert(1)</script>"
+    run = tmp_path / "evil"
+    shutil.copytree(fit_run, run, ignore=shutil.ignore_patterns("report*"))
+    info = json.loads((run / "run.json").read_text())
+    info["dataset"]["name"] = evil
+    info["dataset"]["provenance"] = {"citation": evil, "lab": "<b>lab</b> & co"}
+    (run / "run.json").write_text(json.dumps(info))
+    html_path, md_path = write_report(run)
+    text = html_path.read_text(encoding="utf-8")
+    assert evil not in text and "<b>lab</b>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    parsed = _parse(html_path)
+    assert parsed.scripts == 0
+    md = md_path.read_text(encoding="utf-8")
+    assert evil not in md and "&lt;script&gt;" in md
+
+
+def test_fit_with_too_few_draws_fails_diagnostics_with_advice(tmp_path):
+    run = make_fit_run(tmp_path / "short", draws=10, tune=10, seed=2)
+    html_path, _ = write_report(run)
+    parsed = _parse(html_path)
+    text = html_path.read_text(encoding="utf-8")
+    assert "diagnostics-verdict" in parsed.ids
+    assert re.search(r'class="alert fail"[^>]*id="diagnostics-verdict"', text)
+    rows = {r[0]: r for r in parsed.tables["diagnostics-table"][1:]}
+    failed = [r for r in rows.values() if r[3] == "FAIL"]
+    assert failed, rows
+    # every failing check has advice, and ESS (20 draws) cannot reach 100 per chain
+    assert all(len(r[4]) > 40 for r in failed)
+    assert any("ESS" in name and r[3] == "FAIL" for name, r in rows.items())
+    assert "advice-list" in parsed.ids
+    assert "Diagnostics: FAIL" in text
+
+
+# --------------------------------------------------------------------------------------
+# Sensitivity report
+# --------------------------------------------------------------------------------------
+def test_sensitivity_report_has_sections_tables_and_plots(sens_run):
+    html_path, md_path = write_report(sens_run)
+    parsed = _parse(html_path)
+    missing = [s for s in SENS_SECTIONS if s not in parsed.ids]
+    assert not missing, missing
+    info = json.loads((sens_run / "run.json").read_text())
+    pngs = [f for f in info["files"] if f.endswith(".png")]
+    assert pngs
+    _check_images(parsed, minimum=len(pngs))
+    for output in info["config"]["outputs"]:
+        table = parsed.tables[f"indices-table-{output}"]
+        assert {"mu_star", "sigma"} <= {row[2] for row in table[1:]}
+    assert "handling-table" in parsed.tables and "inputs-table" in parsed.tables
+    assert "failure-fraction" in parsed.ids
+    md = md_path.read_text(encoding="utf-8")
+    assert md.count("](report_files/") == len(pngs)
+
+
+# --------------------------------------------------------------------------------------
+# Batch index
+# --------------------------------------------------------------------------------------
+def test_batch_index_lists_tasks_with_existing_links(sens_run, tmp_path):
+    batch = tmp_path / "batch"
+    task = batch / "tasks" / "sensitivity-0123456789abcdef"
+    shutil.copytree(sens_run, task, ignore=shutil.ignore_patterns("report*"))
+    (batch / "failed" / "fedcba9876543210").mkdir(parents=True)
+    (batch / "failed" / "fedcba9876543210" / "error.txt").write_text("error: boom\n")
+    before = sorted(p.name for p in task.iterdir())
+    manifest = {"schema": "iongrad.batch.manifest/1", "executor": "local",
+                "counts": {"done": 1, "failed": 1},
+                "tasks": [
+                    {"id": task.name, "kind": "sensitivity", "label": "sens_morris.toml",
+                     "hash": "0123456789abcdef", "folder": f"tasks/{task.name}",
+                     "status": "done", "attempts": 1, "duration_s": 1.5,
+                     "finished_at": "2025-01-01T00:00:00Z", "error": None,
+                     "results": {"infeasible_fraction": 0.0, "outputs": {
+                         "v_rest_mV": {"ranking": ["g_k_nS", "k_o_mM"]}}}},
+                    {"id": "fit-fedcba9876543210", "kind": "fit",
+                     "label": "<img src=x onerror=alert(1)>", "hash": "fedcba9876543210",
+                     "folder": "tasks/fit-fedcba9876543210", "status": "failed",
+                     "attempts": 2, "duration_s": 0.1, "error": "ConfigError: boom",
+                     "results": None}]}
+    (batch / "manifest.json").write_text(json.dumps(manifest))
+    html_path, md_path = write_batch_index(batch)
+    assert html_path == batch / "index.html" and md_path.is_file()
+    # the sealed task folder is left untouched
+    assert sorted(p.name for p in task.iterdir()) == before
+    parsed = _parse(html_path)
+    rows = {r[0]: r for r in parsed.tables["tasks-table"][1:]}
+    assert set(rows) == {task.name, "fit-fedcba9876543210"}
+    assert rows[task.name][3] == "done" and rows["fit-fedcba9876543210"][3] == "failed"
+    assert "ConfigError: boom" in rows["fit-fedcba9876543210"][9]
+    assert "g_k_nS" in rows[task.name][7]
+    text = html_path.read_text(encoding="utf-8")
+    assert "<img src=x" not in text
+    hrefs = re.findall(r'href="([^"#]+)"', text)
+    assert f"reports/{task.name}/report.html" in hrefs
+    for href in hrefs:
+        assert not href.startswith(("/", "http")) and (batch / href).is_file(), href
+    # a second call reuses the existing task report
+    report = batch / "reports" / task.name / "report.html"
+    mtime = report.stat().st_mtime_ns
+    write_batch_index(batch)
+    assert report.stat().st_mtime_ns == mtime
+
+
+def test_report_cli(sens_run, tmp_path, capsys):
+    from iongrad.workflows.cli import main
+
+    assert main(["report", str(sens_run), "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert str((tmp_path / "r" / "report.html").resolve()) in out
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a folder" in err

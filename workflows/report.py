@@ -1,0 +1,1620 @@
+"""Reports of run folders: ``iongrad report RUN_DIR``.
+
+:func:`write_report` reads a fit or sensitivity run folder (dispatching on the
+``kind`` recorded in its ``run.json``) and writes two twins next to it:
+
+``report.html``
+    One self-contained file: inline CSS, every figure embedded as a base64 PNG
+    data URI, no JavaScript and no network access. Built from the Jinja2
+    templates in ``iongrad/workflows/templates`` with autoescaping on, so any
+    user-supplied text (dataset names, labels, error messages) renders as text.
+``report.md``
+    The same content in Markdown, with the figures written as PNG files under
+    ``report_files/`` and linked relatively.
+
+:func:`write_batch_index` writes ``index.html`` / ``index.md`` for a batch folder
+(``manifest.json`` + ``tasks/<kind>-<hash>/``), linking to one report per task.
+Task folders are sealed by the batch runner (their ``DONE.json`` lists every file,
+and a folder with extra files is redone), so task reports are written to
+``DIR/reports/<task-id>/`` rather than into the task folders.
+
+Every file is written atomically (temporary file in the same folder, then rename).
+
+Fit diagnostics thresholds (see :data:`DIAGNOSTIC_THRESHOLDS`)
+--------------------------------------------------------------
+* R-hat (rank-normalised, split) of every posterior variable <= 1.01;
+* bulk and tail effective sample size >= 100 per chain (Vehtari et al. 2021,
+  Bayesian Analysis 16:667, recommend R-hat < 1.01 and ESS > 100 per chain);
+* no divergent transitions;
+* E-BFMI of every chain >= 0.3 (Betancourt 2016, arXiv:1604.00695).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import math
+import os
+import re
+import struct
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iongrad.models.errors import ConfigError
+
+__all__ = [
+    "DIAGNOSTIC_THRESHOLDS",
+    "HDI_PROB",
+    "add_arguments",
+    "compute_diagnostics",
+    "run",
+    "unit_of",
+    "write_batch_index",
+    "write_report",
+]
+
+#: Probability mass of every credible / predictive interval in the reports.
+HDI_PROB = 0.94
+
+#: Pass thresholds of the sampler diagnostics.
+DIAGNOSTIC_THRESHOLDS: dict[str, float] = {
+    "r_hat_max": 1.01,
+    "ess_per_chain_min": 100.0,
+    "divergences_max": 0.0,
+    "bfmi_min": 0.3,
+}
+
+#: Units of the derived quantities (population level and ``<name>_cell``).
+DERIVED_UNITS: dict[str, str] = {
+    "v_rest_mV": "mV",
+    "na_i_mM": "mM",
+    "k_i_mM": "mM",
+    "pump_current_pA": "pA",
+    "atp_per_s": "ATP/s",
+    "o2_per_s": "O2/s",
+    "r_in_MOhm": "MΩ",
+    "k_na_shift_mM": "mM",
+}
+
+_DERIVED_ORDER = ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s", "o2_per_s",
+                  "r_in_MOhm")
+_CONDITION_ORDER = ("k_o_mM", "na_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA",
+                    "atp_mM", "fxyd_state")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_TEMPLATES = "templates"
+
+
+# ======================================================================================
+# Small helpers
+# ======================================================================================
+def _write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, rename)."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; reports are for sharing
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{str(path)!r} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{str(path)!r} is not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{str(path)!r}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG image, read from its IHDR chunk.
+
+    Parameters
+    ----------
+    data : bytes
+        The PNG file contents.
+
+    Returns
+    -------
+    (width, height) : tuple of int
+        In pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` does not start with a PNG signature and an IHDR chunk.
+    """
+    if len(data) < 24 or data[:8] != _PNG_MAGIC or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG image (missing signature or IHDR chunk)")
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (scientific when very large/small)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(v):
+        return "n/a"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e5 or abs(v) < 1e-3:
+        return f"{v:.{digits - 1}e}"
+    return f"{v:.{digits}g}"
+
+
+def _fmt_duration(seconds: Any) -> str:
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(s):
+        return ""
+    if s < 60:
+        return f"{s:.1f} s"
+    return f"{int(s // 60)} min {s % 60:.0f} s"
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unit_of(name: str, units: Mapping[str, str] | None = None) -> str:
+    """The unit of a posterior variable, parameter, observable or derived quantity.
+
+    Parameters
+    ----------
+    name : str
+        E.g. ``"g_na_nS"``, ``"g_na_nS_cell"``, ``"atp_per_s"``, ``"sigma_v_rest_mV"``
+        or a summary row label such as ``"v_rest_mV_cell[c01]"``.
+    units : mapping, optional
+        Extra ``name -> unit`` entries consulted first.
+
+    Returns
+    -------
+    str
+        The unit, or ``""`` when unknown (e.g. log-scale hyperparameters).
+    """
+    from iongrad.infer.priors import UNITS
+
+    base = name.split("[", 1)[0]
+    if units and base in units:
+        return units[base]
+    if base.startswith("sigma_"):
+        base = base[len("sigma_"):]
+    if base.endswith("_cell"):
+        base = base[: -len("_cell")]
+    for table in (units or {}, DERIVED_UNITS, UNITS):
+        if base in table:
+            return table[base]
+    return ""
+
+
+# ======================================================================================
+# Document model: sections made of blocks, rendered to HTML and Markdown
+# ======================================================================================
+@dataclass
+class _Figure:
+    name: str
+    png: bytes
+    caption: str = ""
+    alt: str = ""
+
+    def block(self) -> dict[str, Any]:
+        width, height = png_size(self.png)
+        return {"kind": "figure", "name": self.name, "png": self.png, "caption": self.caption,
+                "alt": self.alt or self.caption or self.name, "width": width,
+                "height": height,
+                "data_uri": "data:image/png;base64," + base64.b64encode(self.png).decode()}
+
+
+@dataclass
+class _Section:
+    id: str
+    title: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def p(self, text: str) -> None:
+        self.blocks.append({"kind": "p", "text": text})
+
+    def heading(self, text: str, id: str | None = None) -> None:
+        self.blocks.append({"kind": "heading", "text": text, "id": id})
+
+    def alert(self, level: str, text: str, *, id: str | None = None,
+              cls: str | None = None) -> None:
+        self.blocks.append({"kind": "alert", "level": level, "text": text, "id": id,
+                            "cls": cls})
+
+    def items(self, items: Sequence[Any], id: str | None = None) -> None:
+        self.blocks.append({"kind": "list", "items": list(items), "id": id})
+
+    def kv(self, rows: Iterable[tuple[str, Any]], id: str | None = None) -> None:
+        self.blocks.append({"kind": "kv", "rows": [(k, v) for k, v in rows], "id": id})
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+              id: str | None = None, caption: str = "", details: str = "",
+              open: bool = False, row_keys: Sequence[str] | None = None) -> None:
+        self.blocks.append({"kind": "table", "columns": list(columns),
+                            "rows": [list(r) for r in rows], "id": id, "caption": caption,
+                            "details": details, "open": open,
+                            "row_keys": list(row_keys) if row_keys is not None else None})
+
+    def pre(self, text: str, details: str = "") -> None:
+        self.blocks.append({"kind": "pre", "text": text, "details": details})
+
+    def figure(self, fig: _Figure | None) -> None:
+        if fig is not None:
+            self.blocks.append(fig.block())
+
+
+@dataclass
+class _Doc:
+    title: str
+    subtitle: str = ""
+    sections: list[_Section] = field(default_factory=list)
+    verdict: dict[str, str] | None = None
+    source: str = ""
+    version: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def section(self, id: str, title: str) -> _Section:
+        s = _Section(id, title)
+        self.sections.append(s)
+        return s
+
+
+def _md_escape(text: Any) -> str:
+    """Escape text for Markdown: HTML-significant characters become entities."""
+    from markupsafe import Markup
+
+    if isinstance(text, Markup):
+        return text
+    if text is None:
+        return ""
+    s = str(text)
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = s.replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+    return Markup(s)
+
+
+def _md_cell(value: Any) -> Any:
+    from markupsafe import Markup
+
+    if isinstance(value, Mapping):
+        text = _md_escape(value.get("text", "")).replace("|", "\\|")
+        if value.get("href"):
+            href = str(value["href"]).replace(" ", "%20").replace(")", "%29")
+            return Markup(f"[{text}]({_md_escape(href)})")
+        if value.get("status"):
+            return Markup(f"**{text}**")
+        return Markup(text)
+    text = _md_escape(value).replace("|", "\\|").replace("\n", " ")
+    return Markup(text)
+
+
+def _md_pre(value: Any) -> Any:
+    from markupsafe import Markup
+
+    return Markup(str(value).replace("```", "ʼʼʼ"))
+
+
+def _environments():
+    import jinja2
+
+    loader = jinja2.PackageLoader("iongrad.workflows", _TEMPLATES)
+    html = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=False, lstrip_blocks=False)
+    md = jinja2.Environment(loader=loader, autoescape=False, finalize=_md_escape,
+                            undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    md.filters["mdcell"] = _md_cell
+    md.filters["safe_pre"] = _md_pre
+    return html, md
+
+
+def _render(doc: _Doc, out_dir: Path, stem: str) -> tuple[Path, Path]:
+    """Render ``doc`` to ``out_dir/<stem>.html`` and ``.md`` (+ ``<stem>_files/*.png``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from markupsafe import Markup
+
+    try:
+        doc.version = version("iongrad")
+    except PackageNotFoundError:
+        doc.version = "unknown"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files_dir = out_dir / f"{stem}_files"
+    figures = [b for s in doc.sections for b in s.blocks if b["kind"] == "figure"]
+    if figures:
+        files_dir.mkdir(exist_ok=True)
+    keep = set()
+    for b in figures:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", b["name"]) + ".png"
+        keep.add(name)
+        _write_atomic(files_dir / name, b["png"])
+        b["md_href"] = Markup(f"{stem}_files/{name}")
+    if files_dir.is_dir():  # figures of an earlier report that no longer exist
+        for old in files_dir.glob("*.png"):
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
+    html_env, md_env = _environments()
+    context = {"doc": doc}
+    html = html_env.get_template("report.html.j2").render(context)
+    md = md_env.get_template("report.md.j2").render(context)
+    md = re.sub(r"\n{3,}", "\n\n", md)
+    html_path, md_path = out_dir / f"{stem}.html", out_dir / f"{stem}.md"
+    _write_atomic(html_path, html)
+    _write_atomic(md_path, md)
+    return html_path, md_path
+
+
+# ======================================================================================
+# Figures
+# ======================================================================================
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    plt = _pyplot()
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def _safe_figure(doc: _Doc, section: _Section, name: str, caption: str, draw) -> None:
+    """Draw a figure with ``draw() -> matplotlib Figure``; a failure becomes a warning block."""
+    plt = _pyplot()
+    try:
+        fig = draw()
+        if fig is None:
+            return
+        section.figure(_Figure(name, _png(fig), caption))
+    except Exception as exc:  # one broken plot must not lose the whole report
+        plt.close("all")
+        msg = f"figure '{name}' could not be drawn: {type(exc).__name__}: {exc}"
+        doc.warnings.append(msg)
+        section.alert("warn", msg, cls="plot-error")
+
+
+# ======================================================================================
+# Fit diagnostics
+# ======================================================================================
+def _advice(name: str, value: float, threshold: float, n_chains: int) -> str:
+    if name == "r_hat":
+        if not math.isfinite(value):
+            return ("R-hat cannot be computed from a single chain: run at least 2 chains "
+                    "(4 is usual) so that their agreement can be checked.")
+        return (f"The chains disagree (largest R-hat {value:.3f} > {threshold}): the posterior "
+                "was not explored consistently, so its summaries cannot be trusted. Run "
+                "longer (e.g. double tune and draws); if it persists, look for several modes "
+                "or for parameters the data do not separate (see the pair plot).")
+    if name in ("ess_bulk", "ess_tail"):
+        which = ("means and medians" if name == "ess_bulk"
+                 else "the ends of the 94% intervals")
+        return (f"Too few effectively independent draws for {which} ({value:.0f} < "
+                f"{threshold:.0f}, i.e. 100 per chain over {n_chains} chains). Increase draws; "
+                "strongly correlated parameters (pair plot) also slow mixing.")
+    if name == "divergences":
+        return (f"{value:.0f} divergent transitions: the sampler hit regions of high "
+                "curvature it cannot follow, and the posterior may be biased there. Raise "
+                "target_accept (e.g. 0.95 or 0.99); if divergences persist, change the model "
+                "geometry (tighter priors on the between-cell spread, fewer free parameters, "
+                "or complete pooling).")
+    if name == "bfmi":
+        return (f"Low E-BFMI ({value:.2f} < {threshold}): the sampler moves poorly between "
+                "energy levels, typical of heavy tails or a hierarchical funnel. Try tighter "
+                "priors on the between-cell spread (cell_sd_scale), more tuning, or fewer "
+                "free parameters.")
+    return ""
+
+
+def compute_diagnostics(idata, *, var_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Check a posterior against :data:`DIAGNOSTIC_THRESHOLDS`.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        With ``posterior`` and ``sample_stats`` (``diverging``, ``energy``).
+    var_names : sequence of str, optional
+        Posterior variables to check (default: all).
+
+    Returns
+    -------
+    dict
+        ``{"verdict": "pass" | "fail", "checks": [{"name", "label", "value",
+        "threshold", "comparison", "passed", "advice"}], "thresholds": {...}}``.
+        ``value`` is the worst value over all variables (largest R-hat, smallest
+        ESS, number of divergences, smallest per-chain E-BFMI).
+    """
+    import arviz as az
+    import numpy as np
+
+    post = idata.posterior
+    if var_names is not None:
+        post = post[list(var_names)]
+    n_chains = int(post.sizes.get("chain", 1))
+    th = DIAGNOSTIC_THRESHOLDS
+    ess_min = th["ess_per_chain_min"] * n_chains
+
+    def worst(ds, fn) -> float:
+        vals = [np.asarray(ds[v].values, dtype=float).ravel() for v in ds.data_vars]
+        arr = np.concatenate(vals) if vals else np.array([np.nan])
+        arr = arr[np.isfinite(arr)]
+        return float(fn(arr)) if arr.size else float("nan")
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rhat = worst(az.rhat(post), np.max) if n_chains > 1 else float("nan")
+        ess_bulk = worst(az.ess(post, method="bulk"), np.min)
+        ess_tail = worst(az.ess(post, method="tail"), np.min)
+    stats = getattr(idata, "sample_stats", None)
+    div = float(stats["diverging"].sum()) if stats is not None and "diverging" in stats \
+        else float("nan")
+    try:
+        bfmi = float(np.min(az.bfmi(idata)))
+    except Exception:  # no energy in sample_stats
+        bfmi = float("nan")
+    checks = []
+    spec = (("r_hat", "R-hat (largest)", rhat, th["r_hat_max"], "<="),
+            ("ess_bulk", "bulk ESS (smallest)", ess_bulk, ess_min, ">="),
+            ("ess_tail", "tail ESS (smallest)", ess_tail, ess_min, ">="),
+            ("divergences", "divergent transitions", div, th["divergences_max"], "<="),
+            ("bfmi", "E-BFMI (smallest chain)", bfmi, th["bfmi_min"], ">="))
+    for name, label, value, threshold, cmp in spec:
+        passed = math.isfinite(value) and (value <= threshold if cmp == "<="
+                                           else value >= threshold)
+        checks.append({"name": name, "label": label, "value": value, "threshold": threshold,
+                       "comparison": cmp, "passed": bool(passed),
+                       "advice": "" if passed else _advice(name, value, threshold, n_chains)})
+    verdict = "pass" if all(c["passed"] for c in checks) else "fail"
+    return {"verdict": verdict, "checks": checks, "thresholds": dict(th),
+            "n_chains": n_chains}
+
+
+# ======================================================================================
+# Fit report
+# ======================================================================================
+def _flatten_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten_row(v))
+        else:
+            out[k] = v
+    return out
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        return math.isnan(float(v))
+    except (TypeError, ValueError):
+        return v == ""
+
+
+def _read_summary(path: Path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise ConfigError(f"{str(path)!r} does not exist (expected az.summary output)")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    first = frame.columns[0]
+    if first != "variable":
+        frame = frame.rename(columns={first: "variable"})
+    return frame
+
+
+def _summary_lookup(summary) -> dict[str, dict[str, str]]:
+    return {row["variable"]: row for row in summary.to_dict("records")}
+
+
+def _hdi_columns(summary) -> tuple[str, str]:
+    cols = [c for c in summary.columns if c.startswith("hdi_")]
+    if len(cols) >= 2:
+        return cols[0], cols[1]
+    eti = [c for c in summary.columns if c.startswith("eti_")]
+    if len(eti) >= 2:
+        return eti[0], eti[1]
+    raise ConfigError("summary.csv has no hdi_* (or eti_*) interval columns")
+
+
+def _interval_words(row: Mapping[str, str], lo: str, hi: str, unit: str) -> str:
+    u = f" {unit}" if unit else ""
+    return (f"{_fmt(row['mean'])}{u} (94% credible interval {_fmt(row[lo])} to "
+            f"{_fmt(row[hi])}{u})")
+
+
+def _fit_context(run_dir: Path) -> dict[str, Any]:
+    import arviz as az
+
+    info = _read_json(run_dir / "run.json")
+    config = {}
+    if (run_dir / "config.resolved.json").is_file():
+        config = _read_json(run_dir / "config.resolved.json")
+    nc = run_dir / "posterior.nc"
+    if not nc.is_file():
+        raise ConfigError(f"{str(nc)!r} does not exist (a fit run folder has posterior.nc)")
+    idata = az.from_netcdf(nc)
+    summary = _read_summary(run_dir / "summary.csv")
+    model = info.get("model") or {}
+    post_vars = list(idata.posterior.data_vars)
+    params = [p for p in (model.get("parameters") or config.get("parameters") or [])
+              if p in post_vars]
+    if not params:
+        from iongrad.infer.priors import FITTABLE
+
+        params = [p for p in FITTABLE if p in post_vars]
+    observables = list(model.get("observables") or [])
+    if not observables and hasattr(idata, "observed_data"):
+        observables = [v[:-4] for v in idata.observed_data.data_vars if v.endswith("_obs")]
+    rows = [_flatten_row(r) for r in (info.get("rows") or []) if isinstance(r, Mapping)]
+    units = {}
+    if "unit" in summary.columns:
+        for r in summary.to_dict("records"):
+            if r["unit"]:
+                units[r["variable"].split("[", 1)[0]] = r["unit"]
+    return {"info": info, "config": config, "idata": idata, "summary": summary,
+            "params": params, "observables": observables, "rows": rows, "units": units,
+            "model": model}
+
+
+def _fit_metadata(doc: _Doc, ctx: dict[str, Any], run_dir: Path) -> None:
+    info, config = ctx["info"], ctx["config"]
+    s = doc.section("metadata", "Run")
+    ds = info.get("dataset") or {}
+    sampler = info.get("sampler") or {}
+    idata = ctx["idata"]
+    n_chains = int(idata.posterior.sizes.get("chain", 0))
+    n_draws = int(idata.posterior.sizes.get("draw", 0))
+    s.kv([
+        ("kind", info.get("kind", "fit")),
+        ("run folder", str(run_dir)),
+        ("seed", str(info.get("seed", config.get("seed", "")))),
+        ("dataset", str(ds.get("name", ""))),
+        ("sampler", ", ".join(f"{k} = {v}" for k, v in sampler.items())
+         or f"{n_chains} chains × {n_draws} draws"),
+        ("posterior draws", f"{n_chains} chains × {n_draws} draws = {n_chains * n_draws}"),
+    ] + [(f"time: {k}", _fmt_duration(v) if isinstance(v, int | float) else str(v))
+         for k, v in (info.get("timings") or info.get("timings_s") or {}).items()],
+        id="run-metadata")
+    s.heading("Dataset provenance", id="provenance")
+    prov = ds.get("provenance") or {}
+    cite = [(k, _short(prov[k], 400)) for k in ("citation", "lab", "generator", "licence",
+                                                 "date", "seed", "synthetic") if k in prov]
+    s.kv([("name", str(ds.get("name", ""))), ("CSV", str(ds.get("csv", ""))),
+          ("sidecar", str(ds.get("sidecar", ""))), *cite], id="dataset-provenance")
+    if not any(k in prov for k in ("citation", "lab")):
+        s.p("No citation or lab is recorded for this dataset"
+            + (f"; it was produced by {prov['generator']}." if "generator" in prov else "."))
+    rest = {k: v for k, v in prov.items() if k not in dict(cite)}
+    if rest:
+        s.pre(json.dumps(rest, indent=2, sort_keys=True, default=str),
+              details="Full provenance record")
+    versions = info.get("versions") or {}
+    if versions:
+        s.heading("Package versions", id="versions")
+        s.table(["package", "version"], [[k, str(v)] for k, v in sorted(versions.items())],
+                id="versions-table")
+    s.heading("Resolved configuration", id="config")
+    s.pre(json.dumps(config or info.get("config") or {}, indent=2, sort_keys=True,
+                     default=str), details="config.resolved.json")
+
+
+def _condition_columns(rows: list[dict[str, Any]], observables: Sequence[str]) -> list[str]:
+    if not rows:
+        return []
+    keys = [k for k in rows[0] if k not in ("cell", *observables)]
+    ordered = [c for c in _CONDITION_ORDER if c in keys]
+    ordered += [k for k in keys if k not in ordered and not k.startswith(("sem_", "sd_", "n_"))
+                and k not in ("data_row", "row")]
+    return ordered
+
+
+def _varying(rows: list[dict[str, Any]], col: str) -> bool:
+    return len({str(r.get(col)) for r in rows}) > 1
+
+
+def _fit_data(doc: _Doc, ctx: dict[str, Any]) -> None:
+    s = doc.section("data", "Data")
+    rows, obs = ctx["rows"], ctx["observables"]
+    conds = _condition_columns(rows, obs)
+    ctx["conditions"] = conds
+    if not rows:
+        s.alert("warn", "run.json lists no data rows; the observed values below come from "
+                        "the posterior file only.")
+        idata = ctx["idata"]
+        for o in obs:
+            if f"{o}_obs" in idata.observed_data:
+                vals = idata.observed_data[f"{o}_obs"].values.ravel()
+                s.p(f"{o}: {len(vals)} observations, "
+                    f"{', '.join(_fmt(v) for v in vals[:12])}{' …' if len(vals) > 12 else ''}")
+        return
+    cells = list(dict.fromkeys(str(r.get("cell", "")) for r in rows))
+    counts = {o: sum(not _is_missing(r.get(o)) for r in rows) for o in obs}
+    s.p(f"{len(rows)} rows from {len(cells)} cell(s); observations per observable: "
+        + ", ".join(f"{o} {n}" for o, n in counts.items()) + ". Empty cells: not measured.")
+    varying = [c for c in conds if _varying(rows, c)]
+    constant = [c for c in conds if not _varying(rows, c)]
+    if constant:
+        s.p("Conditions constant over all rows: " + ", ".join(
+            f"{c} = {rows[0].get(c)} {unit_of(c)}".rstrip() for c in constant) + ".")
+    columns = ["cell", *varying, *obs]
+    s.table([f"{c} ({unit_of(c, ctx['units'])})" if unit_of(c, ctx["units"]) else c
+             for c in columns],
+            [[("" if _is_missing(r.get(c)) else str(r.get(c))) for c in columns] for r in rows],
+            id="data-table", details=f"Data table ({len(rows)} rows)", open=len(rows) <= 20)
+    ctx["x_condition"] = varying[0] if varying else None
+    _safe_figure(doc, s, "data", "The data, one colour per cell: each observable against the "
+                 "condition that varies (log axis for concentrations).",
+                 lambda: _plot_data(ctx))
+
+
+def _cell_colors(cells: Sequence[str]):
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10" if len(cells) <= 10 else "tab20")
+    return {c: cmap(i % cmap.N) for i, c in enumerate(cells)}
+
+
+def _plot_data(ctx: dict[str, Any]):
+    import numpy as np
+
+    plt = _pyplot()
+    rows, obs, xc = ctx["rows"], ctx["observables"], ctx.get("x_condition")
+    cells = list(dict.fromkeys(str(r.get("cell", "")) for r in rows))
+    colors = _cell_colors(cells)
+    n = len(obs)
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
+    for ax, o in zip(axes.ravel(), obs, strict=False):
+        sub = [r for r in rows if not _is_missing(r.get(o))]
+        xs_vary = xc is not None and len({r.get(xc) for r in sub}) > 1
+        for i, c in enumerate(cells):
+            pts = [r for r in sub if str(r.get("cell")) == c]
+            if not pts:
+                continue
+            y = np.array([float(r[o]) for r in pts])
+            if xs_vary:
+                x = np.array([float(r[xc]) for r in pts])
+                order = np.argsort(x)
+                ax.plot(x[order], y[order], "o-", color=colors[c], ms=4, lw=1, label=c)
+            else:
+                ax.plot(np.full(y.size, i), y, "o", color=colors[c], ms=5, label=c)
+        if xs_vary:
+            ax.set_xscale("log")
+            ax.set_xlabel(f"{xc} ({unit_of(xc)})")
+        else:
+            ax.set_xticks(range(len(cells)), cells, rotation=60, fontsize=7)
+            ax.set_xlabel("cell")
+        if o in ("o2_per_s", "atp_per_s", "r_in_MOhm"):
+            ax.set_yscale("log")
+        ax.set_ylabel(f"{o} ({unit_of(o, ctx['units'])})")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    if len(cells) <= 12:
+        axes.ravel()[0].legend(fontsize=7, ncol=2, title="cell", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _fit_model(doc: _Doc, ctx: dict[str, Any]) -> None:
+    s = doc.section("model", "Model, observables and priors")
+    model, config = ctx["model"], ctx["config"]
+    get = lambda k: model.get(k, config.get(k))  # noqa: E731
+    s.kv([("steady state", "pump–leak steady state (3 Na+ out, 2 K+ in, 1 ATP per cycle)"),
+          ("leak", str(get("leak") or "")), ("volume", str(get("volume") or "")),
+          ("pooling across cells", str(get("pooling") or "")),
+          ("fitted parameters", ", ".join(ctx["params"])),
+          ("reference condition for derived quantities",
+           ", ".join(f"{k} = {v}" for k, v in (get("reference") or {}).items()) or "—"),
+          ("fixed parameters", ", ".join(f"{k} = {v} {unit_of(k)}".rstrip()
+                                         for k, v in (get("fixed") or {}).items()) or
+           "model defaults")], id="model-settings")
+    pooling = str(get("pooling") or "")
+    if pooling == "partial":
+        s.p("Partial pooling: each parameter has a population median (the variable named after "
+            "the parameter) and per-cell values (<name>_cell) scattered log-normally around it "
+            "with an estimated spread (<name>_cell_sd_log, in log units).")
+    priors = model.get("priors") or {}
+    if priors:
+        s.heading("Priors", id="priors")
+        s.table(["parameter", "prior", "median", "sd (log)", "unit", "source"],
+                [[p, "LogNormal", _fmt(v.get("median")), _fmt(v.get("sd_log")),
+                  str(v.get("unit") or unit_of(p)), str(v.get("source") or "")]
+                 for p, v in priors.items() if isinstance(v, Mapping)],
+                id="priors-table",
+                caption="ln θ ~ Normal(ln median, sd_log); 94% of prior mass lies within "
+                        "median ×/÷ exp(1.88 sd_log).")
+    noise = model.get("noise") or {}
+    s.heading("Observables and noise", id="observables")
+    s.table(["observable", "unit", "family", "scale", "sigma"],
+            [[o, unit_of(o, ctx["units"]), str((noise.get(o) or {}).get("family", "")),
+              str((noise.get(o) or {}).get("scale", "")),
+              str((noise.get(o) or {}).get("sigma", ""))] for o in ctx["observables"]],
+            id="observables-table",
+            caption="scale 'log': log(y) ~ Normal(log(prediction), sigma), sigma in log units; "
+                    "sigma 'estimate': HalfNormal prior, 'known': the dataset's SEM/SD.")
+
+
+def _fit_diagnostics(doc: _Doc, ctx: dict[str, Any]) -> None:
+    s = doc.section("diagnostics", "Sampler diagnostics")
+    diag = (ctx["info"].get("diagnostics") or {})
+    computed = compute_diagnostics(ctx["idata"])
+    checks = diag.get("checks") if isinstance(diag.get("checks"), list) else None
+    source = "recorded by the fit (run.json)"
+    if not checks:
+        checks, source = computed["checks"], "computed from posterior.nc"
+    verdict = diag.get("verdict") if checks is not computed["checks"] else computed["verdict"]
+    if verdict not in ("pass", "fail"):
+        verdict = "pass" if all(c.get("passed") for c in checks) else "fail"
+    ctx["verdict"] = verdict
+    if verdict == "pass":
+        s.alert("ok", "PASS: every check below is within its threshold; the posterior "
+                      "summaries can be used.", id="diagnostics-verdict")
+    else:
+        failed = [str(c.get("label") or c.get("name")) for c in checks if not c.get("passed")]
+        s.alert("fail", "FAIL: " + ", ".join(failed) + ". Do not report these numbers before "
+                "fixing the sampler problem (advice below).", id="diagnostics-verdict")
+    rows = []
+    for c in checks:
+        cmp = c.get("comparison") or ""
+        thr = c.get("threshold")
+        rows.append([str(c.get("label") or c.get("name")),
+                     _fmt(c.get("value"), 4) if isinstance(c.get("value"), int | float)
+                     else str(c.get("value")),
+                     f"{cmp} {_fmt(thr, 4)}".strip() if isinstance(thr, int | float)
+                     else str(thr),
+                     {"text": "PASS" if c.get("passed") else "FAIL",
+                      "status": "pass" if c.get("passed") else "fail"},
+                     str(c.get("advice") or "")])
+    s.table(["check", "value", "threshold", "status", "advice"], rows, id="diagnostics-table",
+            caption=f"Checks {source}.",
+            row_keys=[str(c.get("name")) for c in checks])
+    th = DIAGNOSTIC_THRESHOLDS
+    s.p(f"Thresholds: R-hat <= {th['r_hat_max']} for every variable; bulk and tail ESS >= "
+        f"{th['ess_per_chain_min']:.0f} per chain; {th['divergences_max']:.0f} divergent "
+        f"transitions; E-BFMI >= {th['bfmi_min']} in every chain (Vehtari et al. 2021; "
+        "Betancourt 2016).")
+    advice = [str(c.get("advice")) for c in checks if not c.get("passed") and c.get("advice")]
+    if advice:
+        s.heading("What to do", id="diagnostics-advice")
+        s.items(advice, id="advice-list")
+    summary = ctx["summary"]
+    if "r_hat" in summary.columns:
+        def key(r):
+            try:
+                return -float(r["r_hat"])
+            except ValueError:
+                return 0.0
+        worst = sorted(summary.to_dict("records"), key=key)[:5]
+        s.table(["variable", "r_hat", "ess_bulk", "ess_tail"],
+                [[r["variable"], r.get("r_hat", ""), r.get("ess_bulk", ""),
+                  r.get("ess_tail", "")] for r in worst],
+                id="diagnostics-worst", caption="The five variables with the largest R-hat "
+                                                "(from summary.csv).")
+
+
+def _fit_summary(doc: _Doc, ctx: dict[str, Any]) -> None:
+    s = doc.section("posterior-summary", "Posterior summary")
+    summary = ctx["summary"]
+    lo, hi = _hdi_columns(summary)
+    s.p(f"Posterior mean, standard deviation and 94% highest-density interval ({lo} to {hi}) "
+        "of every variable, exactly as in summary.csv (az.summary, hdi_prob = 0.94). "
+        "Population-level variables first; per-cell values below.")
+    cols = [c for c in summary.columns if c not in ("variable", "unit")]
+    records = summary.to_dict("records")
+    main = [r for r in records if "[" not in r["variable"] or
+            r["variable"].split("[", 1)[0] in ("k_na_mM",)]
+    cells = [r for r in records if r not in main]
+    header = ["variable", "unit", *cols]
+    s.table(header, [[r["variable"], r.get("unit", "") or unit_of(r["variable"]),
+                      *[r[c] for c in cols]] for r in main],
+            id="summary-table", row_keys=[r["variable"] for r in main])
+    if cells:
+        s.table(header, [[r["variable"], r.get("unit", "") or unit_of(r["variable"]),
+                          *[r[c] for c in cols]] for r in cells],
+                id="summary-table-cells", details=f"Per-cell variables ({len(cells)} rows)",
+                row_keys=[r["variable"] for r in cells])
+
+
+def _fit_traces(doc: _Doc, ctx: dict[str, Any]) -> None:
+    s = doc.section("rank-plots", "Rank plots")
+    s.p("Rank plots (Vehtari et al. 2021): the draws of all chains are ranked together and each "
+        "chain's ranks are histogrammed. Well-mixed chains give flat, overlapping histograms; "
+        "a chain that is high or low in a region has not explored the same distribution.")
+    post = ctx["idata"].posterior
+    names = [p for p in ctx["params"] if p in post]
+    names += [v for v in post.data_vars if str(v).endswith("_cell_sd_log")
+              or str(v).startswith("sigma_")]
+    names = list(dict.fromkeys(names))[:12]
+
+    def draw():
+        import arviz as az
+
+        if post.sizes.get("chain", 1) < 2:
+            raise ValueError("rank plots need at least 2 chains")
+        axes = az.plot_rank(ctx["idata"], var_names=names, kind="bars",
+                            figsize=(10, 1.8 * math.ceil(len(names) / 3) + 0.8))
+        import numpy as np
+
+        fig = np.asarray(axes).ravel()[0].figure
+        fig.tight_layout()
+        return fig
+    _safe_figure(doc, s, "rank", "Rank plots of the population parameters, the between-cell "
+                 "spreads and the noise scales.", draw)
+
+
+def _log_draws(post, name: str):
+    import numpy as np
+
+    v = np.asarray(post[name].values, dtype=float)
+    v = v.reshape(v.shape[0] * v.shape[1], -1)
+    return v
+
+
+def _pair_vars(ctx: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(label, flattened draws) of population-level fitted parameters (columns of k_na)."""
+    import numpy as np
+
+    post = ctx["idata"].posterior
+    out = []
+    for p in ctx["params"]:
+        if p not in post:
+            continue
+        arr = _log_draws(post, p)
+        if arr.shape[1] == 1:
+            out.append((p, arr[:, 0]))
+        else:
+            extra = [d for d in post[p].dims if d not in ("chain", "draw")]
+            labels = [str(x) for x in post[p][extra[0]].values] if extra else \
+                [str(i) for i in range(arr.shape[1])]
+            for j in range(arr.shape[1]):
+                out.append((f"{p}[{labels[j]}]", arr[:, j]))
+    return [(k, np.asarray(v)) for k, v in out]
+
+
+def _fit_pairs(doc: _Doc, ctx: dict[str, Any]) -> None:
+    import numpy as np
+
+    s = doc.section("identifiability", "Identifiability: pair plot and correlations")
+    pairs = _pair_vars(ctx)
+    ident = ctx["info"].get("identifiability") or {}
+    s.p("Joint posterior of the population-level parameters (log10 scale). A narrow diagonal "
+        "ridge means the data constrain a combination (e.g. a product or ratio) rather than "
+        "each parameter: for the pump–leak steady state, pump density and g_Na (or K_Na and "
+        "pump density) often trade off this way. Red points are divergent transitions.")
+    stats = ctx["idata"].sample_stats if hasattr(ctx["idata"], "sample_stats") else None
+    div = None
+    if stats is not None and "diverging" in stats:
+        div = np.asarray(stats["diverging"].values, dtype=bool).ravel()
+
+    if len(pairs) >= 2:
+        _safe_figure(doc, s, "pairs", "Pair plot of the population-level parameters "
+                     "(log10 of the draws); diagonal: marginal histograms.",
+                     lambda: _plot_pairs(pairs, div))
+    correlations = ident.get("correlations")
+    source = "recorded by the fit (run.json)"
+    if not correlations and len(pairs) >= 2:
+        correlations = []
+        for i in range(len(pairs)):
+            for j in range(i + 1, len(pairs)):
+                a, b = pairs[i][1], pairs[j][1]
+                with np.errstate(all="ignore"):
+                    r = float(np.corrcoef(np.log(np.abs(a)), np.log(np.abs(b)))[0, 1])
+                correlations.append([pairs[i][0], pairs[j][0], r])
+        source = "computed from posterior.nc (Pearson r of log draws)"
+    if correlations:
+        rows = []
+        for c in correlations:
+            a, b, r = (c[0], c[1], c[2]) if isinstance(c, list | tuple) else (
+                c.get("a"), c.get("b"), c.get("r"))
+            flag = (isinstance(r, int | float) and abs(r) >= 0.8)
+            rows.append([str(a), str(b), _fmt(r, 3),
+                         {"text": "strong" if flag else "ok",
+                          "status": "warn" if flag else "pass"}])
+        s.table(["parameter A", "parameter B", "correlation r", "note"], rows,
+                id="correlations-table", caption=f"Posterior correlations, {source}; "
+                                                  "|r| >= 0.8 is marked strong.")
+    warnings = list(ident.get("warnings") or [])
+    if not ident and correlations:
+        for a, b, r in correlations:
+            if isinstance(r, float) and abs(r) >= 0.8:
+                warnings.append(f"{a} and {b} are strongly correlated (r = {r:.2f}): the data "
+                                f"constrain mainly their {'ratio' if r > 0 else 'product'}; "
+                                "report them jointly or fix one of them.")
+    if warnings:
+        for w in warnings:
+            s.alert("warn", str(w), cls="identifiability-warning")
+    else:
+        s.alert("ok", "No identifiability warning: no pair of parameters is strongly "
+                      "correlated in the posterior.")
+
+
+def _plot_pairs(pairs, div):
+    import numpy as np
+
+    plt = _pyplot()
+    k = len(pairs)
+    size = min(2.3 * k, 11)
+    fig, axes = plt.subplots(k, k, figsize=(size, size), squeeze=False)
+    logs = [(n, np.log10(np.abs(v))) for n, v in pairs]
+    for i in range(k):
+        for j in range(k):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_visible(False)
+                continue
+            if i == j:
+                ax.hist(logs[i][1], bins=30, color="#4c72b0", alpha=0.8)
+                ax.set_yticks([])
+            else:
+                ax.plot(logs[j][1], logs[i][1], ".", ms=2, alpha=0.4, color="#4c72b0")
+                if div is not None and div.size == logs[i][1].size and div.any():
+                    ax.plot(logs[j][1][div], logs[i][1][div], ".", ms=4, color="#c44e52")
+            if i == k - 1:
+                ax.set_xlabel(f"log10 {logs[j][0]}", fontsize=8)
+            else:
+                ax.set_xticklabels([])
+            if j == 0 and i > 0:
+                ax.set_ylabel(f"log10 {logs[i][0]}", fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _fit_prior_posterior(doc: _Doc, ctx: dict[str, Any]) -> None:
+    import numpy as np
+
+    s = doc.section("prior-posterior", "Prior and posterior")
+    idata = ctx["idata"]
+    if not hasattr(idata, "prior"):
+        s.alert("warn", "posterior.nc has no prior group: the prior cannot be compared.")
+        return
+    post, prior = idata.posterior, idata.prior
+    names = [v for v in (*ctx["params"], *[str(x) for x in post.data_vars
+                                           if str(x).startswith("sigma_")
+                                           or str(x).endswith("_cell_sd_log")])
+             if v in post and v in prior]
+    names = list(dict.fromkeys(names))
+    if not names:
+        s.alert("warn", "no variable is present in both the prior and the posterior groups.")
+        return
+    rows = []
+    for n in names:
+        a = np.asarray(prior[n].values, dtype=float).ravel()
+        b = np.asarray(post[n].values, dtype=float).ravel()
+        positive = bool((a > 0).all() and (b > 0).all())
+        fa, fb = (np.log(a), np.log(b)) if positive else (a, b)
+        ratio = float(np.std(fb) / np.std(fa)) if np.std(fa) > 0 else float("nan")
+        rows.append([n, unit_of(n, ctx["units"]), _fmt(np.median(a)), _fmt(np.median(b)),
+                     _fmt(ratio, 2),
+                     "strongly informed by the data" if ratio < 0.3 else
+                     "partly informed" if ratio < 0.8 else "mostly the prior"])
+    s.p("How far the data moved each parameter from its prior. The width ratio is the "
+        "posterior SD over the prior SD (of the logarithm for positive quantities): near 1 the "
+        "data said little about it, near 0 the data pinned it down.")
+    s.table(["variable", "unit", "prior median", "posterior median", "width ratio",
+             "reading"], rows, id="prior-posterior-table")
+    _safe_figure(doc, s, "prior_posterior", "Prior (grey) and posterior (blue) densities; "
+                 "log axis for positive quantities.",
+                 lambda: _plot_prior_posterior(names, prior, post, ctx["units"]))
+
+
+def _plot_prior_posterior(names, prior, post, units):
+    import numpy as np
+
+    plt = _pyplot()
+    n = len(names)
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.0 * ncols, 2.8 * nrows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        a = np.asarray(prior[name].values, dtype=float).ravel()
+        b = np.asarray(post[name].values, dtype=float).ravel()
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        positive = bool((a > 0).all() and (b > 0).all())
+        both = np.concatenate([a, b])
+        lo, hi = np.quantile(both, [0.005, 0.995])
+        if positive:
+            bins = np.geomspace(max(lo, 1e-300), max(hi, lo * 1.0001), 40)
+            ax.set_xscale("log")
+        else:
+            bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
+        ax.hist(a, bins=bins, density=True, histtype="stepfilled", color="0.75",
+                label="prior")
+        ax.hist(b, bins=bins, density=True, histtype="stepfilled", alpha=0.7,
+                color="#4c72b0", label="posterior")
+        unit = unit_of(name, units)
+        ax.set_xlabel(f"{name}" + (f" ({unit})" if unit else ""), fontsize=8)
+        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    axes.ravel()[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _predictive(ctx: dict[str, Any], o: str):
+    """(rows of ``o``, draws[S, n], observed[n]) or None when they do not line up."""
+    import numpy as np
+
+    idata = ctx["idata"]
+    if not hasattr(idata, "posterior_predictive") or f"{o}_obs" not in idata.posterior_predictive:
+        return None
+    pp = np.asarray(idata.posterior_predictive[f"{o}_obs"].values, dtype=float)
+    pp = pp.reshape(pp.shape[0] * pp.shape[1], -1)
+    if hasattr(idata, "observed_data") and f"{o}_obs" in idata.observed_data:
+        y = np.asarray(idata.observed_data[f"{o}_obs"].values, dtype=float).ravel()
+    else:
+        y = None
+    rows = [r for r in ctx["rows"] if not _is_missing(r.get(o))]
+    if len(rows) != pp.shape[1]:
+        rows = [{"cell": f"#{i}"} for i in range(pp.shape[1])]
+    if y is None:
+        y = np.array([float(r.get(o, np.nan)) for r in rows])
+    return rows, pp, y
+
+
+def _fit_predictive(doc: _Doc, ctx: dict[str, Any]) -> None:
+    import numpy as np
+
+    s = doc.section("posterior-predictive", "Posterior predictive checks")
+    s.p("New data simulated from the fitted model (posterior predictive, including noise) "
+        "against the observations. Bands and bars are central 94% predictive intervals; about "
+        "94% of the points should fall inside them, spread over all conditions and cells.")
+    xc = ctx.get("x_condition")
+    rows_cov = []
+    for o in ctx["observables"]:
+        got = _predictive(ctx, o)
+        if got is None:
+            s.alert("warn", f"no posterior predictive draws for {o}.")
+            continue
+        rows, pp, y = got
+        lo, hi = np.quantile(pp, [0.03, 0.97], axis=0)
+        inside = (y >= lo) & (y <= hi)
+        rows_cov.append([o, str(int(inside.sum())), str(y.size),
+                         f"{100 * inside.mean():.0f}%"])
+        if xc and len({r.get(xc) for r in rows}) > 2:
+            _safe_figure(doc, s, f"ppc_{o}",
+                         f"{o} against {xc}, one panel per cell: observed (points), posterior "
+                         f"predictive median (line) and 94% band.",
+                         lambda o=o, rows=rows, pp=pp, y=y: _plot_ppc_curve(
+                             ctx, o, xc, rows, pp, y))
+        else:
+            _safe_figure(doc, s, f"ppc_{o}",
+                         f"{o} per cell and condition: 94% posterior predictive interval "
+                         f"(bar), median (dot) and observation (red cross).",
+                         lambda o=o, rows=rows, pp=pp, y=y: _plot_ppc_interval(
+                             ctx, o, rows, pp, y))
+    if rows_cov:
+        s.table(["observable", "inside 94% interval", "observations", "coverage"], rows_cov,
+                id="ppc-coverage-table")
+
+
+def _plot_ppc_curve(ctx, o, xc, rows, pp, y):
+    import numpy as np
+
+    plt = _pyplot()
+    cells = list(dict.fromkeys(str(r.get("cell")) for r in rows))
+    ncols = min(len(cells), 4)
+    nrows = math.ceil(len(cells) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.4 * nrows), squeeze=False,
+                             sharex=True, sharey=True)
+    x_all = np.array([float(r[xc]) for r in rows])
+    lo, med, hi = np.quantile(pp, [0.03, 0.5, 0.97], axis=0)
+    for ax, c in zip(axes.ravel(), cells, strict=False):
+        idx = np.array([i for i, r in enumerate(rows) if str(r.get("cell")) == c])
+        order = idx[np.argsort(x_all[idx])]
+        ax.fill_between(x_all[order], lo[order], hi[order], color="#4c72b0", alpha=0.3,
+                        lw=0, label="94% predictive")
+        ax.plot(x_all[order], med[order], "-", color="#4c72b0", lw=1)
+        ax.plot(x_all[order], y[order], "o", color="k", ms=3.5, label="observed")
+        ax.set_title(c, fontsize=8)
+        ax.set_xscale("log")
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(cells):]:
+        ax.set_visible(False)
+    for ax in axes[-1, :]:
+        ax.set_xlabel(f"{xc} ({unit_of(xc)})", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"{o} ({unit_of(o, ctx['units'])})", fontsize=8)
+    axes[0, 0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def _plot_ppc_interval(ctx, o, rows, pp, y):
+    import numpy as np
+
+    plt = _pyplot()
+    conds = [c for c in ctx.get("conditions", []) if _varying(rows, c)]
+    labels = [" ".join([str(r.get("cell", ""))] + [f"{r.get(c)}" for c in conds]) for r in rows]
+    lo, med, hi = np.quantile(pp, [0.03, 0.5, 0.97], axis=0)
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(rows) + 1.5), 3.2))
+    ax.vlines(x, lo, hi, color="#4c72b0", lw=4, alpha=0.5, label="94% predictive")
+    ax.plot(x, med, "o", color="#4c72b0", ms=4)
+    ax.plot(x, y, "x", color="#c44e52", ms=7, mew=2, label="observed")
+    ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+    if o in ("o2_per_s", "atp_per_s", "r_in_MOhm") and (lo > 0).all():
+        ax.set_yscale("log")
+    ax.set_ylabel(f"{o} ({unit_of(o, ctx['units'])})")
+    if conds:
+        ax.set_xlabel("cell " + " ".join(conds))
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+_DERIVED_WORDS = {
+    "v_rest_mV": "The typical cell rests at {}.",
+    "na_i_mM": "Its Na+ set point (intracellular Na+ where pump and leak balance) is {}.",
+    "pump_current_pA": "The Na+/K+ pump carries an outward current of {}.",
+    "atp_per_s": "Keeping the gradients costs {} (one ATP per pump cycle).",
+    "o2_per_s": "That is {} consumed by oxidative phosphorylation.",
+    "r_in_MOhm": "Input resistance: {}.",
+}
+
+
+def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
+    s = doc.section("derived", "Derived quantities: resting potential, Na+ set point, "
+                               "energy cost")
+    summary = ctx["summary"]
+    lookup = _summary_lookup(summary)
+    lo, hi = _hdi_columns(summary)
+    ref = (ctx["model"].get("reference") or ctx["config"].get("reference")
+           or {"k_o_mM": 4.0})
+    where = ", ".join(f"{k} = {v} {unit_of(k)}".rstrip() for k, v in ref.items())
+    sentences = []
+    for name in _DERIVED_ORDER:
+        if name in lookup:
+            unit = lookup[name].get("unit") or DERIVED_UNITS.get(name, "")
+            sentences.append(_DERIVED_WORDS[name].format(
+                _interval_words(lookup[name], lo, hi, unit)))
+    if sentences:
+        s.p(f"Population level (the median cell), at the reference condition ({where}); "
+            "posterior means with 94% credible intervals:")
+        s.items(sentences, id="derived-sentences")
+    else:
+        s.alert("warn", "summary.csv has no population-level derived quantities.")
+    cells = list(dict.fromkeys(v.split("[", 1)[1].rstrip("]") for v in lookup
+                               if v.startswith(tuple(f"{d}_cell[" for d in _DERIVED_ORDER))))
+    names = [d for d in _DERIVED_ORDER if f"{d}_cell[{cells[0]}]" in lookup] if cells else []
+    if cells and names:
+        def cell_text(d, c):
+            r = lookup[f"{d}_cell[{c}]"]
+            return f"{_fmt(r['mean'])} [{_fmt(r[lo])}, {_fmt(r[hi])}]"
+        s.table(["cell", *[f"{d} ({DERIVED_UNITS.get(d, '')})" for d in names]],
+                [[c, *[cell_text(d, c) for d in names]] for c in cells], id="derived-cells",
+                caption="Per cell: posterior mean [94% HDI] at the reference condition.")
+        _safe_figure(doc, s, "derived_cells", "Per-cell derived quantities: posterior mean and "
+                     "94% HDI; the shaded band is the population value's 94% HDI.",
+                     lambda: _plot_derived(lookup, cells, names, lo, hi))
+
+
+def _plot_derived(lookup, cells, names, lo, hi):
+    import numpy as np
+
+    plt = _pyplot()
+    shown = [d for d in names if d in ("v_rest_mV", "na_i_mM", "atp_per_s", "pump_current_pA",
+                                       "o2_per_s")][:4] or names[:4]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 0.32 * len(cells) + 1.4),
+                             squeeze=False, sharey=True)
+    y = np.arange(len(cells))
+    for ax, d in zip(axes[0], shown, strict=False):
+        m = np.array([float(lookup[f"{d}_cell[{c}]"]["mean"]) for c in cells])
+        a = np.array([float(lookup[f"{d}_cell[{c}]"][lo]) for c in cells])
+        b = np.array([float(lookup[f"{d}_cell[{c}]"][hi]) for c in cells])
+        if d in lookup:
+            ax.axvspan(float(lookup[d][lo]), float(lookup[d][hi]), color="0.85")
+        ax.hlines(y, a, b, color="#4c72b0", lw=2)
+        ax.plot(m, y, "o", color="#4c72b0", ms=4)
+        ax.set_xlabel(f"{d} ({DERIVED_UNITS.get(d, '')})", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0, 0].set_yticks(y, cells, fontsize=7)
+    axes[0, 0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def _fit_doc(run_dir: Path) -> _Doc:
+    ctx = _fit_context(run_dir)
+    ds = (ctx["info"].get("dataset") or {}).get("name", "")
+    doc = _Doc(title=f"Fit report: {ds}" if ds else "Fit report",
+               subtitle=f"{ctx['model'].get('pooling', '')} pooling · parameters "
+                        f"{', '.join(ctx['params'])} · observables "
+                        f"{', '.join(ctx['observables'])}",
+               source=str(run_dir))
+    _fit_metadata(doc, ctx, run_dir)
+    _fit_data(doc, ctx)
+    _fit_model(doc, ctx)
+    _fit_diagnostics(doc, ctx)
+    _fit_summary(doc, ctx)
+    _fit_derived(doc, ctx)
+    _fit_predictive(doc, ctx)
+    _fit_prior_posterior(doc, ctx)
+    _fit_pairs(doc, ctx)
+    _fit_traces(doc, ctx)
+    passed = ctx.get("verdict") == "pass"
+    doc.verdict = {"level": "ok" if passed else "fail",
+                   "text": "Diagnostics: PASS" if passed else
+                   "Diagnostics: FAIL (see the diagnostics section before using these numbers)"}
+    return doc
+
+
+# ======================================================================================
+# Sensitivity report
+# ======================================================================================
+def _sens_doc(run_dir: Path) -> _Doc:
+    import pandas as pd
+
+    info = _read_json(run_dir / "run.json")
+    cfg = info.get("config") or {}
+    path = run_dir / "indices.csv"
+    if not path.is_file():
+        raise ConfigError(f"{str(path)!r} does not exist (a sensitivity run folder has "
+                          "indices.csv)")
+    idx = pd.read_csv(path, dtype=str, keep_default_na=False)
+    method = info.get("method", cfg.get("method", ""))
+    doc = _Doc(title=f"Sensitivity report: {info.get('model', '')} ({method})",
+               subtitle=str(cfg.get("description") or ""), source=str(run_dir))
+
+    s = doc.section("metadata", "Run")
+    conv = info.get("convergence") or {}
+    s.kv([("model", str(info.get("model", ""))), ("method", str(method)),
+          ("seed", str(info.get("seed", ""))), ("config hash", str(info.get("config_hash", ""))),
+          ("base sample size n", str(info.get("n_final", ""))),
+          ("model evaluations", str(info.get("n_evaluations", ""))),
+          ("throughput", f"{_fmt(info['throughput_eval_per_s'])} evaluations/s"
+           if isinstance(info.get("throughput_eval_per_s"), int | float) else "n/a"),
+          ("outputs", ", ".join(map(str, cfg.get("outputs", [])))),
+          ("fixed", ", ".join(f"{k} = {v}" for k, v in (cfg.get("fixed") or {}).items())
+           or "model defaults"),
+          ("CI target (ST half-width)", str(conv.get("target_ci_halfwidth"))),
+          ("converged", str(conv.get("converged")))]
+         + [(f"time: {k}", _fmt_duration(v)) for k, v in (info.get("timings_s") or {}).items()],
+         id="run-metadata")
+    versions = info.get("versions") or {}
+    if versions:
+        s.table(["package", "version"], [[k, str(v)] for k, v in sorted(versions.items())],
+                id="versions-table")
+    s.pre(json.dumps(cfg, indent=2, sort_keys=True, default=str),
+          details="Resolved configuration")
+    for note in info.get("notes") or []:
+        s.alert("info", str(note))
+
+    s = doc.section("inputs", "Inputs")
+    rows = []
+    for inp in cfg.get("inputs") or []:
+        if inp.get("source") == "posterior":
+            spec = (f"posterior draws of {inp.get('variable')} (cell {inp.get('cell')}, "
+                    f"{inp.get('n_draws')} draws) from {inp.get('path')}")
+        else:
+            spec = ", ".join(f"{k} = {inp[k]}" for k in ("bounds", "mean", "sd", "log_mean",
+                                                         "log_sd") if k in inp)
+        rows.append([str(inp.get("name")), str(inp.get("unit", "")), str(inp.get("dist", "")),
+                     spec])
+    s.table(["input", "unit", "distribution", "specification"], rows, id="inputs-table")
+
+    s = doc.section("indices", "Sensitivity indices")
+    s.p("Indices per output as written to indices.csv; conf is the half-width of the "
+        f"bootstrap confidence interval (conf_level {cfg.get('conf_level', '')}).")
+    cols = [c for c in idx.columns if c not in ("output",)]
+    for output in dict.fromkeys(idx["output"]) if len(idx) else []:
+        sub = idx[idx["output"] == output]
+        s.heading(f"{output}", id=f"indices-{_slug(output)}")
+        s.table(cols, sub[cols].to_numpy().tolist(), id=f"indices-table-{_slug(output)}")
+
+    s = doc.section("plots", "Plots")
+    pngs = [f for f in (info.get("files") or []) if str(f).endswith(".png")]
+    if not pngs:
+        pngs = sorted(p.name for p in run_dir.glob("*.png"))
+    for name in pngs:
+        p = run_dir / name
+        if not p.is_file():
+            s.alert("warn", f"plot {name} is listed in run.json but missing.")
+            continue
+        data = p.read_bytes()
+        try:
+            png_size(data)
+        except ValueError:
+            s.alert("warn", f"{name} is not a PNG image.", cls="plot-error")
+            continue
+        stem = name[:-4]
+        kind = "Morris mu* against sigma (mean and spread of elementary effects)" \
+            if stem.startswith("morris_") else "indices with bootstrap confidence intervals"
+        s.figure(_Figure(stem, data, f"{stem}: {kind}."))
+
+    s = doc.section("ci-widths", "Confidence interval widths and convergence")
+    ci = info.get("ci_halfwidths") or {}
+    rows = []
+    for output, by_index in ci.items():
+        for index, by_param in by_index.items():
+            vals = [v for v in by_param.values() if isinstance(v, int | float)]
+            if vals:
+                widest = max(by_param, key=lambda k: by_param[k])
+                rows.append([output, index, _fmt(max(vals)), widest, _fmt(min(vals))])
+    if rows:
+        s.table(["output", "index", "largest CI half-width", "for input",
+                 "smallest CI half-width"], rows, id="ci-table")
+    else:
+        s.p("No confidence intervals were recorded.")
+    hist = conv.get("history") or []
+    if hist:
+        s.table(["n", "evaluations", "largest ST CI half-width"],
+                [[str(h.get("n")), str(h.get("n_evaluations")),
+                  _fmt(h.get("max_st_ci_halfwidth"))] for h in hist], id="convergence-table")
+
+    s = doc.section("failures", "Failures")
+    fail = info.get("failures") or {}
+    frac = fail.get("infeasible_fraction")
+    if isinstance(frac, int | float):
+        level = "ok" if frac == 0 else "warn"
+        s.alert(level, f"{fail.get('n_infeasible', 0)} of {fail.get('n_samples', 0)} samples "
+                       f"({100 * frac:.2f}%) had no physical steady state.",
+                id="failure-fraction")
+    per_out = fail.get("per_output") or {}
+    if per_out:
+        s.table(["output", "failed samples", "fraction"],
+                [[o, str(v.get("n_failed")), f"{100 * float(v.get('fraction', 0)):.2f}%"]
+                 for o, v in per_out.items()], id="failures-table")
+    where = fail.get("where") or {}
+    if where:
+        s.p("Where failures occur: input values of failed and feasible samples (median and "
+            "5–95% range). Inputs whose ranges differ most drive the failures.")
+        rows = []
+        for name, w in where.items():
+            def rng(st):
+                if not st:
+                    return "—"
+                return f"{_fmt(st['median'])} [{_fmt(st['q05'])}, {_fmt(st['q95'])}]"
+            rows.append([name, str(w.get("unit", "")), rng(w.get("infeasible")),
+                         rng(w.get("feasible"))])
+        s.table(["input", "unit", "failed samples", "feasible samples"], rows,
+                id="failures-where")
+    handling = info.get("failure_handling") or {}
+    s.heading("How failures were handled", id="failure-handling")
+    s.p(f"Mode: {handling.get('mode', '')}. Infeasible samples are never passed to SALib or "
+        "imputed.")
+    hrows = []
+    for o, h in (handling.get("outputs") or {}).items():
+        hrows.append([o, {"text": str(h.get("status")),
+                          "status": "fail" if h.get("status") == "skipped" else
+                          "warn" if "feasible" in str(h.get("status")) else "pass"},
+                      str(h.get("method") or ""), str(h.get("design") or ""),
+                      str(h.get("note") or h.get("reason") or "")])
+    s.table(["output", "status", "method", "design", "note"], hrows, id="handling-table")
+    return doc
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "x"
+
+
+# ======================================================================================
+# Public API
+# ======================================================================================
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` for a fit or sensitivity run folder.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run folder with ``run.json`` (``kind`` "fit" or "sensitivity") and the files
+        that kind writes.
+    out_dir : str or Path, optional
+        Where to write the report (default: ``run_dir``). The Markdown figures go to
+        ``out_dir/report_files/``.
+
+    Returns
+    -------
+    (html_path, md_path) : tuple of Path
+
+    Raises
+    ------
+    ConfigError
+        If the folder is not a run folder, or its kind is unknown.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"run folder {str(run_dir)!r} does not exist")
+    info = _read_json(run_dir / "run.json")
+    kind = info.get("kind")
+    if kind == "fit":
+        doc = _fit_doc(run_dir)
+    elif kind == "sensitivity":
+        doc = _sens_doc(run_dir)
+    else:
+        raise ConfigError(f"{str(run_dir / 'run.json')!r}: unknown run kind {kind!r}; "
+                          "expected 'fit' or 'sensitivity'")
+    return _render(doc, Path(out_dir) if out_dir is not None else run_dir, "report")
+
+
+def _key_results(entry: Mapping[str, Any]) -> str:
+    res = entry.get("results")
+    if not isinstance(res, Mapping):
+        return ""
+    parts = []
+    if entry.get("kind") == "sensitivity":
+        if isinstance(res.get("infeasible_fraction"), int | float):
+            parts.append(f"infeasible {100 * res['infeasible_fraction']:.1f}%")
+        for o, e in (res.get("outputs") or {}).items():
+            if isinstance(e, Mapping) and e.get("ranking"):
+                parts.append(f"{o}: {', '.join(map(str, e['ranking'][:3]))}")
+    else:
+        for key in ("verdict", "diagnostics"):
+            if isinstance(res.get(key), str):
+                parts.append(f"diagnostics {res[key]}")
+        derived = res.get("derived") or res.get("summary") or {}
+        if isinstance(derived, Mapping):
+            for k, v in derived.items():
+                if isinstance(v, int | float):
+                    parts.append(f"{k} {_fmt(v)}")
+                elif isinstance(v, Mapping) and isinstance(v.get("mean"), int | float):
+                    parts.append(f"{k} {_fmt(v['mean'])}")
+        for k, v in res.items():
+            if k not in ("verdict", "diagnostics", "derived", "summary", "out_dir", "files") \
+                    and isinstance(v, int | float | str) and len(parts) < 8:
+                parts.append(f"{k} {_fmt(v) if not isinstance(v, str) else _short(v, 40)}")
+    return "; ".join(parts)
+
+
+def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``index.html`` and ``index.md`` for a batch folder.
+
+    Every task of ``manifest.json`` is listed with its status, timings, key results
+    and error line. A completed task links to its report; a missing (or older
+    than the task's ``DONE.json``) report is generated into
+    ``batch_dir/reports/<task-id>/`` (task folders themselves are never modified).
+
+    Parameters
+    ----------
+    batch_dir : str or Path
+        A folder written by ``iongrad batch``.
+
+    Returns
+    -------
+    (html_path, md_path) : tuple of Path
+    """
+    batch_dir = Path(batch_dir)
+    manifest = _read_json(batch_dir / "manifest.json")
+    tasks = [t for t in manifest.get("tasks") or [] if isinstance(t, Mapping)]
+    counts = manifest.get("counts") or {}
+    doc = _Doc(title=f"Batch index: {batch_dir.name}",
+               subtitle=", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no tasks",
+               source=str(batch_dir))
+    s = doc.section("summary", "Batch")
+    s.kv([("folder", str(batch_dir)), ("executor", str(manifest.get("executor", ""))),
+          ("run started", str(manifest.get("run_started_at", ""))),
+          ("updated", str(manifest.get("updated_at", ""))),
+          ("tasks", str(len(tasks)))] + [(k, str(v)) for k, v in counts.items()],
+         id="batch-metadata")
+    for w in manifest.get("warnings") or []:
+        s.alert("warn", str(w))
+    if manifest.get("untracked_folders"):
+        s.alert("info", "Complete task folders not part of this batch's configs: "
+                + ", ".join(map(str, manifest["untracked_folders"])))
+
+    rows, report_errors = [], []
+    for t in tasks:
+        status = str(t.get("status", ""))
+        folder = batch_dir / str(t.get("folder") or f"tasks/{t.get('id')}")
+        link: Any = "—"
+        if status in ("done", "skipped") and (folder / "run.json").is_file():
+            try:
+                link = {"text": "report", "href": _task_report(batch_dir, folder, str(t["id"]))}
+            except Exception as exc:  # a broken task report must not hide the others
+                report_errors.append(f"{t.get('id')}: {type(exc).__name__}: {exc}")
+                link = "report failed"
+        error = str(t.get("error") or "")
+        err_file = batch_dir / "failed" / str(t.get("hash", "")) / "error.txt"
+        error_cell: Any = error
+        if error and err_file.is_file():
+            error_cell = {"text": error, "href": err_file.relative_to(batch_dir).as_posix()}
+        rows.append([str(t.get("id", "")), str(t.get("kind", "")), str(t.get("label", "")),
+                     {"text": status, "status": status}, str(t.get("attempts", "")),
+                     _fmt_duration(t.get("duration_s")), str(t.get("finished_at") or ""),
+                     _key_results(t), link, error_cell])
+    s = doc.section("tasks", "Tasks")
+    s.table(["task", "kind", "label", "status", "attempts", "duration", "finished",
+             "key results", "report", "error"], rows, id="tasks-table",
+            row_keys=[str(t.get("id", "")) for t in tasks])
+    for e in report_errors:
+        s.alert("warn", f"task report not written: {e}", cls="report-error")
+    failed = sum(1 for t in tasks if t.get("status") == "failed")
+    doc.verdict = {"level": "ok" if not failed else "fail",
+                   "text": "All tasks complete" if not failed and tasks and all(
+                       t.get("status") in ("done", "skipped") for t in tasks)
+                   else f"{failed} task(s) failed" if failed else "Batch incomplete"}
+    if not failed and not all(t.get("status") in ("done", "skipped") for t in tasks):
+        doc.verdict["level"] = "warn"
+    return _render(doc, batch_dir, "index")
+
+
+def _task_report(batch_dir: Path, folder: Path, task_id: str) -> str:
+    """Relative href of a task's report.html, writing it under ``reports/`` if needed."""
+    if (folder / "report.html").is_file():
+        return (folder / "report.html").relative_to(batch_dir).as_posix()
+    out = batch_dir / "reports" / task_id
+    html = out / "report.html"
+    marker = folder / "DONE.json"
+    if marker.is_file():
+        ref_time = marker.stat().st_mtime
+    else:
+        ref_time = (folder / "run.json").stat().st_mtime
+    if not html.is_file() or html.stat().st_mtime < ref_time:
+        write_report(folder, out)
+    return html.relative_to(batch_dir).as_posix()
+
+
+# ======================================================================================
+# CLI
+# ======================================================================================
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``iongrad report`` arguments on an argparse parser."""
+    parser.add_argument("run_dir", metavar="RUN_DIR",
+                        help="a fit or sensitivity run folder, or a batch folder "
+                             "(with manifest.json)")
+    parser.add_argument("--out", default=None,
+                        help="folder for report.html/report.md (default: RUN_DIR)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``iongrad report``: write the report(s) and print their paths."""
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"RUN_DIR {str(run_dir)!r} is not a folder")
+    if (run_dir / "manifest.json").is_file() and not (run_dir / "run.json").is_file():
+        if args.out is not None:
+            raise ConfigError("--out is not supported for a batch folder (the index is "
+                              "written into it)")
+        html, md = write_batch_index(run_dir)
+    elif (run_dir / "run.json").is_file():
+        html, md = write_report(run_dir, args.out)
+    else:
+        raise ConfigError(f"{str(run_dir)!r} has neither run.json (a run folder) nor "
+                          "manifest.json (a batch folder)")
+    print(f"HTML report: {html.resolve()}")
+    print(f"Markdown report: {md.resolve()}")
+    return 0
+
