@@ -509,20 +509,49 @@ def _h_and_slope(x, p, leak, volume, w_guess=None):
 
 
 def _newton_warm(x0, p, leak, volume, *, max_iter=12):
-    """Newton's method on ln Na_i from a nearby solution. Returns ``x, converged``."""
+    """Damped Newton on ln Na_i with the exact slope. Returns ``x, converged``.
+
+    Only the samples not yet converged are iterated (active-set compaction).
+    """
     x = np.array(x0, dtype=float, copy=True)
     conv = np.zeros(x.shape, dtype=bool)
-    v = None
+    idx = np.arange(x.size)
+    sub, w = p, None
     with np.errstate(all="ignore"):
-        for _ in range(max_iter):
-            r, dr, v, ok = _h_and_slope(x, p, leak, volume, v)
+        for it in range(max_iter):
+            xi = x[idx]
+            r, dr, v, ok = _h_and_slope(xi, sub, leak, volume, w)
             step = np.where(ok & (dr > 0), r / dr, np.nan)
             step = np.clip(step, -1.0, 1.0)  # damp: at most a factor e per step
-            x = x - step
-            conv = np.abs(step) <= 1e-13 * np.maximum(1.0, np.abs(x))
-            if conv.all() or not np.isfinite(step).all():
+            xi = xi - step
+            x[idx] = xi
+            done = np.abs(step) <= 1e-13 * np.maximum(1.0, np.abs(xi))
+            bad = ~np.isfinite(step)
+            conv[idx[done]] = True
+            keep = ~(done | bad)
+            if not keep.any() or it == max_iter - 1:
                 break
+            idx = idx[keep]
+            sub = {k: val[keep] for k, val in sub.items()}
+            w = v[keep] if leak == "ghk" else None
     return x, conv & np.isfinite(x)
+
+
+def _bracketed(p, leak, volume, max_iter):
+    """Bracket + Ridders on the normalised residual (the always-convergent path)."""
+    v_cache = {}
+
+    def h(x):
+        v, ok = _v_given_x(x, p, leak, v_cache.get("v"))
+        v_cache["v"] = np.where(np.isfinite(v), v, 0.0)
+        st = pump_leak_state(x, v, p, leak=leak, volume=volume)
+        return np.where(ok, st["r_en_mM"] / st["en_scale_mM"], np.nan)
+
+    x0 = np.log(np.minimum(p["k_na_mM"], 0.5 * p["na_o_mM"]))
+    lo, hi, f_lo, f_hi, bracketed = _expand(h, x0 - 0.5, x0 + 0.5, 0.5)
+    x, conv, iters = _ridders(h, lo, hi, np.where(bracketed, f_lo, -1.0),
+                              np.where(bracketed, f_hi, 1.0), xtol=1e-14, max_iter=max_iter)
+    return x, conv & bracketed, iters, bracketed
 
 
 def solve_core(p: dict, *, leak: str = "ohmic", volume: str = "fixed", x0=None,
@@ -536,26 +565,20 @@ def solve_core(p: dict, *, leak: str = "ohmic", volume: str = "fixed", x0=None,
     iterations``.
     """
     n = p["na_o_mM"].size
-    v_cache = {}
-
-    def h(x):
-        v, ok = _v_given_x(x, p, leak, v_cache.get("v"))
-        v_cache["v"] = np.where(np.isfinite(v), v, 0.0)
-        st = pump_leak_state(x, v, p, leak=leak, volume=volume)
-        return np.where(ok, st["r_en_mM"] / st["en_scale_mM"], np.nan)
-
-    if x0 is not None:
-        # warm start: Newton from the previous solution; verified like any other result
-        x, conv = _newton_warm(x0, p, leak, volume)
-        if conv.all():
-            return _finish(x, p, leak, volume, np.ones(n, dtype=bool),
-                           np.zeros(n, dtype=np.int64), rtol_check, max_conc_mM)
-    # start at the Na+ half-activation constant of the pump (bounded by Na_o)
-    x0 = np.log(np.minimum(p["k_na_mM"], 0.5 * p["na_o_mM"]))
-    half = 0.5
-    lo, hi, f_lo, f_hi, bracketed = _expand(h, x0 - half, x0 + half, half)
-    x, conv, iters = _ridders(h, lo, hi, np.where(bracketed, f_lo, -1.0),
-                              np.where(bracketed, f_hi, 1.0), xtol=1e-14, max_iter=max_iter)
+    # Newton with the exact slope from the previous solution (warm) or from the pump's
+    # Na+ half-activation constant (cold); samples it does not settle go to the
+    # bracketed Ridders iteration, which always converges on this monotone residual.
+    cold = x0 is None
+    if cold:
+        x0 = np.log(np.minimum(p["k_na_mM"], 0.5 * p["na_o_mM"]))
+    x, conv = _newton_warm(x0, p, leak, volume, max_iter=25 if cold else 12)
+    iters = np.zeros(n, dtype=np.int64)
+    bracketed = np.ones(n, dtype=bool)
+    if not conv.all():
+        idx = np.flatnonzero(~conv)
+        sub = {k: v[idx] for k, v in p.items()}
+        xs, cs, its, bs = _bracketed(sub, leak, volume, max_iter)
+        x[idx], conv[idx], iters[idx], bracketed[idx] = xs, cs, its, bs
     return _finish(x, p, leak, volume, conv & bracketed, iters, rtol_check, max_conc_mM,
                    bracketed)
 

@@ -160,8 +160,12 @@ def _fmt(x: Any, digits: int = 3) -> str:
         return "∞" if v > 0 else "-∞"
     if v == 0:
         return "0"
+    if 10**digits <= abs(v) < 1e5:
+        return str(round(v))
     if abs(v) >= 1e5 or abs(v) < 1e-3:
-        return f"{v:.{digits - 1}e}"
+        text = f"{v:.{digits - 1}e}"
+        mant, exp = text.split("e")
+        return f"{mant}e{int(exp)}"
     return f"{v:.{digits}g}"
 
 
@@ -322,6 +326,15 @@ def _md_pre(value: Any) -> Any:
     return Markup(str(value).replace("```", "ʼʼʼ"))
 
 
+_NUMERIC = re.compile(r"^[-+]?(\d[\d,]*\.?\d*|\.\d+)(e[-+]?\d+)?"
+                      r"( ± [-+0-9.e]+| \[[-+0-9.e]+, [-+0-9.e]+\])?%?$", re.IGNORECASE)
+
+
+def _looks_numeric(value: Any) -> bool:
+    """True for table cells that hold a number (right-aligned in HTML tables)."""
+    return isinstance(value, str) and bool(_NUMERIC.match(value.strip()))
+
+
 def _environments():
     import jinja2
 
@@ -330,6 +343,7 @@ def _environments():
                               trim_blocks=False, lstrip_blocks=False)
     md = jinja2.Environment(loader=loader, autoescape=False, finalize=_md_escape,
                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    html.tests["numeric"] = _looks_numeric
     md.filters["mdcell"] = _md_cell
     md.filters["safe_pre"] = _md_pre
     return html, md
@@ -684,6 +698,19 @@ def _fit_data(doc: _Doc, ctx: dict[str, Any]) -> None:
                  lambda: _plot_data(ctx))
 
 
+def _log_ticks(ax, values) -> None:
+    """Log x axis with plain-number ticks at the distinct values (at most 8)."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    ticks = sorted({float(v) for v in values})
+    ax.set_xscale("log")
+    if len(ticks) > 8:
+        return
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+
+
 def _cell_colors(cells: Sequence[str]):
     plt = _pyplot()
     cmap = plt.get_cmap("tab10" if len(cells) <= 10 else "tab20")
@@ -716,7 +743,7 @@ def _plot_data(ctx: dict[str, Any]):
             else:
                 ax.plot(np.full(y.size, i), y, "o", color=colors[c], ms=5, label=c)
         if xs_vary:
-            ax.set_xscale("log")
+            _log_ticks(ax, [float(r[xc]) for r in sub])
             ax.set_xlabel(f"{xc} ({unit_of(xc)})")
         else:
             ax.set_xticks(range(len(cells)), cells, rotation=60, fontsize=7)
@@ -784,18 +811,20 @@ def _fit_diagnostics(doc: _Doc, ctx: dict[str, Any]) -> None:
     if verdict not in ("pass", "fail"):
         verdict = "pass" if all(c.get("passed") for c in checks) else "fail"
     ctx["verdict"] = verdict
+    labels = {c["name"]: c["label"] for c in computed["checks"]}
     if verdict == "pass":
         s.alert("ok", "PASS: every check below is within its threshold; the posterior "
                       "summaries can be used.", id="diagnostics-verdict")
     else:
-        failed = [str(c.get("label") or c.get("name")) for c in checks if not c.get("passed")]
+        failed = [str(c.get("label") or labels.get(c.get("name")) or c.get("name"))
+                  for c in checks if not c.get("passed")]
         s.alert("fail", "FAIL: " + ", ".join(failed) + ". Do not report these numbers before "
                 "fixing the sampler problem (advice below).", id="diagnostics-verdict")
     rows = []
     for c in checks:
         cmp = c.get("comparison") or ""
         thr = c.get("threshold")
-        rows.append([str(c.get("label") or c.get("name")),
+        rows.append([str(c.get("label") or labels.get(c.get("name")) or c.get("name")),
                      _fmt(c.get("value"), 4) if isinstance(c.get("value"), int | float)
                      else str(c.get("value")),
                      f"{cmp} {_fmt(thr, 4)}".strip() if isinstance(thr, int | float)
@@ -1147,7 +1176,7 @@ def _plot_ppc_curve(ctx, o, xc, rows, pp, y):
         ax.plot(x_all[order], med[order], "-", color="#4c72b0", lw=1)
         ax.plot(x_all[order], y[order], "o", color="k", ms=3.5, label="observed")
         ax.set_title(c, fontsize=8)
-        ax.set_xscale("log")
+        _log_ticks(ax, x_all)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(cells):]:
@@ -1189,8 +1218,8 @@ _DERIVED_WORDS = {
     "v_rest_mV": "The typical cell rests at {}.",
     "na_i_mM": "Its Na+ set point (intracellular Na+ where pump and leak balance) is {}.",
     "pump_current_pA": "The Na+/K+ pump carries an outward current of {}.",
-    "atp_per_s": "Keeping the gradients costs {} (one ATP per pump cycle).",
-    "o2_per_s": "That is {} consumed by oxidative phosphorylation.",
+    "atp_per_s": "Keeping the gradients costs {}: one ATP per pump cycle.",
+    "o2_per_s": "Oxidative phosphorylation supplies that ATP by consuming {}.",
     "r_in_MOhm": "Input resistance: {}.",
 }
 
@@ -1216,36 +1245,68 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
         s.items(sentences, id="derived-sentences")
     else:
         s.alert("warn", "summary.csv has no population-level derived quantities.")
-    cells = list(dict.fromkeys(v.split("[", 1)[1].rstrip("]") for v in lookup
-                               if v.startswith(tuple(f"{d}_cell[" for d in _DERIVED_ORDER))))
-    names = [d for d in _DERIVED_ORDER if f"{d}_cell[{cells[0]}]" in lookup] if cells else []
-    if cells and names:
-        def cell_text(d, c):
-            r = lookup[f"{d}_cell[{c}]"]
-            return f"{_fmt(r['mean'])} [{_fmt(r[lo])}, {_fmt(r[hi])}]"
-        s.table(["cell", *[f"{d} ({DERIVED_UNITS.get(d, '')})" for d in names]],
-                [[c, *[cell_text(d, c) for d in names]] for c in cells], id="derived-cells",
-                caption="Per cell: posterior mean [94% HDI] at the reference condition.")
-        _safe_figure(doc, s, "derived_cells", "Per-cell derived quantities: posterior mean and "
-                     "94% HDI; the shaded band is the population value's 94% HDI.",
-                     lambda: _plot_derived(lookup, cells, names, lo, hi))
+    table = _derived_cells(ctx, lookup, lo, hi)
+    if table is None:
+        return
+    cells, names, values, source = table
+    s.table(["cell", *[f"{d} ({DERIVED_UNITS.get(d, '')})" for d in names]],
+            [[c, *[f"{_fmt(values[d][i][0])} [{_fmt(values[d][i][1])}, "
+                   f"{_fmt(values[d][i][2])}]" for d in names]] for i, c in enumerate(cells)],
+            id="derived-cells",
+            caption=f"Per cell: posterior mean [94% HDI] at the reference condition ({source}).")
+    pop = {d: (float(lookup[d][lo]), float(lookup[d][hi])) for d in names if d in lookup}
+    _safe_figure(doc, s, "derived_cells", "Per-cell derived quantities: posterior mean and "
+                 "94% HDI; the shaded band is the population value's 94% HDI.",
+                 lambda: _plot_derived(cells, names, values, pop))
 
 
-def _plot_derived(lookup, cells, names, lo, hi):
+def _derived_cells(ctx, lookup, lo, hi):
+    """Per-cell (mean, HDI low, HDI high) of the derived quantities.
+
+    Taken from summary.csv when it has ``<name>_cell[...]`` rows, otherwise computed
+    from the posterior (``az.hdi``, same probability).
+    """
+    import arviz as az
+    import numpy as np
+
+    post = ctx["idata"].posterior
+    names = [d for d in _DERIVED_ORDER if f"{d}_cell" in post]
+    if not names:
+        return None
+    dim = [x for x in post[f"{names[0]}_cell"].dims if x not in ("chain", "draw")]
+    if len(dim) != 1:
+        return None
+    cells = [str(c) for c in post[f"{names[0]}_cell"][dim[0]].values]
+    values: dict[str, list[tuple[float, float, float]]] = {}
+    from_summary = all(f"{d}_cell[{c}]" in lookup for d in names for c in cells)
+    for d in names:
+        if from_summary:
+            values[d] = [(float(lookup[f"{d}_cell[{c}]"]["mean"]),
+                          float(lookup[f"{d}_cell[{c}]"][lo]),
+                          float(lookup[f"{d}_cell[{c}]"][hi])) for c in cells]
+        else:
+            da = post[f"{d}_cell"]
+            mean = np.asarray(da.mean(("chain", "draw")).values, dtype=float)
+            hdi = np.asarray(az.hdi(da, hdi_prob=HDI_PROB)[f"{d}_cell"].values, dtype=float)
+            values[d] = [(float(mean[i]), float(hdi[i, 0]), float(hdi[i, 1]))
+                         for i in range(len(cells))]
+    source = "from summary.csv" if from_summary else "computed from posterior.nc"
+    return cells, names, values, source
+
+
+def _plot_derived(cells, names, values, pop):
     import numpy as np
 
     plt = _pyplot()
-    shown = [d for d in names if d in ("v_rest_mV", "na_i_mM", "atp_per_s", "pump_current_pA",
-                                       "o2_per_s")][:4] or names[:4]
+    shown = [d for d in ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s")
+             if d in names] or names[:4]
     fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 0.32 * len(cells) + 1.4),
                              squeeze=False, sharey=True)
     y = np.arange(len(cells))
     for ax, d in zip(axes[0], shown, strict=False):
-        m = np.array([float(lookup[f"{d}_cell[{c}]"]["mean"]) for c in cells])
-        a = np.array([float(lookup[f"{d}_cell[{c}]"][lo]) for c in cells])
-        b = np.array([float(lookup[f"{d}_cell[{c}]"][hi]) for c in cells])
-        if d in lookup:
-            ax.axvspan(float(lookup[d][lo]), float(lookup[d][hi]), color="0.85")
+        m, a, b = (np.array(v) for v in zip(*values[d], strict=True))
+        if d in pop:
+            ax.axvspan(*pop[d], color="0.85")
         ax.hlines(y, a, b, color="#4c72b0", lw=2)
         ax.plot(m, y, "o", color="#4c72b0", ms=4)
         ax.set_xlabel(f"{d} ({DERIVED_UNITS.get(d, '')})", fontsize=8)
@@ -1310,8 +1371,9 @@ def _sens_doc(run_dir: Path) -> _Doc:
           ("outputs", ", ".join(map(str, cfg.get("outputs", [])))),
           ("fixed", ", ".join(f"{k} = {v}" for k, v in (cfg.get("fixed") or {}).items())
            or "model defaults"),
-          ("CI target (ST half-width)", str(conv.get("target_ci_halfwidth"))),
-          ("converged", str(conv.get("converged")))]
+          ("CI target (ST half-width)", "not set" if conv.get("target_ci_halfwidth") is None
+           else str(conv.get("target_ci_halfwidth"))),
+          ("converged", "n/a" if conv.get("converged") is None else str(conv["converged"]))]
          + [(f"time: {k}", _fmt_duration(v)) for k, v in (info.get("timings_s") or {}).items()],
          id="run-metadata")
     versions = info.get("versions") or {}
@@ -1337,13 +1399,34 @@ def _sens_doc(run_dir: Path) -> _Doc:
     s.table(["input", "unit", "distribution", "specification"], rows, id="inputs-table")
 
     s = doc.section("indices", "Sensitivity indices")
-    s.p("Indices per output as written to indices.csv; conf is the half-width of the "
-        f"bootstrap confidence interval (conf_level {cfg.get('conf_level', '')}).")
-    cols = [c for c in idx.columns if c not in ("output",)]
-    for output in dict.fromkeys(idx["output"]) if len(idx) else []:
-        sub = idx[idx["output"] == output]
-        s.heading(f"{output}", id=f"indices-{_slug(output)}")
-        s.table(cols, sub[cols].to_numpy().tolist(), id=f"indices-table-{_slug(output)}")
+    s.p("Indices per output (from indices.csv, shown to 3 significant digits), inputs ranked "
+        "by the main index; ± is the half-width of the bootstrap confidence interval "
+        f"(conf_level {cfg.get('conf_level', '')}). Second-order indices are in indices.csv.")
+    main_index = {"sobol": "ST", "efast": "ST", "morris": "mu_star", "delta": "delta",
+                  "pawn": "PAWN"}
+    for output in (dict.fromkeys(idx["output"]) if len(idx) else []):
+        sub = idx[(idx["output"] == output) & (idx["parameter2"] == "")] \
+            if "parameter2" in idx.columns else idx[idx["output"] == output]
+        for (meth, design), part in sub.groupby(["method", "design"], sort=False):
+            kinds = list(dict.fromkeys(part["index"]))
+            key = main_index.get(meth, kinds[0])
+            key = key if key in kinds else kinds[0]
+            cell = {(r["parameter"], r["index"]): r for r in part.to_dict("records")}
+            params = list(dict.fromkeys(part["parameter"]))
+            params.sort(key=lambda p: -_as_float(cell.get((p, key), {}).get("value")))
+
+            def show(r):
+                if r is None:
+                    return ""
+                v, c = _as_float(r["value"]), _as_float(r["conf"])
+                return _fmt(v) + ("" if math.isnan(c) else f" ± {_fmt(c, 2)}")
+            n_rows = part["n_rows"].iloc[0] if "n_rows" in part.columns else ""
+            s.heading(f"{output} ({meth}, {design} design, {n_rows} rows)",
+                      id=f"indices-{_slug(output)}-{_slug(meth)}")
+            s.table(["input", *kinds], [[p, *[show(cell.get((p, k))) for k in kinds]]
+                                        for p in params],
+                    id=f"indices-table-{_slug(output)}" if design == "main"
+                    else f"indices-table-{_slug(output)}-{_slug(design)}")
 
     s = doc.section("plots", "Plots")
     pngs = [f for f in (info.get("files") or []) if str(f).endswith(".png")]
@@ -1425,6 +1508,13 @@ def _sens_doc(run_dir: Path) -> _Doc:
                       str(h.get("note") or h.get("reason") or "")])
     s.table(["output", "status", "method", "design", "note"], hrows, id="handling-table")
     return doc
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _slug(text: str) -> str:

@@ -14,7 +14,6 @@ import json
 import re
 import shutil
 import struct
-import time
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
@@ -32,110 +31,21 @@ PARAMS = ("g_na_nS", "g_k_nS", "pump_density_per_um2")
 # --------------------------------------------------------------------------------------
 # Building fit run folders
 # --------------------------------------------------------------------------------------
-def _fit_module():
-    try:
-        from iongrad.workflows import fit
-    except ModuleNotFoundError:
-        return None
-    return fit if hasattr(fit, "run_config") and hasattr(fit, "resolve_config") else None
+def make_fit_run(out_dir: Path, *, draws: int = 50, tune: int = 50, seed: int = 1) -> Path:
+    """Fit the shipped example config (``fit_vrest_ko.toml``) with short chains into ``out_dir``.
 
-
-def _fit_config(*, draws: int, tune: int, seed: int) -> dict:
+    ``synthetic_vrest_ko``: 8 cells, partial pooling of g_Na, g_K and pump density.
+    """
     import tomllib
+
+    from iongrad.workflows import fit
 
     text = resources.files("iongrad.workflows").joinpath(
         "examples/fit_vrest_ko.toml").read_text(encoding="utf-8")
     raw = tomllib.loads(text)
-    sampler = raw.setdefault("fit", {}).setdefault("sampler", {}) \
-        if "sampler" not in raw else raw["sampler"]
-    sampler.update({"draws": draws, "tune": tune, "chains": 2, "cores": 1})
-    for section in (raw.get("fit", {}), raw):
-        if "seed" in section:
-            section["seed"] = seed
-    return raw
-
-
-def make_fit_run(out_dir: Path, *, draws: int = 50, tune: int = 50, seed: int = 1) -> Path:
-    """A fit run folder of ``synthetic_vrest_ko`` (the fit workflow's folder contract).
-
-    Uses ``iongrad.workflows.fit`` when it is available; otherwise builds the
-    model with :func:`iongrad.infer.model.build_model`, samples it and writes
-    ``posterior.nc``, ``summary.csv``, ``config.resolved.json`` and ``run.json``.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fit = _fit_module()
-    if fit is not None and resources.files("iongrad.workflows").joinpath(
-            "examples/fit_vrest_ko.toml").is_file():
-        raw = _fit_config(draws=draws, tune=tune, seed=seed)
-        resolved = fit.resolve_config(raw, out_dir)
-        fit.run_config(resolved, out_dir, progress=False)
-        return out_dir
-    return _manual_fit_run(out_dir, draws=draws, tune=tune, seed=seed)
-
-
-def _manual_fit_run(out_dir: Path, *, draws: int, tune: int, seed: int) -> Path:
-    import warnings
-    from dataclasses import asdict
-    from importlib.metadata import version
-
-    import arviz as az
-    import numpy as np
-    import pymc as pm
-
-    from iongrad.data import load_shipped
-    from iongrad.infer.model import FitSpec, build_model
-    from iongrad.workflows.report import compute_diagnostics, unit_of
-
-    ds = load_shipped("synthetic_vrest_ko")
-    spec = FitSpec(parameters=PARAMS, pooling="partial")
-    model, info = build_model(ds, spec)
-    t0 = time.perf_counter()
-    with model, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = pm.sample(draws=draws, tune=tune, chains=2, cores=1, random_seed=seed,
-                          progressbar=False, compute_convergence_checks=False)
-        t1 = time.perf_counter()
-        idata.extend(pm.sample_prior_predictive(draws=200, random_seed=seed + 1))
-        idata.extend(pm.sample_posterior_predictive(idata, random_seed=seed + 2,
-                                                    progressbar=False))
-    idata.to_netcdf(out_dir / "posterior.nc")
-    names = [v for v in idata.posterior.data_vars
-             if not (v.endswith("_z") or v.endswith("_log_cell"))]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        summary = az.summary(idata, var_names=names, hdi_prob=0.94)
-    summary.index.name = "variable"
-    summary["unit"] = [unit_of(v) for v in summary.index]
-    summary.to_csv(out_dir / "summary.csv")
-    rows = []
-    for rec in info["rows"].to_dict("records"):
-        rows.append({k: (None if isinstance(v, float) and np.isnan(v) else v)
-                     for k, v in rec.items()})
-    resolved = {"kind": "fit", "dataset": ds.name, "seed": seed, "parameters": list(PARAMS),
-                "pooling": "partial", "leak": spec.leak, "volume": spec.volume,
-                "sampler": {"draws": draws, "tune": tune, "chains": 2}}
-    diag = compute_diagnostics(idata)
-    run = {
-        "kind": "fit", "seed": seed,
-        "versions": {p: version(p) for p in ("pymc", "arviz", "numpy")},
-        "dataset": {"name": ds.name, "csv": ds.source.csv, "sidecar": ds.source.sidecar,
-                    "provenance": ds.provenance, "observables": list(ds.observables),
-                    "conditions": list(ds.conditions), "cells": list(info["cells"])},
-        "model": {"leak": spec.leak, "volume": spec.volume, "pooling": spec.pooling,
-                  "parameters": list(PARAMS), "observables": list(info["observables"]),
-                  "reference": spec.reference,
-                  "noise": {o: {k: v for k, v in asdict(n).items() if k in
-                                ("family", "scale", "sigma")}
-                            for o, n in info["noise"].items()},
-                  "priors": {p: {"median": pr.median, "sd_log": pr.sd_log, "unit": pr.unit,
-                                 "source": pr.source} for p, pr in info["priors"].items()}},
-        "sampler": {"draws": draws, "tune": tune, "chains": 2, "target_accept": 0.8},
-        "diagnostics": {"verdict": diag["verdict"], "checks": diag["checks"]},
-        "timings": {"sample_s": t1 - t0},
-        "rows": rows,
-    }
-    (out_dir / "config.resolved.json").write_text(json.dumps(resolved, indent=2))
-    (out_dir / "run.json").write_text(json.dumps(run, indent=2, default=str))
+    raw["sampler"].update(draws=draws, tune=tune, chains=2, cores=1, seed=seed)
+    out_dir.mkdir(parents=True)
+    fit.run_config(fit.resolve_config(raw, out_dir), out_dir, progress=False)
     return out_dir
 
 
@@ -357,7 +267,9 @@ def test_sensitivity_report_has_sections_tables_and_plots(sens_run):
     _check_images(parsed, minimum=len(pngs))
     for output in info["config"]["outputs"]:
         table = parsed.tables[f"indices-table-{output}"]
-        assert {"mu_star", "sigma"} <= {row[2] for row in table[1:]}
+        assert {"mu_star", "sigma"} <= set(table[0])
+        inputs = [i["name"] for i in info["config"]["inputs"]]
+        assert sorted(row[0] for row in table[1:]) == sorted(inputs)
     assert "handling-table" in parsed.tables and "inputs-table" in parsed.tables
     assert "failure-fraction" in parsed.ids
     md = md_path.read_text(encoding="utf-8")

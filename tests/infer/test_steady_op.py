@@ -1,0 +1,84 @@
+"""The steady-state Op: value equals the NumPy model, gradient equals central differences."""
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from iongrad.infer.steady_op import steady_state_graph
+from iongrad.models import solve_steady_state
+
+K_O = np.array([2.0, 4.0, 8.0, 16.0, 32.0])
+
+CASES = {
+    ("ohmic", "fixed"): {"g_na_nS": 0.15, "g_k_nS": 0.6, "pump_density_per_um2": 1000.0,
+                         "k_na_mM": 12.0},
+    ("ohmic", "osmotic"): {"g_na_nS": 0.15, "g_k_nS": 0.6, "pump_density_per_um2": 1000.0,
+                           "k_na_mM": 12.0},
+    ("ghk", "fixed"): {"p_na_cm_s": 4e-8, "p_k_cm_s": 6e-7, "pump_density_per_um2": 1000.0,
+                       "k_na_mM": 12.0},
+    ("ghk", "osmotic"): {"p_na_cm_s": 4e-8, "p_k_cm_s": 6e-7, "pump_density_per_um2": 1000.0,
+                         "k_na_mM": 12.0},
+}
+OUTPUTS = ("v_rest_mV", "na_i_mM", "k_i_mM", "pump_current_pA", "o2_per_s", "r_in_MOhm")
+
+
+def _compile(leak, volume, names):
+    sym = {n: pt.dvector(n) for n in names}
+    out = steady_state_graph({**sym, "k_o_mM": K_O, "activity_load_pA": 2.0}, n=K_O.size,
+                             leak=leak, volume=volume)
+    # a scalar that mixes every output with different weights
+    w = np.linspace(0.5, 1.5, K_O.size)
+    cost = ((out["v_rest_mV"] * w).sum() / 10 + (out["na_i_mM"] * w).sum()
+            + pt.log(out["r_in_MOhm"] * w).sum() + (out["o2_per_s"] * w).sum() * 1e-7
+            + (out["k_i_mM"] * w).sum() / 100)
+    inputs = [sym[n] for n in names]
+    f_out = pytensor.function(inputs, [out[k] for k in OUTPUTS])
+    f_cost = pytensor.function(inputs, cost)
+    f_grad = pytensor.function(inputs, pytensor.grad(cost, inputs))
+    return f_out, f_cost, f_grad
+
+
+@pytest.mark.parametrize(("leak", "volume"), list(CASES))
+def test_op_value_matches_numpy_model(leak, volume):
+    params = CASES[(leak, volume)]
+    names = list(params)
+    vals = [np.full(K_O.size, v) * np.linspace(0.9, 1.1, K_O.size) for v in params.values()]
+    f_out, _, _ = _compile(leak, volume, names)
+    got = f_out(*vals)
+    ref = solve_steady_state(leak=leak, volume=volume, k_o_mM=K_O, activity_load_pA=2.0,
+                             **dict(zip(names, vals, strict=True)))
+    for name, g in zip(OUTPUTS, got, strict=True):
+        np.testing.assert_allclose(g, getattr(ref, name), rtol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize(("leak", "volume"), list(CASES))
+def test_op_gradient_matches_central_differences(leak, volume):
+    params = CASES[(leak, volume)]
+    names = list(params)
+    rng = np.random.default_rng(0)
+    vals = [np.full(K_O.size, v) * np.exp(rng.normal(0, 0.1, K_O.size))
+            for v in params.values()]
+    _, f_cost, f_grad = _compile(leak, volume, names)
+    grads = f_grad(*vals)
+    for i in range(len(names)):
+        for j in (0, 2, 4):
+            h = vals[i][j] * 1e-6
+            up = [v.copy() for v in vals]
+            dn = [v.copy() for v in vals]
+            up[i][j] += h
+            dn[i][j] -= h
+            fd = (f_cost(*up) - f_cost(*dn)) / (2 * h)
+            np.testing.assert_allclose(grads[i][j], fd, rtol=1e-6,
+                                       err_msg=f"d/d{names[i]}[{j}]")
+
+
+def test_infeasible_sample_is_flagged_not_nan():
+    g = pt.dvector("g")
+    # 1000 pA of activity load against 10 pumps/µm²: no physical steady state
+    out = steady_state_graph({"pump_density_per_um2": g,
+                              "activity_load_pA": np.array([0.0, 1000.0])}, n=2)
+    f = pytensor.function([g], [out["feasible"], out["v_rest_mV"]])
+    feasible, v = f(np.array([1000.0, 10.0]))
+    assert feasible.tolist() == [1, 0]
+    assert np.all(np.isfinite(v))
