@@ -18,10 +18,10 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from scipy.optimize import root  # noqa: E402
+import numpy as np
+from scipy.optimize import root
 
-from iongrad.models.steady_state import (  # noqa: E402
+from iongrad.models.steady_state import (
     _resolve_params,
     pump_leak_state,
     solve_steady_state,

@@ -658,7 +658,7 @@ def solve_steady_state(*, leak: str = "ohmic", volume: str = "fixed", rtol_check
     shape = np.broadcast_shapes(*(np.shape(v) for v in p.values()))
     p = {k: np.broadcast_to(v, shape).astype(float).ravel() for k, v in p.items()}
     n = p["na_o_mM"].size
-    x, v, st, reason, res, iters = solve_core(p, leak=leak, volume=volume,
+    _, v, st, reason, res, iters = solve_core(p, leak=leak, volume=volume,
                                               rtol_check=rtol_check, max_iter=max_iter,
                                               max_conc_mM=max_conc_mM)
     feasible = reason == 0

@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import struct
+import time
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
@@ -333,3 +334,158 @@ def test_report_cli(sens_run, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a folder" in err
+
+
+# --------------------------------------------------------------------------------------
+# End to end in a real browser (Chromium, DevTools protocol over a pipe)
+# --------------------------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+
+
+class _DevTools:
+    """Minimal Chrome DevTools protocol client over ``--remote-debugging-pipe``."""
+
+    def __init__(self, user_data_dir: Path):
+        import os
+        import subprocess
+
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
+
+        def wire():  # the browser reads commands on fd 3 and writes replies on fd 4
+            r, w = os.dup(to_child_r), os.dup(from_child_w)
+            os.dup2(r, 3)
+            os.dup2(w, 4)
+
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--hide-scrollbars", f"--user-data-dir={user_data_dir}",
+             "--remote-debugging-pipe", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=False, preexec_fn=wire)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._buf = b""
+        self._id = 0
+        self.events: list[dict] = []
+
+    def _read(self, deadline: float) -> dict:
+        import os
+        import select
+
+        while b"\0" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no reply from Chromium")
+            ready, _, _ = select.select([self._from_child], [], [], left)
+            if ready:
+                chunk = os.read(self._from_child, 1 << 20)
+                if not chunk:
+                    raise RuntimeError("Chromium closed the DevTools pipe")
+                self._buf += chunk
+        msg, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None,
+             timeout: float = 30.0) -> dict:
+        import os
+
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._to_child, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read(deadline)
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def wait_for(self, method: str, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        for ev in self.events:
+            if ev.get("method") == method:
+                return ev
+        while True:
+            ev = self._read(deadline)
+            self.events.append(ev)
+            if ev.get("method") == method:
+                return ev
+
+    def close(self) -> None:
+        import os
+
+        try:
+            self.send("Browser.close", timeout=5)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        for fd in (self._to_child, self._from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def test_fit_report_renders_in_chromium(fit_report, tmp_path):
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"Chromium is not installed ({CHROMIUM} missing; Debian package "
+                    "'chromium'): the in-browser check of report.html was not run")
+    html_path = fit_report[0].resolve()
+    n_images = len(_parse(html_path).images)
+    dt = _DevTools(tmp_path / "chromium-profile")
+    try:
+        target = dt.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = dt.send("Target.attachToTarget", {"targetId": target,
+                                                    "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            dt.send(f"{domain}.enable", session=session)
+        dt.send("Emulation.setDeviceMetricsOverride", {"width": 1200, "height": 900,
+                                                       "deviceScaleFactor": 1,
+                                                       "mobile": False}, session=session)
+        dt.send("Page.navigate", {"url": html_path.as_uri()}, session=session)
+        dt.wait_for("Page.loadEventFired")
+        probe = ("JSON.stringify({title: document.title, sections: "
+                 "Array.from(document.querySelectorAll('section')).map(s => s.id), "
+                 "images: Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
+                 "i.naturalHeight, i.getBoundingClientRect().width])})")
+        res = dt.send("Runtime.evaluate", {"expression": probe, "returnByValue": True},
+                      session=session)
+        page = json.loads(res["result"]["value"])
+        shot = dt.send("Page.captureScreenshot", {"format": "png"}, session=session)
+    finally:
+        dt.close()
+    assert page["title"].startswith("Fit report")
+    assert set(FIT_SECTIONS) <= set(page["sections"])
+    assert len(page["images"]) == n_images >= 10
+    for complete, width, height, shown in page["images"]:
+        assert complete and width > 0 and height > 0 and shown > 0
+    errors = [e for e in dt.events if e.get("method") == "Runtime.exceptionThrown"
+              or (e.get("method") == "Runtime.consoleAPICalled"
+                  and e["params"].get("type") in ("error", "assert"))
+              or (e.get("method") == "Log.entryAdded"
+                  and e["params"]["entry"].get("level") == "error")]
+    assert not errors, errors
+    requests = [e["params"]["request"]["url"] for e in dt.events
+                if e.get("method") == "Network.requestWillBeSent"]
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
+    png = base64.b64decode(shot["data"])
+    w, h = _png_size(png)
+    assert (w, h) == (1200, 900)
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    import io
+
+    with Image.open(io.BytesIO(png)) as im:
+        colours = im.convert("L").getextrema()
+    assert colours[0] < colours[1], "blank screenshot"

@@ -1,0 +1,74 @@
+"""Fit configs: bad keys and values are named before any work; same seed, same numbers."""
+
+import shutil
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from iongrad.models.errors import ConfigError
+from iongrad.workflows.config import load_toml
+from iongrad.workflows.fit import resolve_config, run_config
+
+EXAMPLE = Path(str(files("iongrad.workflows") / "examples" / "fit_vrest_ko.toml"))
+
+
+def _raw():
+    return load_toml(EXAMPLE)
+
+
+@pytest.mark.parametrize(("mutate", "fragment"), [
+    (lambda r: r["fit"].update(bogus=1), "bogus"),
+    (lambda r: r.update(extra={}), "extra"),
+    (lambda r: r["fit"].update(dataset="no_such_dataset"), "no_such_dataset"),
+    (lambda r: r["fit"].update(parameters=["g_na_nS", "warp_factor"]), "warp_factor"),
+    (lambda r: r["fit"].update(pooling="sometimes"), "pooling"),
+    (lambda r: r["fit"].update(observables=["k_i_mM"]), "k_i_mM"),
+    (lambda r: r["sampler"].pop("seed"), "seed"),
+    (lambda r: r["sampler"].update(draws=-5), "draws"),
+    (lambda r: r["sampler"].update(target_accept=1.5), "target_accept"),
+    (lambda r: r["sampler"].update(warmup=3), "warmup"),
+    (lambda r: r.update(priors={"g_na_nS": {"median": -1.0}}), "median"),
+    (lambda r: r.update(priors={"g_na_nS": {"mean": 1.0}}), "mean"),
+    (lambda r: r.update(noise={"v_rest_mV": {"sigma": "known"}}), "known"),
+    (lambda r: r.update(noise={"v_rest_mV": {"family": "cauchy"}}), "cauchy"),
+    (lambda r: r.update(fixed={"g_cl_nS": 0.3, "flux_capacitor": 1.0}), "flux_capacitor"),
+    (lambda r: r["fit"].update(select={"colour": "red"}), "colour"),
+])
+def test_bad_config_is_named(mutate, fragment):
+    raw = _raw()
+    mutate(raw)
+    with pytest.raises(ConfigError, match=fragment):
+        resolve_config(raw, EXAMPLE.parent)
+
+
+def test_cli_bad_config_exits_2_with_one_line(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[fit]\ndataset = "synthetic_vrest_ko"\nparameters = ["nope"]\n'
+                   '[sampler]\nseed = 1\n')
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "iongrad.workflows.cli", "fit", str(cfg),
+                           "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "nope" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_same_seed_gives_identical_summary(tmp_path):
+    raw = _raw()
+    raw["sampler"].update(draws=60, tune=60, chains=2, cores=1, prior_draws=20)
+    resolved = resolve_config(raw, EXAMPLE.parent)
+    frames = []
+    for k in range(2):
+        out = tmp_path / f"run{k}"
+        out.mkdir()
+        run_config(resolved, out)
+        frames.append(pd.read_csv(out / "summary.csv"))
+        if k == 0:
+            shutil.copy(out / "summary.csv", tmp_path / "first.csv")
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+    assert (tmp_path / "first.csv").read_bytes() == (tmp_path / "run1" / "summary.csv").read_bytes()
