@@ -303,15 +303,19 @@ def build_model(dataset, spec: FitSpec):
                 pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y_data)
 
         if needs_ss:
-            _derived(spec, cells, states, cell_vals, pop_vals, base, op)
+            _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows)
 
     info = {"op": op, "observables": obs_names, "noise": noise, "cells": cells,
             "fxyd_states": states, "rows": rows, "priors": priors}
     return model, info
 
 
-def _derived(spec, cells, states, cell_vals, pop_vals, base, op):
-    """Deterministics: the steady state at the reference condition, per cell and population."""
+def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows):
+    """Deterministics: the steady state at the reference condition, per cell and population.
+
+    The reference condition is the dataset's most common value of each condition
+    (e.g. its bath temperature), overridden by ``spec.reference``.
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -319,6 +323,9 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, op):
 
     n_cells = len(cells)
     ref = dict(base)
+    for cond in ROW_CONDITIONS:
+        if cond in rows.columns and cond not in spec.parameters:
+            ref[cond] = float(rows[cond].mode().iloc[0])
     ref.update({k: float(v) for k, v in spec.reference.items()})
     have_pop = all(pooling_of(spec, p) != "none" for p in spec.parameters)
     n = n_cells + (1 if have_pop else 0)

@@ -9,6 +9,8 @@ energy kJ/mol · rates 1/s.
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 #: Molar gas constant, J/(mol K) (CODATA 2018, exact).
 R_J_PER_MOL_K = 8.314462618
 #: Faraday constant, C/mol (CODATA 2018, exact).
@@ -27,6 +29,6 @@ PUMP_K_PER_CYCLE = 2
 PUMP_COUPLING_RATIO = PUMP_NA_PER_CYCLE / PUMP_K_PER_CYCLE
 
 
-def rt_over_f_mV(temperature_K=T_DEFAULT_K):
+def rt_over_f_mV(temperature_K: ArrayLike = T_DEFAULT_K) -> ArrayLike:
     """Thermal voltage RT/F in mV at temperature ``temperature_K`` (K)."""
     return R_J_PER_MOL_K * temperature_K / F_C_PER_MOL * 1e3

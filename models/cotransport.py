@@ -12,6 +12,8 @@ zwitterion; the Cl- GAT1 also carries is ignored here as in the source chapter).
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 from iongrad.models._backend import check, namespace
 from iongrad.models.constants import F_C_PER_MOL, R_J_PER_MOL_K, T_DEFAULT_K
 from iongrad.models.thermo import electrochemical_dg_kJ_mol
@@ -19,8 +21,15 @@ from iongrad.models.thermo import electrochemical_dg_kJ_mol
 __all__ = ["cotransport_dg_kJ_mol", "max_accumulation_ratio"]
 
 
-def cotransport_dg_kJ_mol(s_ratio_in_out, na_i_mM, na_o_mM, v_mV, n_na=2, z_s=0,
-                          temperature_K=T_DEFAULT_K):
+def cotransport_dg_kJ_mol(
+    s_ratio_in_out: ArrayLike,
+    na_i_mM: ArrayLike,
+    na_o_mM: ArrayLike,
+    v_mV: ArrayLike,
+    n_na: ArrayLike = 2,
+    z_s: ArrayLike = 0,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> ArrayLike:
     """Net free energy per transport cycle (1 S + n Na+ inward), kJ/mol.
 
     Parameters
@@ -36,16 +45,22 @@ def cotransport_dg_kJ_mol(s_ratio_in_out, na_i_mM, na_o_mM, v_mV, n_na=2, z_s=0,
     z_s : array_like
         Substrate charge.
     """
-    s_ratio_in_out = check("s_ratio_in_out", s_ratio_in_out, "dimensionless ratio",
-                           positive=True)
+    s_ratio_in_out = check("s_ratio_in_out", s_ratio_in_out, "dimensionless ratio", positive=True)
     xp = namespace(s_ratio_in_out, na_i_mM, na_o_mM, v_mV, n_na, z_s, temperature_K)
-    dg_s = (R_J_PER_MOL_K * temperature_K * xp.log(s_ratio_in_out)
-            + z_s * F_C_PER_MOL * v_mV * 1e-3) * 1e-3
+    dg_s = (
+        R_J_PER_MOL_K * temperature_K * xp.log(s_ratio_in_out) + z_s * F_C_PER_MOL * v_mV * 1e-3
+    ) * 1e-3
     return dg_s + n_na * electrochemical_dg_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K)
 
 
-def max_accumulation_ratio(na_i_mM, na_o_mM, v_mV, n_na=2, z_s=0,
-                           temperature_K=T_DEFAULT_K):
+def max_accumulation_ratio(
+    na_i_mM: ArrayLike,
+    na_o_mM: ArrayLike,
+    v_mV: ArrayLike,
+    n_na: ArrayLike = 2,
+    z_s: ArrayLike = 0,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> ArrayLike:
     """Largest S_i/S_o a symporter can sustain (ΔG_net = 0), dimensionless."""
     xp = namespace(na_i_mM, na_o_mM, v_mV, n_na, z_s, temperature_K)
     dg_na = electrochemical_dg_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K) * 1e3

@@ -12,14 +12,22 @@ Donnan potential is ``V = -(RT/F) ln ρ``.
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 from iongrad.models._backend import check, namespace
 from iongrad.models.constants import T_DEFAULT_K, rt_over_f_mV
 
 __all__ = ["donnan_equilibrium"]
 
 
-def donnan_equilibrium(a_mM, cl_o_mM, k_o_mM, na_o_mM=0.0, z_a=1.0,
-                       temperature_K=T_DEFAULT_K):
+def donnan_equilibrium(
+    a_mM: ArrayLike,
+    cl_o_mM: ArrayLike,
+    k_o_mM: ArrayLike,
+    na_o_mM: ArrayLike = 0.0,
+    z_a: ArrayLike = 1.0,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> dict[str, ArrayLike]:
     """Gibbs–Donnan equilibrium concentrations and potential.
 
     Parameters

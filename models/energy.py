@@ -8,11 +8,19 @@ gives about 5–6).
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 from iongrad.models._backend import check
 from iongrad.models.constants import E_CHARGE_C, N_A_PER_MOL
 
-__all__ = ["ATP_PER_O2_DEFAULT", "DG_ATP_KJ_MOL_DEFAULT", "atp_per_s", "budget_share",
-           "o2_per_s", "power_W"]
+__all__ = [
+    "ATP_PER_O2_DEFAULT",
+    "DG_ATP_KJ_MOL_DEFAULT",
+    "atp_per_s",
+    "budget_share",
+    "o2_per_s",
+    "power_W",
+]
 
 #: ATP molecules made per O2 molecule consumed (P/O ≈ 2.5).
 ATP_PER_O2_DEFAULT = 5.0
@@ -20,27 +28,27 @@ ATP_PER_O2_DEFAULT = 5.0
 DG_ATP_KJ_MOL_DEFAULT = 55.0
 
 
-def atp_per_s(i_pump_pA):
+def atp_per_s(i_pump_pA: ArrayLike) -> ArrayLike:
     """ATP molecules hydrolysed per second by pumps carrying ``i_pump_pA`` (pA)."""
     i_pump_pA = check("i_pump_pA", i_pump_pA, "pA", nonnegative=True)
     return i_pump_pA * 1e-12 / E_CHARGE_C
 
 
-def o2_per_s(atp_per_s_, atp_per_o2=ATP_PER_O2_DEFAULT):
+def o2_per_s(atp_per_s_: ArrayLike, atp_per_o2: ArrayLike = ATP_PER_O2_DEFAULT) -> ArrayLike:
     """O2 molecules consumed per second to resupply ``atp_per_s_`` ATP/s."""
     atp_per_s_ = check("atp_per_s", atp_per_s_, "ATP/s", nonnegative=True)
     atp_per_o2 = check("atp_per_o2", atp_per_o2, "ATP per O2", positive=True)
     return atp_per_s_ / atp_per_o2
 
 
-def power_W(atp_per_s_, dg_atp_kJ_mol=DG_ATP_KJ_MOL_DEFAULT):
+def power_W(atp_per_s_: ArrayLike, dg_atp_kJ_mol: ArrayLike = DG_ATP_KJ_MOL_DEFAULT) -> ArrayLike:
     """Free-energy dissipation (J/s = W) of hydrolysing ``atp_per_s_`` ATP/s."""
     atp_per_s_ = check("atp_per_s", atp_per_s_, "ATP/s", nonnegative=True)
     dg_atp_kJ_mol = check("dg_atp_kJ_mol", dg_atp_kJ_mol, "kJ/mol", positive=True)
     return atp_per_s_ / N_A_PER_MOL * dg_atp_kJ_mol * 1e3
 
 
-def budget_share(power_W_, budget_W):
+def budget_share(power_W_: ArrayLike, budget_W: ArrayLike) -> ArrayLike:
     """Fraction of an energy budget (W) spent on pumping (dimensionless)."""
     budget_W = check("budget_W", budget_W, "W", positive=True)
     return power_W_ / budget_W

@@ -17,6 +17,7 @@ vectorised bracketed root solve.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from iongrad.models._backend import check, namespace
 from iongrad.models.errors import ModelInputError
@@ -25,7 +26,9 @@ from iongrad.models.pump import hill_activation
 __all__ = ["mixed_pump_rate", "na_set_point_mM", "na_set_point_mixed_mM"]
 
 
-def na_set_point_mM(influx, v_max, k_na_mM, hill_na=1.0):
+def na_set_point_mM(
+    influx: ArrayLike, v_max: ArrayLike, k_na_mM: ArrayLike, hill_na: ArrayLike = 1.0
+) -> ArrayLike:
     """Steady intracellular Na+ where the pump rate balances the influx, mM.
 
     Parameters
@@ -56,14 +59,32 @@ def na_set_point_mM(influx, v_max, k_na_mM, hill_na=1.0):
     return xp.where(ok, val, np.inf)
 
 
-def mixed_pump_rate(na_i_mM, v_max, k_unphos_mM, k_phos_mM, phi, hill_na=1.0):
+def mixed_pump_rate(
+    na_i_mM: ArrayLike,
+    v_max: ArrayLike,
+    k_unphos_mM: ArrayLike,
+    k_phos_mM: ArrayLike,
+    phi: ArrayLike,
+    hill_na: ArrayLike = 1.0,
+) -> ArrayLike:
     """Pump rate of a population with phosphorylated fraction ``phi`` (same unit as v_max)."""
-    return v_max * ((1.0 - phi) * hill_activation(na_i_mM, k_unphos_mM, hill_na)
-                    + phi * hill_activation(na_i_mM, k_phos_mM, hill_na))
+    return v_max * (
+        (1.0 - phi) * hill_activation(na_i_mM, k_unphos_mM, hill_na)
+        + phi * hill_activation(na_i_mM, k_phos_mM, hill_na)
+    )
 
 
-def na_set_point_mixed_mM(influx, v_max, k_unphos_mM, k_phos_mM, phi, hill_na=1.0,
-                          *, rtol=1e-12, max_iter=200):
+def na_set_point_mixed_mM(
+    influx: ArrayLike,
+    v_max: ArrayLike,
+    k_unphos_mM: ArrayLike,
+    k_phos_mM: ArrayLike,
+    phi: ArrayLike,
+    hill_na: ArrayLike = 1.0,
+    *,
+    rtol: ArrayLike = 1e-12,
+    max_iter: ArrayLike = 200,
+) -> ArrayLike:
     """Set point for a mixture of unphosphorylated and phosphorylated pumps, mM.
 
     ``phi`` in [0, 1] is the phosphorylated fraction. Solved by a vectorised
@@ -77,8 +98,9 @@ def na_set_point_mixed_mM(influx, v_max, k_unphos_mM, k_phos_mM, phi, hill_na=1.
     phi = check("phi", phi, "fraction in [0, 1]", nonnegative=True)
     if (phi > 1).any():
         raise ModelInputError(f"phi must be a fraction in [0, 1]; got {float(phi.max())!r}")
-    influx, v_max, k_u, k_p, phi, n = np.broadcast_arrays(influx, v_max, k_u, k_p, phi,
-                                                          np.asarray(hill_na, float))
+    influx, v_max, k_u, k_p, phi, n = np.broadcast_arrays(
+        influx, v_max, k_u, k_p, phi, np.asarray(hill_na, float)
+    )
     ok = influx < v_max
     frac = np.where(ok, influx / v_max, 0.5)
     kmin, kmax = np.minimum(k_u, k_p), np.maximum(k_u, k_p)

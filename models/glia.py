@@ -7,13 +7,20 @@ Taking up ``n`` mol of K+ into an intracellular volume ``Vol`` raises K_i by
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 from iongrad.models._backend import check, namespace
 from iongrad.models.constants import T_DEFAULT_K, rt_over_f_mV
 
 __all__ = ["k_buffering"]
 
 
-def k_buffering(k_uptake_mol, volume_pL, k_i_mM, temperature_K=T_DEFAULT_K):
+def k_buffering(
+    k_uptake_mol: ArrayLike,
+    volume_pL: ArrayLike,
+    k_i_mM: ArrayLike,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> dict[str, ArrayLike]:
     """Change of K_i and of E_K after K+ uptake into an astrocyte.
 
     Parameters
@@ -38,5 +45,7 @@ def k_buffering(k_uptake_mol, volume_pL, k_i_mM, temperature_K=T_DEFAULT_K):
     xp = namespace(k_uptake_mol, volume_pL, k_i_mM, temperature_K)
     # mol / (pL * 1e-12 L/pL) = mol/L; * 1e3 -> mM
     after = k_i_mM + k_uptake_mol / (volume_pL * 1e-12) * 1e3
-    return {"k_i_after_mM": after,
-            "delta_v_mV": -rt_over_f_mV(temperature_K) * xp.log(after / k_i_mM)}
+    return {
+        "k_i_after_mM": after,
+        "delta_v_mV": -rt_over_f_mV(temperature_K) * xp.log(after / k_i_mM),
+    }

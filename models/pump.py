@@ -17,6 +17,8 @@ J Physiol 1975, 251:671).
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 from iongrad.models._backend import check
 from iongrad.models.constants import E_CHARGE_C
 
@@ -42,16 +44,23 @@ PUMP_DEFAULTS = {
 }
 
 
-def hill_activation(c_mM, k_half_mM, n=1.0):
+def hill_activation(c_mM: ArrayLike, k_half_mM: ArrayLike, n: ArrayLike = 1.0) -> ArrayLike:
     """Hill activation ``c^n/(c^n + K^n) = 1/(1 + (K/c)^n)``, dimensionless in [0, 1]."""
     return 1.0 / (1.0 + (k_half_mM / c_mM) ** n)
 
 
-def pump_turnover_per_s(na_i_mM, k_o_mM, *, atp_mM=PUMP_DEFAULTS["atp_mM"],
-                        turnover_max_per_s=PUMP_DEFAULTS["turnover_max_per_s"],
-                        k_na_mM=PUMP_DEFAULTS["k_na_mM"], hill_na=PUMP_DEFAULTS["hill_na"],
-                        k_k_mM=PUMP_DEFAULTS["k_k_mM"], hill_k=PUMP_DEFAULTS["hill_k"],
-                        k_atp_mM=PUMP_DEFAULTS["k_atp_mM"]):
+def pump_turnover_per_s(
+    na_i_mM: ArrayLike,
+    k_o_mM: ArrayLike,
+    *,
+    atp_mM: ArrayLike = PUMP_DEFAULTS["atp_mM"],
+    turnover_max_per_s: ArrayLike = PUMP_DEFAULTS["turnover_max_per_s"],
+    k_na_mM: ArrayLike = PUMP_DEFAULTS["k_na_mM"],
+    hill_na: ArrayLike = PUMP_DEFAULTS["hill_na"],
+    k_k_mM: ArrayLike = PUMP_DEFAULTS["k_k_mM"],
+    hill_k: ArrayLike = PUMP_DEFAULTS["hill_k"],
+    k_atp_mM: ArrayLike = PUMP_DEFAULTS["k_atp_mM"],
+) -> ArrayLike:
     """Pump cycle rate per pump molecule, cycles/s.
 
     Parameters
@@ -74,16 +83,22 @@ def pump_turnover_per_s(na_i_mM, k_o_mM, *, atp_mM=PUMP_DEFAULTS["atp_mM"],
     na_i_mM = check("na_i_mM", na_i_mM, "mM", positive=True)
     k_o_mM = check("k_o_mM", k_o_mM, "mM", positive=True)
     atp_mM = check("atp_mM", atp_mM, "mM", nonnegative=True)
-    turnover_max_per_s = check("turnover_max_per_s", turnover_max_per_s, "1/s",
-                               nonnegative=True)
+    turnover_max_per_s = check("turnover_max_per_s", turnover_max_per_s, "1/s", nonnegative=True)
     k_na_mM = check("k_na_mM", k_na_mM, "mM", positive=True)
     k_k_mM = check("k_k_mM", k_k_mM, "mM", positive=True)
     k_atp_mM = check("k_atp_mM", k_atp_mM, "mM", positive=True)
-    return (turnover_max_per_s * hill_activation(na_i_mM, k_na_mM, hill_na)
-            * hill_activation(k_o_mM, k_k_mM, hill_k) * atp_mM / (atp_mM + k_atp_mM))
+    return (
+        turnover_max_per_s
+        * hill_activation(na_i_mM, k_na_mM, hill_na)
+        * hill_activation(k_o_mM, k_k_mM, hill_k)
+        * atp_mM
+        / (atp_mM + k_atp_mM)
+    )
 
 
-def pump_current_pA(density_per_um2, area_um2, turnover_per_s):
+def pump_current_pA(
+    density_per_um2: ArrayLike, area_um2: ArrayLike, turnover_per_s: ArrayLike
+) -> ArrayLike:
     """Electrogenic pump current ``I = (density × area) × turnover × e``, pA (outward).
 
     One net elementary charge leaves the cell per cycle.
@@ -97,27 +112,26 @@ def pump_current_pA(density_per_um2, area_um2, turnover_per_s):
     turnover_per_s : array_like
         Cycles per second per pump (>= 0).
     """
-    density_per_um2 = check("density_per_um2", density_per_um2, "sites/µm^2",
-                            nonnegative=True)
+    density_per_um2 = check("density_per_um2", density_per_um2, "sites/µm^2", nonnegative=True)
     area_um2 = check("area_um2", area_um2, "µm^2", positive=True)
     turnover_per_s = check("turnover_per_s", turnover_per_s, "1/s", nonnegative=True)
     return density_per_um2 * area_um2 * turnover_per_s * E_CHARGE_C * 1e12
 
 
-def electrogenic_dv_mV(i_pump_pA, r_m_ohm):
+def electrogenic_dv_mV(i_pump_pA: ArrayLike, r_m_ohm: ArrayLike) -> ArrayLike:
     """Direct hyperpolarisation by the pump current, ``ΔV = I × R_m``, mV (pA × Ω → mV)."""
     i_pump_pA = check("i_pump_pA", i_pump_pA, "pA")
     r_m_ohm = check("r_m_ohm", r_m_ohm, "Ω", positive=True)
     return i_pump_pA * 1e-12 * r_m_ohm * 1e3
 
 
-def sphere_area_um2(radius_um):
+def sphere_area_um2(radius_um: ArrayLike) -> ArrayLike:
     """Surface area of a sphere, µm^2, from its radius in µm."""
     radius_um = check("radius_um", radius_um, "µm", positive=True)
     return 4.0 * 3.141592653589793 * radius_um**2
 
 
-def sphere_volume_pL(radius_um):
+def sphere_volume_pL(radius_um: ArrayLike) -> ArrayLike:
     """Volume of a sphere, pL (1 µm^3 = 1e-3 pL), from its radius in µm."""
     radius_um = check("radius_um", radius_um, "µm", positive=True)
     return 4.0 / 3.0 * 3.141592653589793 * radius_um**3 * 1e-3

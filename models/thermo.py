@@ -9,6 +9,8 @@ is positive outward (a cation leaving the cell).
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 from iongrad.models._backend import check, namespace
 from iongrad.models.constants import (
     F_C_PER_MOL,
@@ -34,7 +36,12 @@ __all__ = [
 _SERIES_CUTOFF = 1e-3
 
 
-def nernst_mV(c_out_mM, c_in_mM, z=1, temperature_K=T_DEFAULT_K):
+def nernst_mV(
+    c_out_mM: ArrayLike,
+    c_in_mM: ArrayLike,
+    z: ArrayLike = 1,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> ArrayLike:
     """Nernst (equilibrium) potential ``E = (RT/zF) ln(c_out/c_in)``.
 
     Parameters
@@ -63,7 +70,7 @@ def nernst_mV(c_out_mM, c_in_mM, z=1, temperature_K=T_DEFAULT_K):
     return rt_over_f_mV(temperature_K) / z * xp.log(c_out_mM / c_in_mM)
 
 
-def u_over_one_minus_exp_neg_u(u):
+def u_over_one_minus_exp_neg_u(u: ArrayLike) -> ArrayLike:
     """``Φ(u) = u / (1 - exp(-u))``, exact through ``u = 0`` (Φ(0) = 1).
 
     The GHK flux is ``c_in Φ(w) - c_out Φ(-w)`` with ``w = zFV/RT``. With
@@ -79,7 +86,13 @@ def u_over_one_minus_exp_neg_u(u):
     return xp.where(small, series, xp.where(u >= 0, a / m, a * xp.exp(-a) / m))
 
 
-def ghk_flux_term_mM(v_mV, c_in_mM, c_out_mM, z=1, temperature_K=T_DEFAULT_K):
+def ghk_flux_term_mM(
+    v_mV: ArrayLike,
+    c_in_mM: ArrayLike,
+    c_out_mM: ArrayLike,
+    z: ArrayLike = 1,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> ArrayLike:
     """Dimensionless-voltage GHK flux term ``(c_in - c_out e^{-w}) w/(1 - e^{-w})``, mM.
 
     With ``w = z V F/RT`` this equals ``c_in Φ(w) - c_out Φ(-w)``; at ``V = 0`` it is
@@ -89,8 +102,15 @@ def ghk_flux_term_mM(v_mV, c_in_mM, c_out_mM, z=1, temperature_K=T_DEFAULT_K):
     return c_in_mM * u_over_one_minus_exp_neg_u(w) - c_out_mM * u_over_one_minus_exp_neg_u(-w)
 
 
-def ghk_current_pA(v_mV, c_in_mM, c_out_mM, permeability_cm_s, area_um2, z=1,
-                   temperature_K=T_DEFAULT_K):
+def ghk_current_pA(
+    v_mV: ArrayLike,
+    c_in_mM: ArrayLike,
+    c_out_mM: ArrayLike,
+    permeability_cm_s: ArrayLike,
+    area_um2: ArrayLike,
+    z: ArrayLike = 1,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> ArrayLike:
     """GHK current equation, pA (positive outward), numerically exact through V = 0.
 
     ``I = z F P A (c_in Φ(w) - c_out Φ(-w))`` with ``w = zFV/RT``.
@@ -125,13 +145,24 @@ def ghk_current_pA(v_mV, c_in_mM, c_out_mM, permeability_cm_s, area_um2, z=1,
     return z * F_C_PER_MOL * permeability_cm_s * area_um2 * 1e-2 * flux
 
 
-def ohmic_current_pA(v_mV, e_rev_mV, g_nS):
+def ohmic_current_pA(v_mV: ArrayLike, e_rev_mV: ArrayLike, g_nS: ArrayLike) -> ArrayLike:
     """Ohmic leak current ``g (V - E)``, pA (nS × mV = pA), positive outward."""
     return g_nS * (v_mV - e_rev_mV)
 
 
-def ghk_voltage_mV(k_o_mM, k_i_mM, na_o_mM, na_i_mM, cl_o_mM=None, cl_i_mM=None, *,
-                   p_k=1.0, p_na=0.05, p_cl=0.0, temperature_K=T_DEFAULT_K):
+def ghk_voltage_mV(
+    k_o_mM: ArrayLike,
+    k_i_mM: ArrayLike,
+    na_o_mM: ArrayLike,
+    na_i_mM: ArrayLike,
+    cl_o_mM: ArrayLike | None = None,
+    cl_i_mM: ArrayLike | None = None,
+    *,
+    p_k: ArrayLike = 1.0,
+    p_na: ArrayLike = 0.05,
+    p_cl: ArrayLike = 0.0,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> ArrayLike:
     """Goldman–Hodgkin–Katz voltage equation for K+, Na+ and Cl-, mV.
 
     ``V = (RT/F) ln((P_K K_o + P_Na Na_o + P_Cl Cl_i)/(P_K K_i + P_Na Na_i + P_Cl Cl_o))``.
@@ -158,7 +189,13 @@ def ghk_voltage_mV(k_o_mM, k_i_mM, na_o_mM, na_i_mM, cl_o_mM=None, cl_i_mM=None,
     return rt_over_f_mV(temperature_K) * xp.log(num / den)
 
 
-def electrochemical_dg_kJ_mol(c_in_mM, c_out_mM, z, v_mV, temperature_K=T_DEFAULT_K):
+def electrochemical_dg_kJ_mol(
+    c_in_mM: ArrayLike,
+    c_out_mM: ArrayLike,
+    z: ArrayLike,
+    v_mV: ArrayLike,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> ArrayLike:
     """Free energy of moving 1 mol of ion *inward*, ``ΔG = RT ln(c_in/c_out) + zFV``, kJ/mol.
 
     Negative values mean inward movement releases energy (e.g. Na+ entry at rest).
@@ -172,7 +209,14 @@ def electrochemical_dg_kJ_mol(c_in_mM, c_out_mM, z, v_mV, temperature_K=T_DEFAUL
     return (rt * xp.log(c_in_mM / c_out_mM) + z * F_C_PER_MOL * v_mV * 1e-3) * 1e-3
 
 
-def pump_cycle_dg_kJ_mol(na_i_mM, na_o_mM, k_i_mM, k_o_mM, v_mV, temperature_K=T_DEFAULT_K):
+def pump_cycle_dg_kJ_mol(
+    na_i_mM: ArrayLike,
+    na_o_mM: ArrayLike,
+    k_i_mM: ArrayLike,
+    k_o_mM: ArrayLike,
+    v_mV: ArrayLike,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> ArrayLike:
     """Minimum free energy per mol of Na+/K+ pump cycles, kJ/mol.
 
     ``3 ΔG(Na+ out) + 2 ΔG(K+ in) = -3 ΔG_in(Na+) + 2 ΔG_in(K+)``. Compare with the
@@ -183,7 +227,13 @@ def pump_cycle_dg_kJ_mol(na_i_mM, na_o_mM, k_i_mM, k_o_mM, v_mV, temperature_K=T
     return -3.0 * dg_na_in + 2.0 * dg_k_in
 
 
-def mullins_noda_ohmic_mV(g_na_nS, g_k_nS, e_na_mV, e_k_mV, r=PUMP_COUPLING_RATIO):
+def mullins_noda_ohmic_mV(
+    g_na_nS: ArrayLike,
+    g_k_nS: ArrayLike,
+    e_na_mV: ArrayLike,
+    e_k_mV: ArrayLike,
+    r: ArrayLike = PUMP_COUPLING_RATIO,
+) -> ArrayLike:
     """Mullins–Noda steady potential with ohmic leaks, mV.
 
     With Na+ and K+ each in flux balance against a pump that moves ``r`` Na+ per K+
@@ -195,13 +245,27 @@ def mullins_noda_ohmic_mV(g_na_nS, g_k_nS, e_na_mV, e_k_mV, r=PUMP_COUPLING_RATI
     return (g_na_nS * e_na_mV + r * g_k_nS * e_k_mV) / (g_na_nS + r * g_k_nS)
 
 
-def mullins_noda_ghk_mV(p_k, p_na, k_o_mM, k_i_mM, na_o_mM, na_i_mM,
-                        r=PUMP_COUPLING_RATIO, temperature_K=T_DEFAULT_K):
+def mullins_noda_ghk_mV(
+    p_k: ArrayLike,
+    p_na: ArrayLike,
+    k_o_mM: ArrayLike,
+    k_i_mM: ArrayLike,
+    na_o_mM: ArrayLike,
+    na_i_mM: ArrayLike,
+    r: ArrayLike = PUMP_COUPLING_RATIO,
+    temperature_K: ArrayLike = T_DEFAULT_K,
+) -> ArrayLike:
     """Mullins–Noda steady potential with GHK leaks, mV.
 
     ``V = (RT/F) ln((r P_K K_o + P_Na Na_o)/(r P_K K_i + P_Na Na_i))`` with r = 3/2.
     Permeabilities may be absolute (cm/s) or relative.
     """
-    return ghk_voltage_mV(k_o_mM, k_i_mM, na_o_mM, na_i_mM,
-                          p_k=r * check("p_k", p_k, "cm/s or relative", nonnegative=True),
-                          p_na=p_na, temperature_K=temperature_K)
+    return ghk_voltage_mV(
+        k_o_mM,
+        k_i_mM,
+        na_o_mM,
+        na_i_mM,
+        p_k=r * check("p_k", p_k, "cm/s or relative", nonnegative=True),
+        p_na=p_na,
+        temperature_K=temperature_K,
+    )

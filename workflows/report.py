@@ -284,6 +284,7 @@ class _Doc:
     source: str = ""
     version: str = ""
     warnings: list[str] = field(default_factory=list)
+    wide: bool = False
 
     def section(self, id: str, title: str) -> _Section:
         s = _Section(id, title)
@@ -1572,10 +1573,9 @@ def _key_results(entry: Mapping[str, Any]) -> str:
             if isinstance(e, Mapping) and e.get("ranking"):
                 parts.append(f"{o}: {', '.join(map(str, e['ranking'][:3]))}")
     else:
-        for key in ("verdict", "diagnostics"):
-            if isinstance(res.get(key), str):
-                parts.append(f"diagnostics {res[key]}")
-        derived = res.get("derived") or res.get("summary") or {}
+        if isinstance(res.get("verdict"), str):
+            parts.append(f"diagnostics {res['verdict']}")
+        derived = res.get("posterior_means") or res.get("derived") or {}
         if isinstance(derived, Mapping):
             for k, v in derived.items():
                 if isinstance(v, int | float):
@@ -1583,9 +1583,12 @@ def _key_results(entry: Mapping[str, Any]) -> str:
                 elif isinstance(v, Mapping) and isinstance(v.get("mean"), int | float):
                     parts.append(f"{k} {_fmt(v['mean'])}")
         for k, v in res.items():
-            if k not in ("verdict", "diagnostics", "derived", "summary", "out_dir", "files") \
+            if k not in ("verdict", "diagnostics", "derived", "posterior_means", "out_dir",
+                         "files", "warnings") \
                     and isinstance(v, int | float | str) and len(parts) < 8:
                 parts.append(f"{k} {_fmt(v) if not isinstance(v, str) else _short(v, 40)}")
+        if res.get("warnings"):
+            parts.append(f"{len(res['warnings'])} identifiability warning(s)")
     return "; ".join(parts)
 
 
@@ -1612,7 +1615,7 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
     counts = manifest.get("counts") or {}
     doc = _Doc(title=f"Batch index: {batch_dir.name}",
                subtitle=", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no tasks",
-               source=str(batch_dir))
+               source=str(batch_dir), wide=True)
     s = doc.section("summary", "Batch")
     s.kv([("folder", str(batch_dir)), ("executor", str(manifest.get("executor", ""))),
           ("run started", str(manifest.get("run_started_at", ""))),
@@ -1646,6 +1649,8 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
                      _fmt_duration(t.get("duration_s")), str(t.get("finished_at") or ""),
                      _key_results(t), link, error_cell])
     s = doc.section("tasks", "Tasks")
+    s.p("Status 'skipped' means the task was already complete from an earlier run of the "
+        "batch and was not redone.")
     s.table(["task", "kind", "label", "status", "attempts", "duration", "finished",
              "key results", "report", "error"], rows, id="tasks-table",
             row_keys=[str(t.get("id", "")) for t in tasks])
