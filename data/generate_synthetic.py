@@ -293,7 +293,9 @@ def _nai_fxyd(seed: int) -> tuple[str, dict]:
     k_na_by_state = {"unphosphorylated": 10.0, "phosphorylated": 20.0}
     loads = np.array([0.0, 10.0])
     median = {"g_na_nS": 0.15, "g_k_nS": 0.6, "pump_density_per_um2": 1000.0}
-    sigma = {"g_na_nS": 0.2, "g_k_nS": 0.2, "pump_density_per_um2": 0.2}
+    # No potentials are recorded here, so g_K is hardly identifiable: it is common to
+    # all cells (a fit may hold it at its true value without misspecification).
+    sigma = {"g_na_nS": 0.2, "g_k_nS": 0.0, "pump_density_per_um2": 0.2}
     fixed = _fixed()
     cells = _cells(rng, n_cells, median, sigma)
     bath = {k: v for k, v in _BATH.items() if k != "activity_load_pA"}
@@ -318,7 +320,8 @@ def _nai_fxyd(seed: int) -> tuple[str, dict]:
         "Intracellular Na+ of 6 cells at two activity levels (Na+ load 0 and 10 pA) with "
         "the FXYD subunit unphosphorylated and phosphorylated, plus each cell's pump "
         "current (unphosphorylated, no load) to pin the pump density. Synthetic: pump-leak "
-        "steady state plus noise, K_Na set by the FXYD state.",
+        "steady state plus noise, K_Na set by the FXYD state; g_Na and pump density vary "
+        "from cell to cell, g_K is common to all cells.",
         list(columns), bath, seed,
         _truth(median, sigma, fixed, cells, {"k_na_mM_by_fxyd_state": k_na_by_state}),
         ["na_i_mM", "pump_current_pA"],

@@ -31,7 +31,8 @@ from iongrad.infer.priors import DEFAULT_PRIORS, UNITS, prior_for
 from iongrad.models.errors import ConfigError
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
-__all__ = ["DERIVED", "NOISE_DEFAULTS", "FitSpec", "ObservationNoise", "build_model"]
+__all__ = ["DERIVED", "DERIVED_UNITS", "NOISE_DEFAULTS", "FitSpec", "ObservationNoise",
+           "build_model", "unit_of"]
 
 #: Derived quantities recorded for every draw (population and per cell).
 DERIVED = ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s", "o2_per_s", "r_in_MOhm")
@@ -345,6 +346,37 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows):
         pm.Deterministic(f"{k}_cell", out[k][:n_cells], dims="cell")
         if have_pop:
             pm.Deterministic(k, out[k][n_cells])
+
+
+#: Units of the derived quantities and observables.
+DERIVED_UNITS: dict[str, str] = {
+    "v_rest_mV": "mV", "na_i_mM": "mM", "k_i_mM": "mM", "pump_current_pA": "pA",
+    "atp_per_s": "ATP/s", "o2_per_s": "O2/s", "r_in_MOhm": "MΩ", "k_na_shift_mM": "mM",
+}
+
+
+def unit_of(name: str, units: dict[str, str] | None = None) -> str:
+    """Unit of a posterior variable or summary row label (e.g. ``"g_na_nS_cell[c01]"``).
+
+    Noise scales of log-scale observables and hierarchical SDs are in log units;
+    ``units`` entries are consulted first. Returns ``""`` when unknown.
+    """
+    base = name.split("[", 1)[0]
+    if units and base in units:
+        return units[base]
+    if base.endswith("_cell_sd_log"):
+        return "log units"
+    if base.startswith("sigma_"):
+        obs = base[len("sigma_"):]
+        if NOISE_DEFAULTS.get(obs, {}).get("scale") == "log":
+            return "log units"
+        base = obs
+    if base.endswith("_cell"):
+        base = base[: -len("_cell")]
+    for table in (units or {}, DERIVED_UNITS, UNITS):
+        if base in table:
+            return table[base]
+    return ""
 
 
 def pd_unique(values) -> list:

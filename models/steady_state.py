@@ -40,9 +40,11 @@ back with ``feasible=False`` and a ``reason``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from iongrad.models._backend import NP, check, check_broadcast, namespace
 from iongrad.models._roots import expand_bracket, ridders
@@ -131,7 +133,7 @@ REASONS = {
 # --------------------------------------------------------------------------------------
 # Building blocks, generic over NumPy / PyTensor
 # --------------------------------------------------------------------------------------
-def ghk_slope_factor(w):
+def ghk_slope_factor(w: ArrayLike) -> ArrayLike:
     """Derivative ``Φ'(w)`` of ``Φ(w) = w/(1 - e^{-w})``, exact through ``w = 0``.
 
     ``Φ'(w) = (1 - e^{-w}(1 + w))/(1 - e^{-w})^2``; for ``w < 0`` the algebraically
@@ -201,7 +203,8 @@ def _osm_o(p, xp):
     return np.where(np.isnan(osm), 2.0 * (p["na_o_mM"] + p["k_o_mM"]), osm)
 
 
-def pump_leak_state(x_ln_na, v_mV, p, *, leak="ohmic", volume="fixed"):
+def pump_leak_state(x_ln_na: ArrayLike, v_mV: ArrayLike, p: Mapping[str, ArrayLike], *,
+                    leak: str = "ohmic", volume: str = "fixed") -> dict[str, ArrayLike]:
     """All state variables and balance residuals at ``(ln Na_i, V)``.
 
     Generic over NumPy and PyTensor. K_i comes from the K+ balance and Cl_i from
@@ -389,7 +392,9 @@ OUTPUTS = ("na_i_mM", "k_i_mM", "cl_i_mM", "a_i_mM", "v_rest_mV", "e_na_mV", "e_
            "feasible")
 
 
-def input_resistance_MOhm(v_mV, na_i_mM, k_i_mM, cl_i_mM, p, *, leak="ohmic"):
+def input_resistance_MOhm(v_mV: ArrayLike, na_i_mM: ArrayLike, k_i_mM: ArrayLike,
+                         cl_i_mM: ArrayLike, p: Mapping[str, ArrayLike], *,
+                         leak: str = "ohmic") -> ArrayLike:
     """Leak input resistance (inverse slope conductance at fixed concentrations), MΩ."""
     xp = namespace(v_mV, na_i_mM, k_i_mM, cl_i_mM, *p.values())
     if leak == "ohmic":
@@ -410,7 +415,9 @@ def input_resistance_MOhm(v_mV, na_i_mM, k_i_mM, cl_i_mM, p, *, leak="ohmic"):
     return 1e3 / g
 
 
-def steady_state_residuals(na_i_mM, k_i_mM, cl_i_mM, v_mV, a_i_mM, p, *, leak="ohmic"):
+def steady_state_residuals(na_i_mM: ArrayLike, k_i_mM: ArrayLike, cl_i_mM: ArrayLike,
+                           v_mV: ArrayLike, a_i_mM: ArrayLike, p: Mapping[str, ArrayLike],
+                           *, leak: str = "ohmic") -> dict[str, np.ndarray]:
     """Relative residuals of every balance equation at a candidate steady state.
 
     Returns a dict of ``na``, ``k``, ``cl`` (flux balances), ``current`` (total
@@ -691,10 +698,15 @@ def solve_steady_state(*, leak: str = "ohmic", volume: str = "fixed", rtol_check
 # --------------------------------------------------------------------------------------
 # Closed forms (internal concentrations given)
 # --------------------------------------------------------------------------------------
-def closed_form_steady_state(na_i_mM, k_i_mM, na_o_mM, k_o_mM, *, leak="ohmic",
-                             g_na_nS=None, g_k_nS=None, p_na_cm_s=None, p_k_cm_s=None,
-                             area_um2=DEFAULT_PARAMS["area_um2"],
-                             temperature_K=T_DEFAULT_K, atp_per_o2=ATP_PER_O2_DEFAULT):
+def closed_form_steady_state(na_i_mM: ArrayLike, k_i_mM: ArrayLike, na_o_mM: ArrayLike,
+                             k_o_mM: ArrayLike, *, leak: str = "ohmic",
+                             g_na_nS: ArrayLike | None = None,
+                             g_k_nS: ArrayLike | None = None,
+                             p_na_cm_s: ArrayLike | None = None,
+                             p_k_cm_s: ArrayLike | None = None,
+                             area_um2: ArrayLike = DEFAULT_PARAMS["area_um2"],
+                             temperature_K: ArrayLike = T_DEFAULT_K,
+                             atp_per_o2: ArrayLike = ATP_PER_O2_DEFAULT) -> dict[str, ArrayLike]:
     """Mullins–Noda potential and the pump that balances the leaks (concentrations given).
 
     With Na+ and K+ each in flux balance against a 3:2 pump, the potential is the

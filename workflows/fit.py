@@ -117,6 +117,11 @@ def resolve_config(raw: dict, base_dir: Path) -> dict:
     The dataset is loaded and the model spec checked against it here, so every
     error surfaces before any sampling starts.
     """
+    if isinstance(raw.get("fit"), dict) and raw["fit"].get("model") == "rundown":
+        from iongrad.infer.rundown_model import resolve_rundown_config
+
+        ref = _dataset_ref(raw["fit"], Path(base_dir))
+        return resolve_rundown_config(raw, ref, load_dataset_ref(ref))
     check_keys(raw, _TOP, "config")
     if "fit" not in raw or not isinstance(raw["fit"], dict):
         raise ConfigError("config: missing [fit] section")
@@ -238,24 +243,6 @@ def _summary_vars(idata, spec) -> list[str]:
     return names
 
 
-def _unit_of(var: str) -> str:
-    from iongrad.infer.priors import UNITS
-
-    units = dict(UNITS, v_rest_mV="mV", na_i_mM="mM", pump_current_pA="pA",
-                 atp_per_s="ATP/s", o2_per_s="O2/s", r_in_MOhm="MΩ",
-                 k_na_shift_mM="mM")
-    base = var.split("[")[0]
-    for suffix in ("_cell",):
-        if base.endswith(suffix):
-            base = base[: -len(suffix)]
-    if base.endswith("_cell_sd_log") or (base.startswith("sigma_") and base[6:] in (
-            "r_in_MOhm", "o2_per_s", "atp_per_s")):
-        return "log units"
-    if base.startswith("sigma_"):
-        return units.get(base[6:], "")
-    return units.get(base, "")
-
-
 def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict:
     """Fit with NUTS and write every output into ``out_dir`` (which must exist)."""
     import arviz as az
@@ -263,8 +250,13 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     import pymc as pm
 
     from iongrad.infer.diagnostics import diagnose, identifiability
-    from iongrad.infer.model import build_model
+    from iongrad.infer.model import build_model, unit_of
 
+    if resolved.get("model") == "rundown":
+        from iongrad.infer.rundown_model import run_rundown_config
+
+        return run_rundown_config(resolved, load_dataset_ref(resolved["dataset"]), out_dir,
+                                  progress=progress)
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     dataset = _select(load_dataset_ref(resolved["dataset"]), resolved["select"])
@@ -290,7 +282,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     names = _summary_vars(idata, spec)
     summ = az.summary(idata, var_names=names, hdi_prob=0.94)
     summ.index.name = "variable"
-    summ.insert(0, "unit", [_unit_of(v) for v in summ.index])
+    summ.insert(0, "unit", [unit_of(v) for v in summ.index])
     summ.to_csv(out_dir / "summary.csv")
     idata.to_netcdf(str(out_dir / "posterior.nc"))
     diag = diagnose(idata, [n for n in names if n in idata.posterior])
@@ -323,7 +315,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         "timings": {"build_s": t_build - t0, "sample_s": t_sample - t_build,
                     "predictive_s": t_pp - t_sample, "total_s": time.perf_counter() - t0},
         "rows": json.loads(rows[keep].to_json(orient="records")),
-        "units": {v: _unit_of(v) for v in summ.index},
+        "units": {v: unit_of(v) for v in summ.index},
     }
     write_json_atomic(out_dir / "run.json", run)
     write_json_atomic(out_dir / "config.resolved.json", resolved)

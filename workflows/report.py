@@ -70,16 +70,6 @@ DIAGNOSTIC_THRESHOLDS: dict[str, float] = {
 }
 
 #: Units of the derived quantities (population level and ``<name>_cell``).
-DERIVED_UNITS: dict[str, str] = {
-    "v_rest_mV": "mV",
-    "na_i_mM": "mM",
-    "k_i_mM": "mM",
-    "pump_current_pA": "pA",
-    "atp_per_s": "ATP/s",
-    "o2_per_s": "O2/s",
-    "r_in_MOhm": "MΩ",
-    "k_na_shift_mM": "mM",
-}
 
 _DERIVED_ORDER = ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s", "o2_per_s",
                   "r_in_MOhm")
@@ -188,34 +178,10 @@ def _short(value: Any, limit: int = 120) -> str:
 
 
 def unit_of(name: str, units: Mapping[str, str] | None = None) -> str:
-    """The unit of a posterior variable, parameter, observable or derived quantity.
+    """The unit of a variable or summary label; see :func:`iongrad.infer.model.unit_of`."""
+    from iongrad.infer.model import unit_of as _unit_of
 
-    Parameters
-    ----------
-    name : str
-        E.g. ``"g_na_nS"``, ``"g_na_nS_cell"``, ``"atp_per_s"``, ``"sigma_v_rest_mV"``
-        or a summary row label such as ``"v_rest_mV_cell[c01]"``.
-    units : mapping, optional
-        Extra ``name -> unit`` entries consulted first.
-
-    Returns
-    -------
-    str
-        The unit, or ``""`` when unknown (e.g. log-scale hyperparameters).
-    """
-    from iongrad.infer.priors import UNITS
-
-    base = name.split("[", 1)[0]
-    if units and base in units:
-        return units[base]
-    if base.startswith("sigma_"):
-        base = base[len("sigma_"):]
-    if base.endswith("_cell"):
-        base = base[: -len("_cell")]
-    for table in (units or {}, DERIVED_UNITS, UNITS):
-        if base in table:
-            return table[base]
-    return ""
+    return _unit_of(name, dict(units) if units else None)
 
 
 # ======================================================================================
@@ -1237,7 +1203,7 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
     sentences = []
     for name in _DERIVED_ORDER:
         if name in lookup:
-            unit = lookup[name].get("unit") or DERIVED_UNITS.get(name, "")
+            unit = lookup[name].get("unit") or unit_of(name)
             sentences.append(_DERIVED_WORDS[name].format(
                 _interval_words(lookup[name], lo, hi, unit)))
     if sentences:
@@ -1250,7 +1216,7 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
     if table is None:
         return
     cells, names, values, source = table
-    s.table(["cell", *[f"{d} ({DERIVED_UNITS.get(d, '')})" for d in names]],
+    s.table(["cell", *[f"{d} ({unit_of(d)})" for d in names]],
             [[c, *[f"{_fmt(values[d][i][0])} [{_fmt(values[d][i][1])}, "
                    f"{_fmt(values[d][i][2])}]" for d in names]] for i, c in enumerate(cells)],
             id="derived-cells",
@@ -1310,7 +1276,7 @@ def _plot_derived(cells, names, values, pop):
             ax.axvspan(*pop[d], color="0.85")
         ax.hlines(y, a, b, color="#4c72b0", lw=2)
         ax.plot(m, y, "o", color="#4c72b0", ms=4)
-        ax.set_xlabel(f"{d} ({DERIVED_UNITS.get(d, '')})", fontsize=8)
+        ax.set_xlabel(f"{d} ({unit_of(d)})", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, axis="x")
     axes[0, 0].set_yticks(y, cells, fontsize=7)

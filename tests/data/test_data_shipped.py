@@ -17,6 +17,7 @@ from iongrad.models.steady_state import solve_steady_state
 
 SYNTHETIC = ("synthetic_nai_fxyd", "synthetic_vrest_ko", "synthetic_vrest_nao")
 LITERATURE = ("literature_despa2005_plm", "literature_zahler1997_isoforms")
+RUNDOWN = ("synthetic_rundown",)  # written by iongrad.data.generate_rundown
 
 
 def _raw(name: str, suffix: str) -> bytes:
@@ -24,7 +25,7 @@ def _raw(name: str, suffix: str) -> bytes:
 
 
 def test_list_shipped():
-    assert set(list_shipped()) == set(SYNTHETIC + LITERATURE)
+    assert set(list_shipped()) == set(SYNTHETIC + LITERATURE + RUNDOWN)
 
 
 def test_unknown_shipped_name():
@@ -32,7 +33,7 @@ def test_unknown_shipped_name():
         load_shipped("nope")
 
 
-@pytest.mark.parametrize("name", SYNTHETIC + LITERATURE)
+@pytest.mark.parametrize("name", SYNTHETIC + LITERATURE + RUNDOWN)
 def test_shipped_content_matches_sidecar(name):
     ds = load_shipped(name)
     meta = json.loads(_raw(name, ".json"))
@@ -43,11 +44,14 @@ def test_shipped_content_matches_sidecar(name):
     declared_cond = {c["quantity"] for c in meta["columns"].values() if c["role"] == "condition"}
     assert set(ds.observables) == declared_obs
     assert set(ds.conditions) == declared_cond | set(meta.get("constants", {}))
-    cell_col = meta["columns"][meta["cell_column"]]
-    assert cell_col["role"] == "id"
-    header = csv_lines[0].split(",")
-    ids = {line.split(",")[header.index(meta["cell_column"])] for line in csv_lines[1:]}
-    assert set(ds.cells) == ids
+    if "cell_column" in meta:
+        cell_col = meta["columns"][meta["cell_column"]]
+        assert cell_col["role"] == "id"
+        header = csv_lines[0].split(",")
+        ids = {line.split(",")[header.index(meta["cell_column"])] for line in csv_lines[1:]}
+        assert set(ds.cells) == ids
+    else:  # one cell (e.g. the rundown recordings of a single preparation)
+        assert len(ds.cells) == 1
     for q in ds.observables:  # every declared observable has data
         assert ds.frame[q].notna().any()
 
@@ -190,3 +194,11 @@ def test_literature_provenance(name):
     assert prov["synthetic"] is False
     assert prov["citation"] and prov["url"].startswith("https://")
     assert prov["location_in_source"] == "abstract"
+
+
+def test_rundown_dataset_regenerates_byte_identically():
+    from iongrad.data import generate_rundown
+
+    csv_text, json_text = generate_rundown.generate()
+    assert csv_text.encode() == _raw("synthetic_rundown", ".csv")
+    assert json_text.encode() == _raw("synthetic_rundown", ".json")

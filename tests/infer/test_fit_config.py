@@ -60,7 +60,7 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path):
 
 def test_same_seed_gives_identical_summary(tmp_path):
     raw = _raw()
-    raw["sampler"].update(draws=60, tune=60, chains=2, cores=1, prior_draws=20)
+    raw["sampler"].update(draws=30, tune=30, chains=2, cores=1, prior_draws=10)
     resolved = resolve_config(raw, EXAMPLE.parent)
     frames = []
     for k in range(2):

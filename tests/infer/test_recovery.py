@@ -1,8 +1,15 @@
 """Parameter recovery on the shipped synthetic datasets, and a fit to published values.
 
-Each example config is fitted exactly as ``iongrad fit`` would; the true
-population parameters (recorded in each dataset's sidecar by the generator) must
-lie inside their 94% HDIs, with R-hat <= 1.01 and no divergent transitions.
+Each example config is fitted exactly as ``iongrad fit`` would. The parameters
+that generated each dataset are recorded in its sidecar: every cell's own values
+and, for parameters shared by all cells, the shared value. Shared values must lie
+inside their 94% HDIs. Per-cell values are many (one 94% HDI per cell and
+parameter), so their coverage must be binomially consistent with 94% (two-sided
+test, p > 0.01) rather than perfect. A population median of a partially pooled
+parameter is a hyperparameter whose true value is known only in distribution (a
+few cells are a noisy draw around it); its calibration is checked by
+simulation-based calibration (benchmarks/sbc.py and tests/infer/test_sbc_fast.py).
+Every fit must have R-hat <= 1.01 and no divergent transitions.
 """
 
 import json
@@ -34,24 +41,48 @@ def _fit(name, tmp_path_factory):
     return _CACHE[name]
 
 
-def _truth(dataset_name):
+def _truths(dataset_name, resolved):
+    """(shared truths, per-cell truths) of the fitted parameters, as summary.csv labels."""
     prov = load_shipped(dataset_name).provenance["true_parameters"]
-    truth = dict(prov["population_median"])
+    fitted = resolved["parameters"]
+    pooling = resolved["pooling"]
+
+    def pool(p):
+        return pooling.get(p, pooling.get("default")) if isinstance(pooling, dict) else pooling
+
+    shared, per_cell = {}, {}
     for state, k in prov.get("k_na_mM_by_fxyd_state", {}).items():
-        truth[f"k_na_mM[{state}]"] = k
-    return truth
-
-
-def _check_recovery(out, summary, truth, fitted):
-    summ = pd.read_csv(out / "summary.csv", index_col="variable")
-    checked = set()
-    for name, value in truth.items():
-        if name.split("[")[0] not in fitted:
+        if "k_na_mM" in fitted:
+            shared[f"k_na_mM[{state}]"] = k
+    for p in fitted:
+        if p == "k_na_mM":
             continue
-        lo, hi = summ.loc[name, "hdi_3%"], summ.loc[name, "hdi_97%"]
-        assert lo <= value <= hi, f"{name}: truth {value} outside 94% HDI [{lo}, {hi}]"
-        checked.add(name.split("[")[0])
-    assert checked == set(fitted), f"no truth checked for {set(fitted) - checked}"
+        values = {c: v[p] for c, v in prov["cells"].items()}
+        if len(set(values.values())) == 1:
+            assert pool(p) == "complete", f"{p} is common to all cells: pool it completely"
+            shared[p] = next(iter(values.values()))
+        else:
+            assert pool(p) != "complete", f"{p} varies between cells"
+            per_cell.update({f"{p}_cell[{c}]": v for c, v in values.items()})
+    return shared, per_cell
+
+
+def _check_recovery(out, summary, shared, per_cell):
+    from scipy.stats import binomtest
+
+    summ = pd.read_csv(out / "summary.csv", index_col="variable")
+
+    def inside(name, value):
+        return summ.loc[name, "hdi_3%"] <= value <= summ.loc[name, "hdi_97%"]
+
+    for name, value in shared.items():
+        assert inside(name, value), (
+            f"{name}: truth {value} outside 94% HDI "
+            f"[{summ.loc[name, 'hdi_3%']}, {summ.loc[name, 'hdi_97%']}]")
+    if per_cell:
+        hits = sum(inside(n, v) for n, v in per_cell.items())
+        p = binomtest(hits, len(per_cell), 0.94).pvalue
+        assert p > 0.01, f"per-cell coverage {hits}/{len(per_cell)} inconsistent with 94%"
     assert summary["n_divergences"] == 0
     rhat = summ["r_hat"].to_numpy(dtype=float)
     assert np.nanmax(rhat) <= 1.01, summ["r_hat"].idxmax()
@@ -64,7 +95,9 @@ def _check_recovery(out, summary, truth, fitted):
 ])
 def test_recovery_on_synthetic_data(config, dataset, tmp_path_factory):
     resolved, out, summary = _fit(config, tmp_path_factory)
-    _check_recovery(out, summary, _truth(dataset), resolved["parameters"])
+    shared, per_cell = _truths(dataset, resolved)
+    assert shared or per_cell
+    _check_recovery(out, summary, shared, per_cell)
     run = json.loads((out / "run.json").read_text())
     assert run["diagnostics"]["checks"][3]["name"] == "divergences"
 

@@ -1,0 +1,406 @@
+"""Simulation-based calibration (SBC) of the multi-cell steady-state fit.
+
+Talts et al. (2018, arXiv:1804.06788): if the data are simulated from parameters
+drawn from the prior and the posterior is computed exactly, the rank of the true
+value among ``L`` independent posterior draws is uniform on ``0..L``. Departures
+show a biased or mis-scaled posterior (a wrong gradient, a wrong likelihood, a
+sampler that does not reach parts of the posterior).
+
+Design (small, so that 200 replications run in well under 30 min on 2 cores):
+4 cells; each cell's resting potential at [K]o = 2, 4 and 8 mM, and its Na_i and
+input resistance at [K]o = 4 mM. Fitted: ``g_na_nS``, ``g_k_nS`` and
+``pump_density_per_um2``, partially pooled (log-normal population median,
+LogNormal cell SD, centered cells — exactly the priors of
+:func:`iongrad.infer.model.build_model` with :data:`iongrad.infer.priors.DEFAULT_PRIORS`).
+Noise is known (V: 1 mV; Na_i: 0.5 mM; R_in: 5 % in log units).
+
+Each replication: draw parameters from the prior with NumPy (seeded Generator);
+solve the steady state with :func:`iongrad.models.solve_steady_state` (a draw
+with no feasible steady state in some row is redrawn, and counted); add noise;
+swap the data into the model with ``pm.set_data`` (the model is built and
+compiled once, one ``pm.NUTS`` step object is reused with ``reset_tuning``);
+sample one chain; thin to ``L`` draws; record the rank of each true value.
+
+Checked quantities: the three population medians and the three cell SDs
+(``<param>_cell_sd_log``). Reported: rank histograms (PNG), chi-square test of
+the binned ranks and Kolmogorov–Smirnov test of the normalised ranks (p-values),
+and the coverage of the 50 % and 90 % central posterior intervals.
+
+Run::
+
+    nice python benchmarks/sbc.py --reps 200 --seed 1 --jobs 2 --out benchmarks/sbc_results
+
+Writes ``sbc.json`` and ``rank_histograms.png`` into ``--out`` and prints every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+PARAMS = ("g_na_nS", "g_k_nS", "pump_density_per_um2")
+K_O_MM = (2.0, 4.0, 8.0)
+K_O_EXTRA_MM = 4.0  # the row where Na_i and R_in are measured
+NOISE = {"v_rest_mV": 1.0, "na_i_mM": 0.5, "r_in_MOhm": 0.05}  # mV, mM, log units
+FIXED = {"g_cl_nS": 0.3, "k_na_mM": 12.0}
+CONSTANTS = {"na_o_mM": 145.0, "cl_o_mM": 123.0, "temperature_K": 310.0,
+             "activity_load_pA": 0.0}
+CELL_SD_SCALE = 0.2
+
+
+def quantities() -> list[str]:
+    """Names of the checked posterior quantities (population medians, then cell SDs)."""
+    return [*PARAMS, *(f"{p}_cell_sd_log" for p in PARAMS)]
+
+
+def _design(n_cells: int):
+    """Rows of the design: (cell, k_o_mM, has Na_i and R_in)."""
+    return [(f"c{c + 1}", k, k == K_O_EXTRA_MM) for c in range(n_cells) for k in K_O_MM]
+
+
+def make_dataset(n_cells: int = 4):
+    """A placeholder dataset of the design (values are replaced by ``pm.set_data``)."""
+    from iongrad.data import load_dataset_bytes
+
+    rows = _design(n_cells)
+    lines = ["cell,k_o_mM,v_rest_mV,na_i_mM,r_in_MOhm"]
+    for cell, k, extra in rows:
+        lines.append(f"{cell},{k},-70.0,{'12.0' if extra else ''},{'500.0' if extra else ''}")
+    sidecar = {
+        "name": "sbc_design",
+        "description": "SBC design: V at three [K]o, Na_i and R_in at 4 mM",
+        "provenance": {"generator": "benchmarks/sbc.py", "date": "2025-01-01",
+                       "licence": "CC0-1.0", "synthetic": True},
+        "cell_column": "cell",
+        "columns": {
+            "cell": {"role": "id", "quantity": "cell"},
+            "k_o_mM": {"role": "condition", "quantity": "k_o_mM", "unit": "mM"},
+            "v_rest_mV": {"role": "observable", "quantity": "v_rest_mV", "unit": "mV"},
+            "na_i_mM": {"role": "observable", "quantity": "na_i_mM", "unit": "mM"},
+            "r_in_MOhm": {"role": "observable", "quantity": "r_in_MOhm", "unit": "MOhm"},
+        },
+        "constants": {k: {"value": v, "unit": "K" if k == "temperature_K" else
+                          ("pA" if k == "activity_load_pA" else "mM")}
+                      for k, v in CONSTANTS.items()},
+    }
+    return load_dataset_bytes("\n".join(lines).encode() + b"\n",
+                              json.dumps(sidecar).encode(), csv_label="sbc.csv",
+                              sidecar_label="sbc.json")
+
+
+def fit_spec():
+    """The FitSpec of the SBC model (known noise, default priors, partial pooling)."""
+    from iongrad.infer.model import FitSpec, ObservationNoise
+
+    noise = {"v_rest_mV": ObservationNoise(scale="linear", sigma=NOISE["v_rest_mV"]),
+             "na_i_mM": ObservationNoise(scale="linear", sigma=NOISE["na_i_mM"]),
+             "r_in_MOhm": ObservationNoise(scale="log", sigma=NOISE["r_in_MOhm"])}
+    return FitSpec(parameters=PARAMS, observables=tuple(NOISE), pooling="partial",
+                   fixed=dict(FIXED), noise=noise, cell_sd_scale=CELL_SD_SCALE,
+                   parameterization="centered", reference={"k_o_mM": 4.0})
+
+
+def draw_prior(rng: np.random.Generator, n_cells: int) -> dict:
+    """One prior draw, parameterised exactly as :func:`build_model` (partial, centered).
+
+    ``ln median ~ Normal(ln m, sd_log)``; ``sd ~ LogNormal(ln cell_sd_scale, 0.5)``;
+    ``ln θ_cell ~ Normal(ln median, sd)``.
+    """
+    from iongrad.infer.priors import prior_for
+
+    out = {}
+    for name in PARAMS:
+        pr = prior_for(name)
+        mu = rng.normal(math.log(pr.median), pr.sd_log)
+        sd = math.exp(rng.normal(math.log(CELL_SD_SCALE), 0.5))
+        out[name] = math.exp(mu)
+        out[f"{name}_cell_sd_log"] = sd
+        out[f"{name}_cell"] = np.exp(rng.normal(mu, sd, size=n_cells))
+    return out
+
+
+def simulate(truth: dict, rng: np.random.Generator, n_cells: int):
+    """Noisy observations of the design, or None where a row has no steady state."""
+    from iongrad.models import solve_steady_state
+
+    rows = _design(n_cells)
+    cidx = np.array([int(c[1:]) - 1 for c, _, _ in rows])
+    k_o = np.array([k for _, k, _ in rows])
+    params = {p: truth[f"{p}_cell"][cidx] for p in PARAMS}
+    ss = solve_steady_state(leak="ohmic", volume="fixed", k_o_mM=k_o, **FIXED, **CONSTANTS,
+                            **params)
+    if not ss.feasible.all():
+        return None
+    extra = np.array([e for _, _, e in rows])
+    v = ss.v_rest_mV + rng.normal(0.0, NOISE["v_rest_mV"], size=len(rows))
+    na = ss.na_i_mM[extra] + rng.normal(0.0, NOISE["na_i_mM"], size=int(extra.sum()))
+    r_in = ss.r_in_MOhm[extra] * np.exp(rng.normal(0.0, NOISE["r_in_MOhm"],
+                                                   size=int(extra.sum())))
+    return {"v_rest_mV": v, "na_i_mM": na, "r_in_MOhm": r_in}
+
+
+class SBCSampler:
+    """The SBC model, built and compiled once; data swapped in per replication."""
+
+    def __init__(self, n_cells: int = 4, target_accept: float = 0.9, max_treedepth: int = 7):
+        import pymc as pm
+
+        from iongrad.infer.model import build_model
+
+        self.n_cells = n_cells
+        self.dataset = make_dataset(n_cells)
+        self.model, self.info = build_model(self.dataset, fit_spec())
+        with self.model:
+            self.step = pm.NUTS(target_accept=target_accept, max_treedepth=max_treedepth)
+
+    def fit(self, data: dict, *, draws: int, tune: int, seed: int) -> dict:
+        """Posterior draws of :func:`quantities` for one data set (one chain)."""
+        import logging
+
+        import pymc as pm
+
+        logging.getLogger("pymc").setLevel(logging.ERROR)
+        pm.set_data({f"{o}_data": np.asarray(y, dtype=float) for o, y in data.items()},
+                    model=self.model)
+        self.step.reset_tuning()
+        with self.model, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The effect of Potentials")
+            warnings.filterwarnings("ignore", category=UserWarning)
+            warnings.filterwarnings("ignore", category=RuntimeWarning)
+            trace = pm.sample(draws=draws, tune=tune, chains=1, cores=1, step=self.step,
+                              random_seed=seed, progressbar=False,
+                              compute_convergence_checks=False,
+                              return_inferencedata=False, discard_tuned_samples=True)
+        out = {q: np.asarray(trace.get_values(q), dtype=float) for q in quantities()}
+        out["_divergences"] = int(np.sum(trace.get_sampler_stats("diverging")))
+        return out
+
+
+def rank_of(truth: float, draws: np.ndarray) -> int:
+    """Number of draws below the true value (ties split at random are negligible here)."""
+    return int(np.sum(draws < truth))
+
+
+def uniformity(ranks: np.ndarray, n_ranks: int, n_bins: int) -> dict:
+    """Chi-square test of binned ranks (``n_ranks`` possible values) and KS test."""
+    ranks = np.asarray(ranks)
+    edges = np.linspace(0, n_ranks, n_bins + 1)
+    counts, _ = np.histogram(ranks, bins=edges)
+    expected = len(ranks) * np.diff(np.floor(edges)) / n_ranks
+    chi2 = float(np.sum((counts - expected) ** 2 / expected))
+    p_chi2 = float(stats.chi2.sf(chi2, n_bins - 1))
+    # normalised ranks, jittered within their cell so the continuous KS test applies
+    u = (ranks + 0.5) / n_ranks
+    ks = stats.kstest(u, "uniform")
+    return {"chi2": chi2, "chi2_df": n_bins - 1, "p_chi2": p_chi2, "ks_stat": float(ks.statistic),
+            "p_ks": float(ks.pvalue), "bin_counts": counts.tolist(),
+            "expected_per_bin": expected.tolist()}
+
+
+def _score(truth: dict, post: dict, thin: int, n_keep: int) -> dict:
+    """Rank of each true value among the thinned draws, and interval coverage."""
+    out = {}
+    for q in quantities():
+        d = post[q]
+        a50, b50, a90, b90 = np.percentile(d, [25, 75, 5, 95])
+        out[q] = {"rank": rank_of(truth[q], d[::thin][:n_keep]),
+                  "in50": bool(a50 <= truth[q] <= b50), "in90": bool(a90 <= truth[q] <= b90)}
+    return out
+
+
+def _fit_chunk(args) -> list[dict]:
+    """Worker: build the model once, then fit every replication of ``jobs``.
+
+    With ``log_path`` each finished replication is appended to a JSON-lines file,
+    so an interrupted run keeps what it has done.
+    """
+    jobs, n_cells, draws, tune, thin, target_accept, max_treedepth, verbose, log_path = args
+    n_keep = draws // thin
+    t0 = time.perf_counter()
+    sampler = SBCSampler(n_cells, target_accept=target_accept, max_treedepth=max_treedepth)
+    out = [{"i": -1, "build_s": time.perf_counter() - t0}]
+    for i, truth, data, seed in jobs:
+        t1 = time.perf_counter()
+        post = sampler.fit(data, draws=draws, tune=tune, seed=seed)
+        rec = {"i": i, "time_s": time.perf_counter() - t1,
+               "divergences": post["_divergences"], "score": _score(truth, post, thin, n_keep)}
+        out.append(rec)
+        if log_path:
+            with open(log_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rec) + "\n")
+        if verbose:
+            print(f"  rep {i + 1}: {rec['time_s']:.2f} s, {rec['divergences']} divergences",
+                  file=sys.stderr, flush=True)
+    return out
+
+
+def run_sbc(n_reps: int, *, seed: int, draws: int, tune: int, thin: int, n_cells: int = 4,
+            n_bins: int = 10, target_accept: float = 0.9, max_treedepth: int = 7,
+            jobs: int = 1, verbose: bool = False, log_path: str | None = None) -> dict:
+    """Run ``n_reps`` SBC replications; return ranks, coverage and test statistics.
+
+    All prior draws, simulated data and sampler seeds come from one Generator
+    seeded with ``seed`` before any fitting, so the result does not depend on
+    ``jobs`` (each worker process builds and compiles the model once).
+    """
+    rng = np.random.default_rng(seed)
+    n_keep = draws // thin
+    names = quantities()
+    redrawn, reps = 0, []
+    for i in range(n_reps):
+        while True:
+            truth = draw_prior(rng, n_cells)
+            data = simulate(truth, rng, n_cells)
+            if data is not None:
+                break
+            redrawn += 1
+        reps.append((i, truth, data, int(rng.integers(2**31))))
+    t0 = time.perf_counter()
+    settings = (n_cells, draws, tune, thin, target_accept, max_treedepth, verbose, log_path)
+    if jobs <= 1:
+        results = _fit_chunk((reps, *settings))
+    else:
+        import multiprocessing as mp
+
+        chunks = [(reps[j::jobs], *settings) for j in range(jobs)]
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            results = [r for part in pool.map(_fit_chunk, chunks) for r in part]
+    wall = time.perf_counter() - t0
+    builds = [r["build_s"] for r in results if r["i"] < 0]
+    fits = sorted((r for r in results if r["i"] >= 0), key=lambda r: r["i"])
+    times = [r["time_s"] for r in fits]
+    divergences = [r["divergences"] for r in fits]
+    ranks = {q: [r["score"][q]["rank"] for r in fits] for q in names}
+    cover = {q: {"50": [r["score"][q]["in50"] for r in fits],
+                 "90": [r["score"][q]["in90"] for r in fits]} for q in names}
+    n_ranks = n_keep + 1
+    per = {}
+    for q in names:
+        r = np.array(ranks[q])
+        per[q] = {"ranks": r.tolist(), **uniformity(r, n_ranks, n_bins),
+                  "coverage_50": float(np.mean(cover[q]["50"])),
+                  "coverage_90": float(np.mean(cover[q]["90"]))}
+    all50 = np.concatenate([cover[q]["50"] for q in names])
+    all90 = np.concatenate([cover[q]["90"] for q in names])
+    k90, n90 = int(all90.sum()), all90.size
+    k50, n50 = int(all50.sum()), all50.size
+    return {
+        "design": {"n_cells": n_cells, "k_o_mM": list(K_O_MM), "extra_row_k_o_mM": K_O_EXTRA_MM,
+                   "observables": list(NOISE), "noise": NOISE, "fixed": FIXED,
+                   "constants": CONSTANTS, "parameters": list(PARAMS),
+                   "pooling": "partial", "parameterization": "centered",
+                   "cell_sd_scale": CELL_SD_SCALE},
+        "settings": {"n_reps": n_reps, "seed": seed, "draws": draws, "tune": tune,
+                     "thin": thin, "n_posterior_draws_ranked": n_keep, "n_bins": n_bins,
+                     "chains_per_rep": 1, "target_accept": target_accept,
+                     "max_treedepth": max_treedepth, "jobs": jobs},
+        "prior_draws_redrawn_infeasible": redrawn,
+        "build_s": float(np.mean(builds)), "wall_s": wall,
+        "fit_s_mean": float(np.mean(times)), "fit_s_max": float(np.max(times)),
+        "fit_s_total": float(np.sum(times)),
+        "divergences_total": int(np.sum(divergences)),
+        "reps_with_divergences": int(np.sum(np.array(divergences) > 0)),
+        "quantities": per,
+        "coverage_50_all": k50 / n50, "coverage_90_all": k90 / n90,
+        "binom_p_coverage_50": float(stats.binomtest(k50, n50, 0.5).pvalue),
+        "binom_p_coverage_90": float(stats.binomtest(k90, n90, 0.9).pvalue),
+        "n_pairs": n90,
+        "truths": [{q: float(t[q]) for q in names} for _, t, _, _ in reps],
+        "divergences_per_rep": divergences,
+    }
+
+
+def plot_ranks(result: dict, path: Path) -> None:
+    """Rank histograms with the 99 % band of a uniform histogram (binomial)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["quantities"])
+    n_reps = result["settings"]["n_reps"]
+    n_bins = result["settings"]["n_bins"]
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharey=True)
+    for ax, q in zip(axes.ravel(), names, strict=False):
+        res = result["quantities"][q]
+        counts = np.array(res["bin_counts"])
+        exp = np.array(res["expected_per_bin"])
+        x = np.arange(n_bins)
+        p_bin = exp / n_reps
+        lo = stats.binom.ppf(0.005, n_reps, p_bin)
+        hi = stats.binom.ppf(0.995, n_reps, p_bin)
+        ax.fill_between(np.append(x, n_bins) - 0.5, np.append(lo, lo[-1]),
+                        np.append(hi, hi[-1]), step="post", color="0.85",
+                        label="99% band (uniform)")
+        ax.bar(x, counts, width=0.9, color="C0")
+        ax.axhline(exp.mean(), color="k", lw=0.8)
+        ax.set_title(f"{q}\nchi2 p={res['p_chi2']:.3f}, KS p={res['p_ks']:.3f}", fontsize=9)
+        ax.set_xlabel("rank bin")
+    axes[0, 0].set_ylabel("replications")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"SBC rank histograms ({n_reps} replications)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def format_result(result: dict) -> str:
+    """Human-readable table of every figure."""
+    s = result["settings"]
+    lines = [f"SBC: {s['n_reps']} replications, seed {s['seed']}, tune {s['tune']}, "
+             f"draws {s['draws']} thinned by {s['thin']} -> L = {s['n_posterior_draws_ranked']}",
+             f"prior draws redrawn (no feasible steady state): "
+             f"{result['prior_draws_redrawn_infeasible']}",
+             f"build {result['build_s']:.1f} s; fit {result['fit_s_mean']:.2f} s/rep (max "
+             f"{result['fit_s_max']:.1f} s; {result['fit_s_total']:.0f} s in all, wall "
+             f"{result['wall_s']:.0f} s with {s['jobs']} job(s)); divergences "
+             f"{result['divergences_total']} in {result['reps_with_divergences']} reps",
+             f"{'quantity':<34}{'chi2 p':>9}{'KS p':>9}{'cov50':>8}{'cov90':>8}"]
+    for q, r in result["quantities"].items():
+        lines.append(f"{q:<34}{r['p_chi2']:>9.3f}{r['p_ks']:>9.3f}{r['coverage_50']:>8.3f}"
+                     f"{r['coverage_90']:>8.3f}")
+    lines.append(f"all pairs ({result['n_pairs']}): coverage 50% {result['coverage_50_all']:.3f} "
+                 f"(binomial p {result['binom_p_coverage_50']:.3f}), 90% "
+                 f"{result['coverage_90_all']:.3f} (binomial p "
+                 f"{result['binom_p_coverage_90']:.3f})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--draws", type=int, default=198)
+    ap.add_argument("--tune", type=int, default=250)
+    ap.add_argument("--thin", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (each compiles once)")
+    ap.add_argument("--bins", type=int, default=10)
+    ap.add_argument("--target-accept", type=float, default=0.9)
+    ap.add_argument("--max-treedepth", type=int, default=7)
+    ap.add_argument("--out", default="benchmarks/sbc_results")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sbc_reps.jsonl").unlink(missing_ok=True)
+
+    res = run_sbc(args.reps, seed=args.seed, draws=args.draws, tune=args.tune,
+                  thin=args.thin, n_bins=args.bins, target_accept=args.target_accept,
+                  max_treedepth=args.max_treedepth, jobs=args.jobs, verbose=True,
+                  log_path=str(out / "sbc_reps.jsonl"))
+    (out / "sbc.json").write_text(json.dumps(res, indent=2))
+    plot_ranks(res, out / "rank_histograms.png")
+    print(format_result(res))
+    print(f"written: {out / 'sbc.json'}, {out / 'rank_histograms.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,643 @@
+"""Bayesian fit of anoxia / ouabain run-down time courses (V(t), Na_i(t), K_o(t)).
+
+Model
+-----
+One cell type, shared by every recording of the dataset (complete pooling). Each
+recording starts at the pump–leak steady state and runs down after its own onset
+(``onset_s`` per row); the trajectory after the onset depends only on the time
+since the onset, so a single ODE solve per log-density evaluation serves every
+recording (see :mod:`iongrad.infer.rundown_op`).
+
+Free parameters and default priors (``ln θ ~ Normal(ln median, sd_log)``; the
+extracellular fraction is logit-normal):
+
+=======================  ===========  ======  =============================================
+parameter                median       sd      grounds
+=======================  ===========  ======  =============================================
+tau_atp_s                45 s         0.7     ATP loss in anoxic tissue, tens of s
+                                              (:data:`iongrad.models.rundown.RUNDOWN_DEFAULTS`)
+tau_block_s (ouabain)    30 s         0.7     ouabain binding, tens of s (same source)
+p_na_cm_s, p_k_cm_s,     as :mod:`iongrad.infer.priors`
+pump_density_per_um2
+extracellular_fraction   0.2          0.8     brain ECS volume fraction ~0.2 (Syková &
+                         (logit sd)           Nicholson 2008, Physiol Rev 88:1277)
+=======================  ===========  ======  =============================================
+
+Observation noise: ``y ~ Normal(pred, sigma_<obs>)`` with ``sigma ~ HalfNormal`` of scale
+``noise[obs]`` (defaults 3 mV, 2 mM, 2 mM).
+
+Gradient methods (``RundownSpec.method``)
+-----------------------------------------
+``"sensitivity_op"`` (default): :class:`~iongrad.infer.rundown_op.RundownOp`, LSODA with
+forward sensitivities and analytic Jacobians. ``"pm_ode"``: the baseline
+:class:`pymc.ode.DifferentialEquation` on the same equations; V is algebraic
+(zero total current), so its right-hand side solves for V with six unrolled
+Newton steps written in PyTensor (from the pump-free GHK potential; quadratic
+convergence, residual < 1e-10 pA in the tested range), and its initial state is
+the steady state of :class:`~iongrad.infer.steady_op.SteadyStateOp`.
+``benchmarks/bench_rundown_fit.py`` measures both.
+
+Posterior variables
+-------------------
+``<param>`` (natural units) and its unconstrained twin; ``sigma_<obs>``; observed
+``v_rest_mV_obs``, ``na_i_mM_obs``, ``k_o_mM_obs``. After sampling,
+:func:`add_derived` adds ``time_to_threshold_s`` (time since the onset at which V
+first reaches ``threshold_mV``; ``end_time_s`` where it is not reached within it,
+flagged by ``threshold_reached``) and the state ``end_time_s`` after the onset:
+``v_end_mV``, ``na_i_end_mM``, ``k_i_end_mM``, ``k_o_end_mM``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from iongrad.infer.priors import DEFAULT_PRIORS, LogNormalPrior
+from iongrad.infer.rundown_op import (
+    FREE_PARAMETERS,
+    OUTPUTS,
+    RundownOp,
+    RundownSensitivitySolver,
+    SolveFailed,
+)
+from iongrad.models.errors import ConfigError
+from iongrad.models.rundown import RUNDOWN_DEFAULTS
+from iongrad.models.steady_state import DEFAULT_PARAMS
+
+__all__ = ["OBSERVABLES", "RUNDOWN_PRIORS", "RundownSpec", "add_derived",
+           "build_rundown_model", "resolve_rundown_config", "run_rundown_config"]
+
+#: Observables the run-down model predicts -> column of the Op output.
+OBSERVABLES: dict[str, str] = {"v_rest_mV": "v_mV", "na_i_mM": "na_i_mM",
+                               "k_o_mM": "k_o_mM", "k_i_mM": "k_i_mM"}
+NOISE_PRIOR_SIGMA = {"v_rest_mV": 3.0, "na_i_mM": 2.0, "k_o_mM": 2.0, "k_i_mM": 10.0}
+_UNITS = {"tau_atp_s": "s", "tau_block_s": "s", "p_na_cm_s": "cm/s", "p_k_cm_s": "cm/s",
+          "p_cl_cm_s": "cm/s", "pump_density_per_um2": "sites/µm^2",
+          "turnover_max_per_s": "1/s", "k_na_mM": "mM",
+          "extracellular_fraction": "dimensionless", "v_rest_mV": "mV", "na_i_mM": "mM",
+          "k_o_mM": "mM", "k_i_mM": "mM", "time_to_threshold_s": "s", "v_end_mV": "mV",
+          "na_i_end_mM": "mM", "k_i_end_mM": "mM", "k_o_end_mM": "mM"}
+
+#: Priors of the run-down parameters (log-normal; extracellular_fraction: logit-normal).
+RUNDOWN_PRIORS: dict[str, LogNormalPrior] = {
+    "tau_atp_s": LogNormalPrior(45.0, 0.7, "s", "ATP loss in anoxic tissue, tens of s"),
+    "tau_block_s": LogNormalPrior(30.0, 0.7, "s", "ouabain binding, tens of s"),
+    "extracellular_fraction": LogNormalPrior(
+        0.2, 0.8, "dimensionless (logit-normal; sd_log is the logit SD)",
+        "brain ECS volume fraction ~0.2 (Sykova & Nicholson 2008)"),
+    **{k: DEFAULT_PRIORS[k] for k in ("p_na_cm_s", "p_k_cm_s", "p_cl_cm_s",
+                                      "pump_density_per_um2", "turnover_max_per_s",
+                                      "k_na_mM")},
+}
+
+
+@dataclass(frozen=True)
+class RundownSpec:
+    """What to fit to a run-down dataset (see the module docstring).
+
+    Attributes
+    ----------
+    parameters : tuple of str
+        Free parameters (subset of :data:`RUNDOWN_PRIORS`).
+    observables : tuple of str or None
+        Subset of :data:`OBSERVABLES`; default: every one the dataset has.
+    mode : {"anoxia", "ouabain"}
+    fixed : dict
+        Model parameters held fixed (units in the names); the dataset's bath
+        conditions are used unless given here.
+    priors : dict
+        ``{name: {"median": .., "sd_log": ..}}`` overrides.
+    noise : dict
+        ``{observable: prior_sigma}`` (HalfNormal scale, observable's unit).
+    method : {"sensitivity_op", "pm_ode"}
+        Gradient method.
+    ode_method, rtol, atol : str, float, float
+        Integrator of the sensitivity Op (``"odeint"``, ``"LSODA"`` or ``"BDF"``).
+    threshold_mV, end_time_s : float
+        Depolarisation threshold and horizon (s after the onset) of the derived quantities.
+    onset_column, k_o_column : str
+        Dataset columns with the onset time (s, recording clock) and the extracellular
+        K+ measurements (mM), used while the vocabulary has no such quantities.
+    """
+
+    parameters: tuple[str, ...] = ("tau_atp_s", "p_na_cm_s", "p_k_cm_s",
+                                   "pump_density_per_um2", "extracellular_fraction")
+    observables: tuple[str, ...] | None = None
+    mode: str = "anoxia"
+    fixed: dict[str, float] = field(default_factory=dict)
+    priors: dict[str, dict[str, float]] = field(default_factory=dict)
+    noise: dict[str, float] = field(default_factory=dict)
+    method: str = "sensitivity_op"
+    ode_method: str = "odeint"
+    rtol: float = 1e-7
+    atol: float = 1e-8
+    threshold_mV: float = -40.0
+    end_time_s: float = 1800.0
+    onset_column: str = "onset_s"
+    k_o_column: str = "k_o_obs_mM"
+
+
+def _prior(spec: RundownSpec, name: str) -> LogNormalPrior:
+    if name not in RUNDOWN_PRIORS:
+        raise ConfigError(f"parameters: {name!r} cannot be fitted in the run-down model; "
+                          f"fittable: {sorted(RUNDOWN_PRIORS)}")
+    base = RUNDOWN_PRIORS[name]
+    over = spec.priors.get(name) or {}
+    unknown = set(over) - {"median", "sd_log"}
+    if unknown:
+        raise ConfigError(f"priors.{name}: unknown key(s) {sorted(unknown)}; allowed: "
+                          "median, sd_log")
+    med, sd = over.get("median", base.median), over.get("sd_log", base.sd_log)
+    for key, val in (("median", med), ("sd_log", sd)):
+        if isinstance(val, bool) or not isinstance(val, int | float) or not val > 0:
+            raise ConfigError(f"priors.{name}.{key} must be a number > 0; got {val!r}")
+    if name == "extracellular_fraction" and not med < 1:
+        raise ConfigError(f"priors.extracellular_fraction.median must be in (0, 1); got {med!r}")
+    return LogNormalPrior(float(med), float(sd), base.unit, base.source)
+
+
+def _column_floats(frame, col: str, what: str) -> np.ndarray:
+    raw = frame[col]
+    out = np.full(len(raw), np.nan)
+    for i, v in enumerate(raw.to_numpy()):
+        if v is None or (isinstance(v, str) and not v.strip()):
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"dataset column {col!r} ({what}): data row {i + 1} is {v!r}, "
+                              "expected a number") from None
+    return out
+
+
+def prepare(dataset, spec: RundownSpec) -> dict[str, Any]:
+    """Check ``spec`` against ``dataset`` once; return the arrays the model needs.
+
+    Raises
+    ------
+    ConfigError
+        Naming the field, the value and what was expected.
+    """
+    if spec.mode not in ("anoxia", "ouabain"):
+        raise ConfigError(f"mode must be 'anoxia' or 'ouabain'; got {spec.mode!r}")
+    if spec.method not in ("sensitivity_op", "pm_ode"):
+        raise ConfigError(f"method must be 'sensitivity_op' or 'pm_ode'; got {spec.method!r}")
+    if not spec.parameters:
+        raise ConfigError("parameters: at least one parameter must be fitted")
+    for name in spec.parameters:
+        _prior(spec, name)
+        if name not in FREE_PARAMETERS:
+            raise ConfigError(f"parameters: {name!r} is not supported by the run-down Op")
+    if spec.mode == "anoxia" and "tau_block_s" in spec.parameters:
+        raise ConfigError("parameters: tau_block_s has no effect with mode = 'anoxia'")
+    if spec.mode == "ouabain" and "tau_atp_s" in spec.parameters:
+        raise ConfigError("parameters: tau_atp_s has no effect with mode = 'ouabain'")
+    known = set(DEFAULT_PARAMS) | set(RUNDOWN_DEFAULTS)
+    for name, val in spec.fixed.items():
+        if name not in known or name == "onset_s":
+            raise ConfigError(f"fixed: unknown parameter {name!r}; known: {sorted(known)}")
+        if name in spec.parameters:
+            raise ConfigError(f"fixed: {name!r} is also a fitted parameter")
+        if isinstance(val, bool) or not isinstance(val, int | float) or not math.isfinite(val):
+            raise ConfigError(f"fixed.{name}: expected a finite number, got {val!r}")
+    frame = dataset.frame
+    for col in ("time_s", spec.onset_column):
+        if col not in frame.columns:
+            raise ConfigError(f"dataset {dataset.name!r} has no column {col!r} (needed for the "
+                              f"run-down time axis); columns: {list(frame.columns)}")
+    time_s = frame["time_s"].to_numpy(dtype=float)
+    onset = _column_floats(frame, spec.onset_column, "onset time, s")
+    if np.any(~np.isfinite(onset)):
+        raise ConfigError(f"dataset column {spec.onset_column!r}: every row needs an onset "
+                          "time (s, recording clock)")
+    available = {}
+    for o in ("v_rest_mV", "na_i_mM", "k_i_mM"):
+        if o in dataset.observables:
+            available[o] = frame[o].to_numpy(dtype=float)
+    if spec.k_o_column in frame.columns:
+        available["k_o_mM"] = _column_floats(frame, spec.k_o_column, "extracellular K+, mM")
+    obs = tuple(spec.observables) if spec.observables else tuple(available)
+    for o in obs:
+        if o not in OBSERVABLES:
+            raise ConfigError(f"observables: {o!r} is not predicted by the run-down model; "
+                              f"known: {sorted(OBSERVABLES)}")
+        if o not in available or not np.isfinite(available[o]).any():
+            raise ConfigError(f"observables: dataset {dataset.name!r} has no values for {o!r}")
+    if not obs:
+        raise ConfigError(f"dataset {dataset.name!r} has none of {sorted(OBSERVABLES)}")
+    fixed = dict(spec.fixed)
+    for cond in ("na_o_mM", "k_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA"):
+        if cond in frame.columns and cond not in fixed:
+            vals = np.unique(frame[cond].to_numpy(dtype=float))
+            if vals.size != 1:
+                raise ConfigError(f"dataset condition {cond!r} varies ({vals[:5]}); the "
+                                  "run-down fit needs one bath for every recording")
+            fixed[cond] = float(vals[0])
+    ecs = "extracellular_fraction" in spec.parameters or "extracellular_fraction" in fixed
+    if "k_o_mM" in obs and not ecs:
+        raise ConfigError("observable k_o_mM needs a finite extracellular space: fit or fix "
+                          "extracellular_fraction")
+    since = time_s - onset
+    grid, inverse = np.unique(since, return_inverse=True)
+    recordings = (frame["recording"].astype(str).to_numpy() if "recording" in frame.columns
+                  else np.full(len(frame), "rec_1"))
+    return {"obs": obs, "values": available, "fixed": fixed, "ecs": ecs, "grid": grid,
+            "grid_idx": inverse.astype(np.int64), "since": since, "time_s": time_s,
+            "onset_s": onset, "recordings": recordings}
+
+
+def build_rundown_model(dataset, spec: RundownSpec):
+    """PyMC model of a run-down dataset under ``spec``.
+
+    Returns
+    -------
+    model : pymc.Model
+    info : dict
+        ``op`` (the :class:`RundownOp`, with its ``n_calls``/``n_failed`` counters;
+        None for ``pm_ode``), ``observables``, ``grid`` (times since onset, s),
+        ``fixed``, ``ecs``, ``priors``, ``spec``.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    prep = prepare(dataset, spec)
+    priors = {p: _prior(spec, p) for p in spec.parameters}
+    op = None
+    with pm.Model(coords={"parameter": list(spec.parameters)}) as model:
+        thetas = []
+        for name in spec.parameters:
+            pr = priors[name]
+            if name == "extracellular_fraction":
+                z = pm.Normal(f"{name}_logit", math.log(pr.median / (1 - pr.median)),
+                              pr.sd_log)
+                thetas.append(pm.Deterministic(name, pm.math.sigmoid(z)))
+            else:
+                lg = pm.Normal(f"{name}_log", math.log(pr.median), pr.sd_log)
+                thetas.append(pm.Deterministic(name, pt.exp(lg)))
+        theta = pt.stack(thetas)
+        if spec.method == "sensitivity_op":
+            op = RundownOp(spec.parameters, prep["grid"], prep["fixed"], mode=spec.mode,
+                           ecs=prep["ecs"], method=spec.ode_method, rtol=spec.rtol,
+                           atol=spec.atol)
+            out, _, ok = op(theta)
+            pm.Potential("rundown_solved", pt.switch(pt.eq(ok, 1), 0.0, -np.inf))
+        else:
+            out = _pm_ode_outputs(theta, spec, prep)
+        for o in prep["obs"]:
+            y = prep["values"][o]
+            mask = np.isfinite(y)
+            col = OUTPUTS.index(OBSERVABLES[o])
+            mu = out[prep["grid_idx"][mask], col]
+            sigma = pm.HalfNormal(f"sigma_{o}", spec.noise.get(o, NOISE_PRIOR_SIGMA[o]))
+            pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y[mask])
+    info = {"op": op, "observables": prep["obs"], "grid": prep["grid"], "fixed": prep["fixed"],
+            "ecs": prep["ecs"], "priors": priors, "spec": spec, "prep": prep}
+    return model, info
+
+
+# --------------------------------------------------------------------------------------
+# Baseline: pm.ode.DifferentialEquation with the potential solved inside the RHS
+# --------------------------------------------------------------------------------------
+_NEWTON_STEPS = 6
+
+
+def _pt_params(theta, spec: RundownSpec, fixed: dict) -> dict:
+    p = {**DEFAULT_PARAMS, **RUNDOWN_DEFAULTS, **fixed}
+    p["onset_s"] = 0.0
+    for i, name in enumerate(spec.parameters):
+        p[name] = theta[i]
+    return {k: v for k, v in p.items() if not (isinstance(v, float) and math.isnan(v))}
+
+
+def _pt_potential_w(conc, p, i_p):
+    """Unrolled Newton for ``w = FV/RT`` (same equation as membrane_potential_mV)."""
+    import pytensor.tensor as pt
+
+    from iongrad.models.rundown import _ghk_coefficients
+    from iongrad.models.steady_state import ghk_slope_factor
+    from iongrad.models.thermo import u_over_one_minus_exp_neg_u
+
+    a, b = _ghk_coefficients(conc, p)
+    amb = a - b
+    w = pt.log(b / a)
+    for _ in range(_NEWTON_STEPS):
+        res = amb * u_over_one_minus_exp_neg_u(w) + b * w + i_p
+        w = w - res / (amb * ghk_slope_factor(w) + b)
+    return w
+
+
+def _pt_rates(y, t, p, *, mode, ecs):
+    from iongrad.models.constants import rt_over_f_mV
+    from iongrad.models.rundown import (
+        STATE_NAMES,
+        concentration_rates_mM_s,
+        pump_drive,
+        rundown_currents_pA,
+    )
+
+    n = 6 if ecs else 3
+    conc = {STATE_NAMES[i]: y[i] for i in range(n)}
+    atp, avail = pump_drive(t, p, mode=mode, after_onset=True)
+    i_p = rundown_currents_pA(0.0, conc, p, atp_mM=atp, available=avail)["i_pump_pA"]
+    w = _pt_potential_w(conc, p, i_p)
+    v = w * rt_over_f_mV(p["temperature_K"])
+    cur = rundown_currents_pA(v, conc, p, atp_mM=atp, available=avail)
+    rates = concentration_rates_mM_s(cur, p, extracellular=ecs)
+    return [rates[f"d{s[:-3]}_mM_dt"] for s in STATE_NAMES[:n]], v
+
+
+def _pm_ode_outputs(theta, spec: RundownSpec, prep: dict):
+    """Outputs (m, 7) on the grid from pymc.ode.DifferentialEquation (baseline)."""
+    import pytensor.tensor as pt
+    from pymc.ode import DifferentialEquation
+
+    from iongrad.infer.steady_op import steady_state_graph
+
+    fixed, ecs, grid = prep["fixed"], prep["ecs"], prep["grid"]
+    n = 6 if ecs else 3
+    p_sym = _pt_params(theta, spec, fixed)
+    ss_in = {k: v for k, v in p_sym.items() if k in DEFAULT_PARAMS}
+    ss = steady_state_graph(ss_in, n=1, leak="ghk", volume="fixed")
+    y0 = [ss["na_i_mM"][0], ss["k_i_mM"][0], ss["cl_i_mM"][0]]
+    if ecs:
+        y0 += [pt.as_tensor_variable(float(fixed.get(k, DEFAULT_PARAMS[k])))
+               for k in ("na_o_mM", "k_o_mM", "cl_o_mM")]
+    y0 = pt.stack(y0)
+
+    def func(y, t, th):
+        return _pt_rates(y, t, _pt_params(th, spec, fixed), mode=spec.mode, ecs=ecs)[0]
+
+    pos = grid >= 0
+    t_pos = grid[pos]
+    ode = DifferentialEquation(func=func, times=t_pos, n_states=n,
+                               n_theta=len(spec.parameters), t0=0.0)
+    if t_pos.size and t_pos[0] == 0.0:
+        raise ConfigError("pm_ode baseline needs observation times != onset")
+    traj = ode(y0=y0, theta=theta)  # (m_pos, n)
+    states = pt.concatenate([pt.repeat(y0[None, :], int((~pos).sum()), axis=0), traj])
+    # potential at every grid time (pre-onset: resting drive, i.e. t = 0 drive)
+    t_col = pt.as_tensor_variable(np.where(pos, grid, 0.0))
+    conc_cols = [states[:, i] for i in range(n)]
+    _, v = _pt_rates(conc_cols, t_col, p_sym, mode=spec.mode, ecs=ecs)
+    if spec.mode == "ouabain":
+        raise ConfigError("pm_ode baseline implements mode 'anoxia' only")
+    cols = [v, states[:, 0], states[:, 1], states[:, 2]]
+    if ecs:
+        cols += [states[:, 3], states[:, 4], states[:, 5]]
+    else:
+        cols += [pt.ones_like(v) * float(fixed.get(k, DEFAULT_PARAMS[k]))
+                 for k in ("na_o_mM", "k_o_mM", "cl_o_mM")]
+    return pt.stack(cols, axis=1)
+
+
+# --------------------------------------------------------------------------------------
+# Derived quantities
+# --------------------------------------------------------------------------------------
+def add_derived(idata, info: dict, *, step_s: float = 2.0) -> dict:
+    """Add time-to-threshold and end-state draws to ``idata.posterior`` (in place).
+
+    For every posterior draw the run-down is solved (no sensitivities) on a grid
+    of ``step_s`` from the onset to ``spec.end_time_s``; the threshold crossing is
+    located by linear interpolation between grid points (error << ``step_s``).
+
+    Returns
+    -------
+    dict
+        ``fraction_reached`` (draws whose V reached the threshold within the
+        horizon) and ``n_failed`` (draws whose solve failed; NaN there).
+    """
+    spec: RundownSpec = info["spec"]
+    post = idata.posterior
+    solver = RundownSensitivitySolver(spec.parameters, info["fixed"], mode=spec.mode,
+                                      ecs=info["ecs"], method=spec.ode_method,
+                                      rtol=spec.rtol, atol=spec.atol)
+    grid = np.arange(0.0, spec.end_time_s + 0.5 * step_s, step_s)
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    names = ("time_to_threshold_s", "threshold_reached", "v_end_mV", "na_i_end_mM",
+             "k_i_end_mM", "k_o_end_mM")
+    res = {k: np.full((chains, draws), np.nan) for k in names}
+    vals = np.stack([post[p].values for p in spec.parameters], axis=-1)
+    failed = 0
+    for c in range(chains):
+        for d in range(draws):
+            try:
+                out, _ = solver.solve(vals[c, d], grid, sensitivities=False)
+            except SolveFailed:
+                failed += 1
+                continue
+            v = out[:, 0]
+            above = np.flatnonzero(v >= spec.threshold_mV)
+            if above.size == 0:
+                t_cross, reached = spec.end_time_s, 0.0
+            elif above[0] == 0:
+                t_cross, reached = 0.0, 1.0
+            else:
+                k = above[0]
+                t_cross = grid[k - 1] + (spec.threshold_mV - v[k - 1]) / (v[k] - v[k - 1]) \
+                    * step_s
+                reached = 1.0
+            res["time_to_threshold_s"][c, d] = t_cross
+            res["threshold_reached"][c, d] = reached
+            res["v_end_mV"][c, d] = v[-1]
+            res["na_i_end_mM"][c, d] = out[-1, 1]
+            res["k_i_end_mM"][c, d] = out[-1, 2]
+            res["k_o_end_mM"][c, d] = out[-1, 5]
+    for k in names:
+        post[k] = (("chain", "draw"), res[k])
+    frac = float(np.nanmean(res["threshold_reached"])) if failed < chains * draws else 0.0
+    return {"fraction_reached": frac, "n_failed": failed, "threshold_mV": spec.threshold_mV,
+            "end_time_s": spec.end_time_s}
+
+
+# --------------------------------------------------------------------------------------
+# Config (``[fit] model = "rundown"``) and the fit run
+# --------------------------------------------------------------------------------------
+_FIT_KEYS = ("model", "dataset", "sidecar", "parameters", "observables", "mode", "method",
+             "ode_method", "rtol", "atol", "threshold_mV", "end_time_s", "onset_column",
+             "k_o_column")
+_TOP_KEYS = ("fit", "fixed", "priors", "noise", "sampler", "kind", "description")
+_SAMPLER = {"seed": None, "draws": 500, "tune": 500, "chains": 2, "cores": 1,
+            "target_accept": 0.9, "prior_draws": 200}
+
+
+def _check_keys(section: dict, allowed, where: str) -> None:
+    unknown = sorted(set(section) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def spec_from_config(raw: dict) -> RundownSpec:
+    """The :class:`RundownSpec` of a parsed TOML config (``[fit] model = "rundown"``)."""
+    _check_keys(raw, _TOP_KEYS, "config")
+    fit = raw["fit"]
+    _check_keys(fit, _FIT_KEYS, "fit")
+    kw: dict[str, Any] = {}
+    if "parameters" in fit:
+        if not isinstance(fit["parameters"], list) or not all(
+                isinstance(x, str) for x in fit["parameters"]):
+            raise ConfigError(f"fit.parameters: expected a list of names, got "
+                              f"{fit['parameters']!r}")
+        kw["parameters"] = tuple(fit["parameters"])
+    if fit.get("observables") is not None:
+        kw["observables"] = tuple(fit["observables"])
+    for key, typ in (("mode", str), ("method", str), ("ode_method", str), ("rtol", float),
+                     ("atol", float), ("threshold_mV", float), ("end_time_s", float),
+                     ("onset_column", str), ("k_o_column", str)):
+        if key in fit:
+            val = fit[key]
+            if typ is float and isinstance(val, int) and not isinstance(val, bool):
+                val = float(val)
+            if not isinstance(val, typ):
+                raise ConfigError(f"fit.{key}: expected {typ.__name__}, got {val!r}")
+            kw[key] = val
+    for sec in ("fixed", "priors", "noise"):
+        val = raw.get(sec, {})
+        if not isinstance(val, dict):
+            raise ConfigError(f"[{sec}] must be a table, got {val!r}")
+    noise = {}
+    for o, nz in raw.get("noise", {}).items():
+        if not isinstance(nz, dict) or set(nz) - {"prior_sigma"}:
+            raise ConfigError(f"noise.{o}: expected a table with 'prior_sigma', got {nz!r}")
+        noise[o] = float(nz.get("prior_sigma", NOISE_PRIOR_SIGMA.get(o, 1.0)))
+    return RundownSpec(fixed=dict(raw.get("fixed", {})), priors=dict(raw.get("priors", {})),
+                       noise=noise, **kw)
+
+
+def resolve_rundown_config(raw: dict, dataset_ref: dict, dataset) -> dict:
+    """Validate a run-down fit config against its dataset; the resolved config dict."""
+    spec = spec_from_config(raw)
+    prepare(dataset, spec)
+    sampler_raw = raw.get("sampler", {})
+    _check_keys(sampler_raw, _SAMPLER, "sampler")
+    if not isinstance(sampler_raw.get("seed"), int) or isinstance(sampler_raw.get("seed"),
+                                                                    bool):
+        raise ConfigError(f"sampler.seed: required integer >= 0, got "
+                          f"{sampler_raw.get('seed')!r}")
+    sampler = {k: sampler_raw.get(k, v) for k, v in _SAMPLER.items()}
+    for k in ("draws", "tune", "chains", "cores", "prior_draws"):
+        v = sampler[k]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"sampler.{k}: expected an integer >= 1, got {v!r}")
+    ta = sampler["target_accept"]
+    if isinstance(ta, bool) or not isinstance(ta, float) or not 0.5 <= ta < 1.0:
+        raise ConfigError(f"sampler.target_accept: expected a number in [0.5, 1), got {ta!r}")
+    return {"kind": "fit", "model": "rundown", "description": raw.get("description", ""),
+            "dataset": dataset_ref, "raw": {k: v for k, v in raw.items() if k != "sampler"},
+            "sampler": sampler}
+
+
+def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
+    """NUTS, prior and posterior predictive; returns ``(idata, timings)``."""
+    import pymc as pm
+
+    s = sampler
+    t0 = time.perf_counter()
+    with model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The effect of Potentials")
+        idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
+                          cores=s["cores"], target_accept=s["target_accept"],
+                          random_seed=s["seed"], progressbar=progress,
+                          compute_convergence_checks=False)
+        t1 = time.perf_counter()
+        idata.extend(pm.sample_prior_predictive(draws=s["prior_draws"],
+                                                random_seed=s["seed"] + 1))
+        pm.sample_posterior_predictive(idata, random_seed=s["seed"] + 2,
+                                       extend_inferencedata=True, progressbar=False)
+    t2 = time.perf_counter()
+    return idata, {"sample_s": t1 - t0, "predictive_s": t2 - t1}
+
+
+def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = False) -> dict:
+    """Fit, then write ``posterior.nc``, ``summary.csv``, ``run.json`` and
+    ``config.resolved.json`` into ``out_dir``; the summary dict of ``iongrad fit``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import arviz as az
+
+    from iongrad.infer.diagnostics import diagnose, identifiability
+
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    spec = spec_from_config(resolved["raw"])
+    model, info = build_rundown_model(dataset, spec)
+    t_build = time.perf_counter()
+    sampler = resolved["sampler"]
+    # the sampler runs chains in worker processes: count failures from the traces
+    idata, timings = sample_rundown(model, info, sampler, progress=progress)
+    t_derived = time.perf_counter()
+    derived = add_derived(idata, info)
+    timings["derived_s"] = time.perf_counter() - t_derived
+    names = [*spec.parameters, *(f"sigma_{o}" for o in info["observables"]),
+             "time_to_threshold_s", "v_end_mV", "na_i_end_mM", "k_i_end_mM", "k_o_end_mM"]
+    names = [n for n in names if n in idata.posterior]
+    summ = az.summary(idata, var_names=names, hdi_prob=0.94)
+    summ.index.name = "variable"
+    summ.insert(0, "unit", [_UNITS.get(v[6:] if v.startswith("sigma_") else v, "")
+                            for v in summ.index])
+    summ.to_csv(out_dir / "summary.csv")
+    idata.to_netcdf(str(out_dir / "posterior.nc"))
+    diag = diagnose(idata, [n for n in names if n != "time_to_threshold_s"
+                            or derived["fraction_reached"] == 1.0])
+    ident = identifiability(idata, [p for p in spec.parameters
+                                    if p != "extracellular_fraction"], info["priors"])
+    op = info["op"]
+    solves = op.failure_report() if op is not None else None
+    n_div = int(np.asarray(idata.sample_stats["diverging"]).sum())
+
+    def _ver(pkg):
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return None
+
+    run = {
+        "kind": "fit", "seed": sampler["seed"],
+        "description": resolved.get("description", ""),
+        "versions": {p: _ver(p) for p in ("iongrad", "numpy", "scipy", "pymc", "pytensor",
+                                          "arviz")},
+        "dataset": {"name": dataset.name, "csv": dataset.source.csv,
+                    "sidecar": dataset.source.sidecar, "provenance": dataset.provenance,
+                    "observables": list(info["observables"]),
+                    "recordings": sorted(set(info["prep"]["recordings"]))},
+        "model": {"kind": "rundown", "mode": spec.mode, "method": spec.method,
+                  "ode_method": spec.ode_method, "rtol": spec.rtol, "atol": spec.atol,
+                  "parameters": list(spec.parameters), "fixed": info["fixed"],
+                  "ecs": info["ecs"], "observables": list(info["observables"]),
+                  "noise": {o: {"family": "normal", "scale": "linear",
+                                "sigma": "estimate"} for o in info["observables"]},
+                  "priors": {p: {"median": pr.median, "sd_log": pr.sd_log, "unit": pr.unit,
+                                 "source": pr.source} for p, pr in info["priors"].items()}},
+        "sampler": dict(sampler),
+        "diagnostics": diag,
+        "identifiability": ident,
+        # In the sampling processes the Op's counters are per process; solves that failed
+        # during sampling show as divergent (-inf) transitions. The derived-quantity pass
+        # and predictive draws below run here and are counted exactly.
+        "solve_failures": {"main_process_op": solves, "derived": derived["n_failed"],
+                           "divergent_transitions": n_div},
+        "derived": derived,
+        "timings": {"build_s": t_build - t0, **timings,
+                    "total_s": time.perf_counter() - t0},
+        "units": {v: summ.loc[v, "unit"] for v in summ.index},
+    }
+    (out_dir / "run.json").write_text(json.dumps(run, indent=2, default=_json_default))
+    (out_dir / "config.resolved.json").write_text(
+        json.dumps(resolved, indent=2, default=_json_default))
+    key = {n: float(summ.loc[n, "mean"]) for n in summ.index if n in spec.parameters}
+    return {"out_dir": str(out_dir), "verdict": diag["verdict"], "diagnostics": diag,
+            "posterior_means": key, "warnings": ident["warnings"], "n_divergences": n_div}
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serialisable: {type(x)}")

@@ -1,0 +1,667 @@
+"""The anoxia / ouabain run-down as a differentiable PyTensor Op (forward sensitivities).
+
+What it computes
+----------------
+For one parameter vector ``θ`` (the names in ``free``, natural units) the Op
+returns, on a fixed grid of times *since the onset* ``τ_k`` (s; negative = before
+the onset), the observables
+
+    ``v_mV, na_i_mM, k_i_mM, cl_i_mM, na_o_mM, k_o_mM, cl_o_mM``     (:data:`OUTPUTS`)
+
+of the run-down model of :mod:`iongrad.models.rundown` (GHK leaks), their
+derivatives ``d out / d θ`` and a success flag. Before the onset the cell sits
+at its pump–leak steady state, so the trajectory after the onset depends only on
+the time since the onset: every recording of a dataset, whatever its onset
+time, reads from the same single solve.
+
+How
+---
+* Initial state: the fixed-volume pump–leak steady state (Newton on the
+  run-down right-hand side plus the conservation law ``Na_i + K_i - Cl_i =
+  z_a a_i``, warm-started from the previous call; fallback
+  :func:`iongrad.models.steady_state.solve_steady_state`). Its sensitivity
+  ``dy0/dθ`` comes from the implicit function theorem on the same equations.
+* Trajectory: ``y' = f(t, y, θ)`` together with the forward sensitivities
+  ``S' = J S + ∂f/∂θ`` (``S = dy/d ln θ``, so that every column is in mM and the
+  error control treats all of them alike), integrated by LSODA (``odeint``:
+  ODEPACK's own driver, or :func:`scipy.integrate.solve_ivp` with ``LSODA`` /
+  ``BDF``) with the block-diagonal Jacobian ``I ⊗ J`` of the augmented system.
+* ``f``, ``J = ∂f/∂y`` and ``∂f/∂θ`` are analytic: V is the root of the total
+  membrane current ``I(w, y, θ) = 0`` (``w = FV/RT``, safeguarded scalar
+  Newton, warm-started), and its derivatives come from the implicit function
+  theorem, ``∂w/∂x = -(∂I/∂x)/(∂I/∂w)``. They are the same equations as
+  :func:`iongrad.models.rundown.rundown_rhs` and :func:`~iongrad.models.rundown.rundown_jac`
+  written as scalar code (those take ~0.5 ms per call on a single state, which
+  would dominate an integration with sensitivities); the tests check value and
+  Jacobian against them and the whole gradient against central differences.
+* Backward: ``θ̄ = Σ_k ḡ_k · (d out_k / d θ)``, a plain PyTensor contraction of the
+  sensitivity output, so the value and the gradient of one NUTS step share one solve.
+
+Failures
+--------
+A parameter set outside the domain, an infeasible steady state, a potential
+root that does not converge, an integrator failure, a step budget exceeded
+(``max_rhs_calls``, which bounds the time spent on absurdly stiff draws) or a
+non-positive concentration gives ``ok = 0``, finite placeholder outputs and
+zero sensitivities; the likelihood turns ``ok = 0`` into ``-inf``. Every call
+and every failure is counted (``n_calls``, ``n_failed``, ``failures`` by reason).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.gradient import DisconnectedType
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from scipy.integrate import odeint, solve_ivp
+
+from iongrad.models.constants import E_CHARGE_C, F_C_PER_MOL, rt_over_f_mV
+from iongrad.models.errors import ModelInputError
+from iongrad.models.rundown import RUNDOWN_DEFAULTS, membrane_potential_mV
+from iongrad.models.steady_state import DEFAULT_PARAMS, ghk_slope_factor, solve_steady_state
+from iongrad.models.thermo import u_over_one_minus_exp_neg_u
+
+__all__ = ["FREE_PARAMETERS", "OUTPUTS", "RundownOp", "RundownSensitivitySolver",
+           "SolveFailed"]
+
+#: Output columns of the Op, in order (units in the names).
+OUTPUTS: tuple[str, ...] = ("v_mV", "na_i_mM", "k_i_mM", "cl_i_mM", "na_o_mM", "k_o_mM",
+                            "cl_o_mM")
+
+#: Parameters the Op can differentiate with respect to.
+FREE_PARAMETERS: tuple[str, ...] = (
+    "tau_atp_s", "tau_block_s", "p_na_cm_s", "p_k_cm_s", "p_cl_cm_s",
+    "pump_density_per_um2", "turnover_max_per_s", "k_na_mM", "extracellular_fraction")
+
+_MODES = ("anoxia", "ouabain")
+
+
+class SolveFailed(ArithmeticError):
+    """A solve could not produce verified numbers (caught and counted by the Op)."""
+
+
+# --------------------------------------------------------------------------------------
+# Scalar GHK helpers
+# --------------------------------------------------------------------------------------
+def _phi(w: float) -> float:
+    """``Φ(w) = w / (1 - e^{-w})``, exact through 0."""
+    if abs(w) < 1e-4:
+        return 1.0 + w / 2.0 + w * w / 12.0
+    if w > 0:
+        return w / -math.expm1(-w)
+    return w * math.exp(w) / math.expm1(w)
+
+
+def _dphi(w: float) -> float:
+    """``Φ'(w)``."""
+    if abs(w) < 1e-3:
+        return 0.5 + w / 6.0 - w**3 / 180.0
+    if w > 0:
+        emp = -math.expm1(-w)
+        return (emp - w * math.exp(-w)) / (emp * emp)
+    emn = math.expm1(w)
+    return math.exp(w) * (emn - w) / (emn * emn)
+
+
+# --------------------------------------------------------------------------------------
+# The NumPy solver
+# --------------------------------------------------------------------------------------
+class RundownSensitivitySolver:
+    """Run-down trajectory and its parameter sensitivities (NumPy/SciPy only).
+
+    Parameters
+    ----------
+    free : sequence of str
+        Differentiated parameters, a subset of :data:`FREE_PARAMETERS`.
+    fixed : mapping, optional
+        Other model parameters (any key of
+        :data:`iongrad.models.steady_state.DEFAULT_PARAMS` or
+        :data:`iongrad.models.rundown.RUNDOWN_DEFAULTS`, units in the names);
+        missing ones take their defaults.
+    mode : {"anoxia", "ouabain"}
+        ATP decay after the onset, or ouabain block (see
+        :func:`iongrad.models.rundown.pump_drive`).
+    ecs : bool
+        Model a finite extracellular space (``extracellular_fraction`` from
+        ``free`` or ``fixed``); otherwise the bath is infinite.
+    method : {"odeint", "LSODA", "BDF"}
+        ``odeint`` runs ODEPACK's LSODA driver (fewest Python round trips);
+        ``LSODA``/``BDF`` go through :func:`scipy.integrate.solve_ivp`.
+    rtol, atol : float
+        Integrator tolerances (``atol`` in mM, for states and for ``dy/d ln θ``).
+    max_rhs_calls : int
+        Budget of right-hand-side evaluations per solve; beyond it the solve fails.
+    """
+
+    def __init__(self, free: Sequence[str], fixed: Mapping[str, float] | None = None, *,
+                 mode: str = "anoxia", ecs: bool = True, method: str = "odeint",
+                 rtol: float = 1e-7, atol: float = 1e-8, max_rhs_calls: int = 20_000):
+        free = tuple(free)
+        bad = [f for f in free if f not in FREE_PARAMETERS]
+        if bad:
+            raise ModelInputError(f"cannot differentiate with respect to {bad}; "
+                                  f"supported: {list(FREE_PARAMETERS)}")
+        if len(set(free)) != len(free):
+            raise ModelInputError(f"free parameters repeated: {list(free)}")
+        if mode not in _MODES:
+            raise ModelInputError(f"mode must be 'anoxia' or 'ouabain'; got {mode!r}")
+        if method not in ("odeint", "LSODA", "BDF"):
+            raise ModelInputError(f"method must be 'odeint', 'LSODA' or 'BDF'; got {method!r}")
+        if "extracellular_fraction" in free and not ecs:
+            raise ModelInputError("extracellular_fraction is free but ecs=False")
+        if mode == "anoxia" and "tau_block_s" in free:
+            raise ModelInputError("tau_block_s has no effect in mode 'anoxia'")
+        if mode == "ouabain" and "tau_atp_s" in free:
+            raise ModelInputError("tau_atp_s has no effect in mode 'ouabain'")
+        fixed = dict(fixed or {})
+        unknown = sorted(set(fixed) - set(DEFAULT_PARAMS) - set(RUNDOWN_DEFAULTS))
+        if unknown:
+            raise ModelInputError(f"unknown fixed parameter(s) {unknown}")
+        both = sorted(set(fixed) & set(free))
+        if both:
+            raise ModelInputError(f"parameter(s) {both} are both free and fixed")
+        base = {**DEFAULT_PARAMS, **RUNDOWN_DEFAULTS, **fixed}
+        base["onset_s"] = 0.0
+        if ecs and "extracellular_fraction" not in free and not (
+                0.0 < float(base["extracellular_fraction"]) < 1.0):
+            got = base["extracellular_fraction"]
+            raise ModelInputError("ecs=True needs extracellular_fraction in (0, 1) as a "
+                                  f"fixed or free parameter; got {got!r}")
+        self.free, self.mode, self.ecs, self.method = free, mode, bool(ecs), method
+        self.rtol, self.atol, self.max_rhs_calls = float(rtol), float(atol), int(max_rhs_calls)
+        self.base = {k: float(v) for k, v in base.items()}
+        self.n = 6 if self.ecs else 3
+        self.P = len(free)
+        # C / k: currents (Na, K, Cl, pump) -> inner rates (Na, K, Cl), in units of k
+        self._c_cols = np.array([[-1.0, 0.0, 0.0, -3.0], [0.0, -1.0, 0.0, 2.0],
+                                 [0.0, 0.0, 1.0, 0.0]])
+        self._w = None  # warm start of the potential root
+        self._y0_inside = None  # warm start of the steady state
+        self.nfev = 0
+
+    # ---------------------------------------------------------------- parameters
+    def _setup(self, theta: np.ndarray) -> dict[str, float]:
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (self.P,):
+            raise ModelInputError(f"theta must have shape ({self.P},) for {list(self.free)}; "
+                                  f"got {theta.shape}")
+        if not np.all(np.isfinite(theta)) or np.any(theta <= 0):
+            raise SolveFailed("domain: parameters must be finite and > 0")
+        p = dict(self.base)
+        p.update({k: float(v) for k, v in zip(self.free, theta, strict=True)})
+        if self.ecs and not 0.0 < p["extracellular_fraction"] < 1.0:
+            raise SolveFailed("domain: extracellular_fraction outside (0, 1)")
+        s = 1e-2 * F_C_PER_MOL * p["area_um2"]
+        p["_a_na"], p["_a_k"], p["_a_cl"] = s * p["p_na_cm_s"], s * p["p_k_cm_s"], \
+            s * p["p_cl_cm_s"]
+        p["_pmax"] = (p["pump_density_per_um2"] * p["area_um2"] * p["turnover_max_per_s"]
+                      * E_CHARGE_C * 1e12)
+        p["_k"] = 1e3 / (F_C_PER_MOL * p["volume_pL"])
+        p["_vt"] = float(rt_over_f_mV(p["temperature_K"]))
+        dose, ic50 = p["ouabain_uM"], p["ouabain_ic50_uM"]
+        p["_occ"] = 0.0 if dose <= 0 else (1.0 if math.isinf(dose) else dose / (dose + ic50))
+        if self.ecs:
+            a = p["extracellular_fraction"]
+            p["_ratio"] = (1.0 - a) / a
+        return p
+
+    def _drive(self, t: float | None, p):
+        """ATP (mM), unblocked fraction, and their log-derivative factors for the pump."""
+        if t is None or t < 0:
+            return p["atp_mM"], 1.0, 0.0, 0.0
+        if self.mode == "anoxia":
+            atp = p["atp_mM"] * math.exp(-t / p["tau_atp_s"])
+            # d ln(ATP/(ATP + K_atp)) / d ln tau = K/(ATP + K) × t/tau
+            return atp, 1.0, p["k_atp_mM"] / (atp + p["k_atp_mM"]) * t / p["tau_atp_s"], 0.0
+        tau = p["tau_block_s"]
+        if tau > 0:
+            e = math.exp(-t / tau)
+            avail = 1.0 - p["_occ"] * (1.0 - e)
+            davail = p["_occ"] * e * t / tau  # d avail / d ln tau
+        else:
+            avail, davail = 1.0 - p["_occ"], 0.0
+        return p["atp_mM"], avail, 0.0, davail
+
+    # ---------------------------------------------------------------- one state
+    def evaluate(self, t: float | None, y, p, *, derivatives: bool = True):
+        """Rates, potential and (optionally) their derivatives at one state.
+
+        Parameters
+        ----------
+        t : float or None
+            Time since the onset, s; None (or < 0) is the drive before the onset.
+        y : array_like, shape (n,)
+            State, mM.
+        p : dict
+            Output of ``_setup``.
+        derivatives : bool
+            Also return ``J = ∂f/∂y`` (n, n), ``Fθ = ∂f/∂ln θ`` (n, P),
+            ``∂w/∂y`` (n,) and ``∂w/∂ln θ`` (P,).
+
+        Returns
+        -------
+        tuple
+            ``(f, w)`` or ``(f, w, J, Fθ, dwdy, dwdθ)``; ``V = w × RT/F``.
+        """
+        self.nfev += 1
+        if self.nfev > self.max_rhs_calls:
+            raise SolveFailed("budget: too many right-hand-side evaluations (stiff draw)")
+        na_i, k_i, cl_i = float(y[0]), float(y[1]), float(y[2])
+        if self.ecs:
+            na_o, k_o, cl_o = float(y[3]), float(y[4]), float(y[5])
+        else:
+            na_o, k_o, cl_o = p["na_o_mM"], p["k_o_mM"], p["cl_o_mM"]
+        if not (na_i > 0 and k_i > 0 and cl_i > 0 and na_o > 0 and k_o > 0 and cl_o > 0):
+            raise SolveFailed("state: a concentration became non-positive")
+        a_na, a_k, a_cl = p["_a_na"], p["_a_k"], p["_a_cl"]
+        atp, avail, dlnatp, davail = self._drive(t, p)
+        f_na = 1.0 / (1.0 + (p["k_na_mM"] / na_i) ** p["hill_na"])
+        g_k = 1.0 / (1.0 + (p["k_k_mM"] / k_o) ** p["hill_k"])
+        h_atp = atp / (atp + p["k_atp_mM"])
+        i_p_full = p["_pmax"] * g_k * h_atp * f_na
+        i_p = i_p_full * avail
+        # potential: (A - B) Φ(w) + B w + I_p = 0, strictly increasing in w
+        big_a = a_na * na_i + a_k * k_i + a_cl * cl_o
+        big_b = a_na * na_o + a_k * k_o + a_cl * cl_i
+        amb = big_a - big_b
+        hi = math.log(big_b / big_a)
+        lo = min(-(max(amb, 0.0) + i_p) / big_b, hi)
+        w = self._w if (self._w is not None and lo < self._w < hi) else hi
+        scale = abs(amb) + big_b + i_p
+        for _ in range(60):
+            phi = _phi(w)
+            res = amb * phi + big_b * w + i_p
+            if abs(res) <= 1e-13 * scale:
+                break
+            if res > 0:
+                hi = w
+            else:
+                lo = w
+            w_new = w - res / (amb * _dphi(w) + big_b)
+            if not lo < w_new < hi:
+                w_new = 0.5 * (lo + hi)
+            if abs(w_new - w) <= 1e-15 * max(1.0, abs(w)):
+                w = w_new
+                break
+            w = w_new
+        phi_p = _phi(w)
+        phi_m = phi_p - w
+        res = amb * phi_p + big_b * w + i_p
+        if not (math.isfinite(w) and abs(res) <= 1e-9 * scale):
+            raise SolveFailed("potential: zero-current root did not converge")
+        self._w = w
+        load = p["activity_load_pA"]
+        i_na_leak = a_na * (na_i * phi_p - na_o * phi_m)
+        i_k_leak = a_k * (k_i * phi_p - k_o * phi_m)
+        i_cl = a_cl * (cl_o * phi_p - cl_i * phi_m)
+        i_na = i_na_leak - load
+        i_k = i_k_leak + load
+        k = p["_k"]
+        f_in = np.array([-k * (i_na + 3.0 * i_p), -k * (i_k - 2.0 * i_p), k * i_cl])
+        if self.ecs:
+            f = np.concatenate([f_in, -p["_ratio"] * f_in])
+        else:
+            f = f_in
+        if not derivatives:
+            return f, w
+        d_p, d_m = _dphi(w), _dphi(-w)
+        dn, dk, dc = (a_na * (na_i * d_p + na_o * d_m), a_k * (k_i * d_p + k_o * d_m),
+                      a_cl * (cl_o * d_p + cl_i * d_m))
+        inv = 1.0 / (dn + dk + dc)  # 1 / (∂I/∂w)
+        # ∂I_r/∂y_j at constant w (rows Na, K, Cl, pump), as scalars
+        pn0, pk1, pc2 = a_na * phi_p, a_k * phi_p, -a_cl * phi_m
+        pp0 = i_p * p["hill_na"] * (1.0 - f_na) / na_i
+        if self.ecs:
+            pn3, pk4, pc5 = -a_na * phi_m, -a_k * phi_m, a_cl * phi_p
+            pp4 = i_p * p["hill_k"] * (1.0 - g_k) / k_o
+            dwdy = np.array([-(pn0 + pp0), -pk1, -pc2, -pn3, -(pk4 + pp4), -pc5]) * inv
+            # rows of C @ part (C maps currents to inner rates)
+            cpart = np.array([
+                [-k * (pn0 + 3.0 * pp0), 0.0, 0.0, -k * pn3, -3.0 * k * pp4, 0.0],
+                [2.0 * k * pp0, -k * pk1, 0.0, 0.0, -k * pk4 + 2.0 * k * pp4, 0.0],
+                [0.0, 0.0, k * pc2, 0.0, 0.0, k * pc5]])
+        else:
+            dwdy = np.array([-(pn0 + pp0), -pk1, -pc2]) * inv
+            cpart = np.array([[-k * (pn0 + 3.0 * pp0), 0.0, 0.0],
+                              [2.0 * k * pp0, -k * pk1, 0.0],
+                              [0.0, 0.0, k * pc2]])
+        cd = np.array([-k * dn, -k * dk, k * dc])  # C @ ∂I/∂w
+        # ∂I_r/∂ln θ at constant w and y: one current per parameter
+        big_p = self.P
+        pth_row = np.zeros(big_p, dtype=np.int64)  # which current (0 Na, 1 K, 2 Cl, 3 pump)
+        pth = np.zeros(big_p)
+        for q, name in enumerate(self.free):
+            if name == "p_na_cm_s":
+                pth[q] = i_na_leak
+            elif name == "p_k_cm_s":
+                pth_row[q], pth[q] = 1, i_k_leak
+            elif name == "p_cl_cm_s":
+                pth_row[q], pth[q] = 2, i_cl
+            elif name in ("pump_density_per_um2", "turnover_max_per_s"):
+                pth_row[q], pth[q] = 3, i_p
+            elif name == "k_na_mM":
+                pth_row[q], pth[q] = 3, -p["hill_na"] * i_p * (1.0 - f_na)
+            elif name == "tau_atp_s":
+                pth_row[q], pth[q] = 3, i_p * dlnatp
+            elif name == "tau_block_s":
+                pth_row[q], pth[q] = 3, i_p_full * davail
+            else:
+                pth_row[q] = -1
+        dwdth = -pth * inv
+        fth_in = self._c_cols[:, np.maximum(pth_row, 0)] * np.where(pth_row >= 0, pth, 0.0)
+        fth_in = fth_in * k + np.outer(cd, dwdth)
+        j_in = cpart + np.outer(cd, dwdy)
+        if self.ecs:
+            r = p["_ratio"]
+            jac = np.concatenate([j_in, -r * j_in])
+            fth = np.concatenate([fth_in, -r * fth_in])
+            if "extracellular_fraction" in self.free:
+                # d(-ratio)/d ln alpha = 1/alpha
+                fth[3:, self.free.index("extracellular_fraction")] += (
+                    f_in / p["extracellular_fraction"])
+        else:
+            jac, fth = j_in, fth_in
+        return f, w, jac, fth, dwdy, dwdth
+
+    # ---------------------------------------------------------------- steady state
+    def steady_state(self, p) -> tuple[np.ndarray, np.ndarray]:
+        """Pre-onset state ``y0`` (n,) and ``dy0/d ln θ`` (n, P)."""
+        c_tot = p["z_a"] * p["a_i_mM"]
+        out = np.array([p["na_o_mM"], p["k_o_mM"], p["cl_o_mM"]]) if self.ecs else None
+        y_in = None
+        if self._y0_inside is not None:
+            y = self._y0_inside.copy()
+            for _ in range(30):
+                full = y if out is None else np.concatenate([y, out])
+                try:
+                    f, _, jac, _, _, _ = self.evaluate(None, full, p)
+                except SolveFailed:
+                    break
+                res = np.array([f[0], f[1], y[0] + y[1] - y[2] - c_tot])
+                m = np.vstack([jac[0, :3], jac[1, :3], [1.0, 1.0, -1.0]])
+                step = np.linalg.solve(m, -res)
+                y_new = y + step
+                if np.any(y_new <= 0):
+                    break
+                y = y_new
+                if np.all(np.abs(step) <= 1e-12 * np.abs(y)):
+                    y_in = y
+                    break
+        if y_in is None:
+            keys = {k: v for k, v in p.items() if k in DEFAULT_PARAMS}
+            ss = solve_steady_state(leak="ghk", volume="fixed", **keys)
+            if not bool(ss.feasible):
+                raise SolveFailed("steady state: no pump–leak steady state")
+            y_in = np.array([float(ss.na_i_mM), float(ss.k_i_mM), float(ss.cl_i_mM)])
+        self._y0_inside = y_in.copy()
+        y0 = y_in if out is None else np.concatenate([y_in, out])
+        _, _, jac, fth, _, _ = self.evaluate(None, y0, p)
+        m = np.vstack([jac[0, :3], jac[1, :3], [1.0, 1.0, -1.0]])
+        rhs = -np.vstack([fth[0], fth[1], np.zeros(self.P)])
+        s_in = np.linalg.solve(m, rhs)
+        s0 = np.zeros((self.n, self.P))
+        s0[:3] = s_in
+        return y0, s0
+
+    # ---------------------------------------------------------------- trajectory
+    def solve(self, theta, times_since_onset_s, *, sensitivities: bool = True):
+        """States, potential and sensitivities on a time grid.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            Values of ``free`` (natural units).
+        times_since_onset_s : array_like, shape (m,)
+            Strictly increasing times since the onset, s (negative: before it).
+        sensitivities : bool
+            Compute ``d out/d θ`` (otherwise the returned array is None).
+
+        Returns
+        -------
+        out : ndarray, shape (m, 7)
+            Columns :data:`OUTPUTS` (mV, mM).
+        sens : ndarray, shape (m, 7, P) or None
+            ``d out / d θ`` (per natural unit of each parameter).
+
+        Raises
+        ------
+        SolveFailed
+            With a reason prefix (``domain``, ``steady state``, ``potential``,
+            ``integrator``, ``budget``, ``state``).
+        """
+        tau = np.asarray(times_since_onset_s, dtype=float)
+        theta = np.asarray(theta, dtype=float)
+        self.nfev = 0
+        p = self._setup(theta)
+        y0, s0 = self.steady_state(p)
+        n, big_p = self.n, self.P
+        pos = tau >= 0
+        t_pos = tau[pos]
+        ys = np.empty((tau.size, n))
+        ss = np.empty((tau.size, n, big_p))
+        ys[~pos] = y0
+        ss[~pos] = s0
+        if t_pos.size:
+            aug = n * (1 + big_p) if sensitivities else n
+
+            def rhs(t, yy):
+                if not sensitivities:
+                    return self.evaluate(t, yy, p, derivatives=False)[0]
+                f, _, jac, fth, _, _ = self.evaluate(t, yy[:n], p)
+                s = yy[n:].reshape(n, big_p)
+                return np.concatenate([f, (jac @ s + fth).ravel()])
+
+            def jac_aug(t, yy):
+                jac = self.evaluate(t, yy[:n], p)[2]
+                if not sensitivities:
+                    return jac
+                return _block(jac, big_p)
+
+            start = np.concatenate([y0, s0.ravel()]) if sensitivities else y0.copy()
+            sol = self._integrate(rhs, jac_aug, start, t_pos, aug)
+            ys[pos] = sol[:, :n]
+            if sensitivities:
+                ss[pos] = sol[:, n:].reshape(-1, n, big_p)
+        if not np.all(np.isfinite(ys)) or np.any(ys <= 0):
+            raise SolveFailed("state: solution not finite or not positive")
+        out = np.empty((tau.size, len(OUTPUTS)))
+        sens = np.zeros((tau.size, len(OUTPUTS), big_p)) if sensitivities else None
+        w, dwdy, dwdth = self._potential(tau, ys, p)
+        out[:, 0] = p["_vt"] * w
+        out[:, 1:4] = ys[:, :3]
+        if self.ecs:
+            out[:, 4:7] = ys[:, 3:]
+        else:
+            out[:, 4:7] = (p["na_o_mM"], p["k_o_mM"], p["cl_o_mM"])
+        if sensitivities:
+            sens[:, 0] = p["_vt"] * (np.einsum("kj,kjq->kq", dwdy, ss) + dwdth)
+            sens[:, 1:1 + n] = ss
+        if sensitivities:
+            sens /= theta  # d/d ln θ -> d/d θ
+            if not np.all(np.isfinite(sens)):
+                raise SolveFailed("integrator: sensitivities not finite")
+        return out, sens
+
+    def _potential(self, tau: np.ndarray, ys: np.ndarray, p):
+        """Vectorised ``w = FV/RT``, ``∂w/∂y`` (m, n) and ``∂w/∂ln θ`` (m, P) at many states.
+
+        Same equations as :meth:`evaluate` (the tests compare the two); used for the
+        outputs, where one call replaces one scalar evaluation per output time.
+        """
+        na_i, k_i, cl_i = ys[:, 0], ys[:, 1], ys[:, 2]
+        if self.ecs:
+            na_o, k_o, cl_o = ys[:, 3], ys[:, 4], ys[:, 5]
+        else:
+            na_o, k_o, cl_o = (np.full(tau.shape, p[k]) for k in ("na_o_mM", "k_o_mM",
+                                                                   "cl_o_mM"))
+        a_na, a_k, a_cl = p["_a_na"], p["_a_k"], p["_a_cl"]
+        drive = [self._drive(float(t) if t >= 0 else None, p) for t in tau]
+        atp, avail, dlnatp, davail = (np.array(c) for c in zip(*drive, strict=True))
+        f_na = 1.0 / (1.0 + (p["k_na_mM"] / na_i) ** p["hill_na"])
+        g_k = 1.0 / (1.0 + (p["k_k_mM"] / k_o) ** p["hill_k"])
+        i_p_full = p["_pmax"] * g_k * atp / (atp + p["k_atp_mM"]) * f_na
+        i_p = i_p_full * avail
+        conc = {"na_i_mM": na_i, "k_i_mM": k_i, "cl_i_mM": cl_i, "na_o_mM": na_o,
+                "k_o_mM": k_o, "cl_o_mM": cl_o}
+        v, ok = membrane_potential_mV(conc, p, i_pump_pA=i_p, leak="ghk")
+        if not np.all(ok):
+            raise SolveFailed("potential: zero-current root did not converge")
+        w = v / p["_vt"]
+        phi_p = u_over_one_minus_exp_neg_u(w)
+        phi_m = phi_p - w
+        d_p, d_m = ghk_slope_factor(w), ghk_slope_factor(-w)
+        didw = (a_na * (na_i * d_p + na_o * d_m) + a_k * (k_i * d_p + k_o * d_m)
+                + a_cl * (cl_o * d_p + cl_i * d_m))
+        col = np.zeros((tau.size, self.n))
+        col[:, 0] = a_na * phi_p + i_p * p["hill_na"] * (1.0 - f_na) / na_i
+        col[:, 1] = a_k * phi_p
+        col[:, 2] = -a_cl * phi_m
+        if self.ecs:
+            col[:, 3] = -a_na * phi_m
+            col[:, 4] = -a_k * phi_m + i_p * p["hill_k"] * (1.0 - g_k) / k_o
+            col[:, 5] = a_cl * phi_p
+        pth = np.zeros((tau.size, self.P))
+        for q, name in enumerate(self.free):
+            if name == "p_na_cm_s":
+                pth[:, q] = a_na * (na_i * phi_p - na_o * phi_m)
+            elif name == "p_k_cm_s":
+                pth[:, q] = a_k * (k_i * phi_p - k_o * phi_m)
+            elif name == "p_cl_cm_s":
+                pth[:, q] = a_cl * (cl_o * phi_p - cl_i * phi_m)
+            elif name in ("pump_density_per_um2", "turnover_max_per_s"):
+                pth[:, q] = i_p
+            elif name == "k_na_mM":
+                pth[:, q] = -p["hill_na"] * i_p * (1.0 - f_na)
+            elif name == "tau_atp_s":
+                pth[:, q] = i_p * dlnatp
+            elif name == "tau_block_s":
+                pth[:, q] = i_p_full * davail
+        return w, -col / didw[:, None], -pth / didw[:, None]
+
+    def _integrate(self, rhs, jac, start, t_pos, aug):
+        try:
+            if self.method == "odeint":
+                grid = np.concatenate([[0.0], t_pos]) if t_pos[0] > 0 else t_pos
+                with warnings.catch_warnings():  # failures are reported via SolveFailed
+                    warnings.simplefilter("ignore")
+                    sol, info = odeint(rhs, start, grid, Dfun=jac, tfirst=True,
+                                       rtol=self.rtol, atol=self.atol, full_output=True,
+                                       mxstep=5000, printmessg=False)
+                if info["message"] != "Integration successful.":
+                    raise SolveFailed(f"integrator: {info['message']}")
+                return sol[1:] if t_pos[0] > 0 else sol
+            res = solve_ivp(rhs, (0.0, float(t_pos[-1])), start, method=self.method,
+                            t_eval=t_pos, rtol=self.rtol, atol=self.atol, jac=jac)
+            if res.status != 0:
+                raise SolveFailed(f"integrator: {res.message}")
+            return res.y.T
+        except SolveFailed:
+            raise
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+            raise SolveFailed(f"integrator: {exc}") from None
+
+
+def _block(jac: np.ndarray, big_p: int) -> np.ndarray:
+    """Jacobian of the augmented system, ``I ⊗ J`` (the ``∂(J S)/∂y`` terms dropped;
+    it only steers the implicit corrector, the right-hand side is exact)."""
+    n = jac.shape[0]
+    out = np.zeros((n * (1 + big_p), n * (1 + big_p)))
+    out[:n, :n] = jac
+    # S is stored row-major (n, P): d S'[i, q] / d S[j, q'] = J[i, j] δ(q, q')
+    out[n:, n:] = np.kron(jac, np.eye(big_p))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# The Op
+# --------------------------------------------------------------------------------------
+class RundownOp(Op):
+    """``θ (P,) -> (out (m, 7), d out/dθ (m, 7, P), ok (int8 scalar))``.
+
+    ``out`` has the columns :data:`OUTPUTS` at the fixed ``times_since_onset_s``.
+    The gradient of ``out`` is the contraction of its output gradient with the
+    sensitivity output; ``d out/dθ`` itself has no gradient (NUTS needs first
+    derivatives only) and ``ok`` has none.
+
+    Attributes
+    ----------
+    n_calls, n_failed : int
+        Solves attempted and failed (failed ones give ``ok = 0``).
+    failures : collections.Counter
+        Failures by reason (the text before the first colon of the message).
+    """
+
+    __props__ = ("free", "times", "mode", "ecs", "method", "rtol", "atol", "fixed_items")
+
+    def __init__(self, free: Sequence[str], times_since_onset_s, fixed=None, *,
+                 mode: str = "anoxia", ecs: bool = True, method: str = "odeint",
+                 rtol: float = 1e-7, atol: float = 1e-8, max_rhs_calls: int = 20_000):
+        t = np.asarray(times_since_onset_s, dtype=float)
+        if t.ndim != 1 or t.size == 0 or np.any(np.diff(t) <= 0) or not np.all(np.isfinite(t)):
+            raise ModelInputError("times_since_onset_s must be a non-empty, strictly "
+                                  "increasing 1-D array of finite times (s)")
+        self.free = tuple(free)
+        self.times = tuple(float(x) for x in t)
+        self.mode, self.ecs, self.method = mode, bool(ecs), method
+        self.rtol, self.atol = float(rtol), float(atol)
+        self.fixed_items = tuple(sorted((k, float(v)) for k, v in dict(fixed or {}).items()))
+        self.solver = RundownSensitivitySolver(self.free, dict(self.fixed_items), mode=mode,
+                                               ecs=ecs, method=method, rtol=rtol, atol=atol,
+                                               max_rhs_calls=max_rhs_calls)
+        self.n_calls = 0
+        self.n_failed = 0
+        self.failures: Counter = Counter()
+        self._fallback_out = None
+
+    def make_node(self, theta):
+        theta = pt.as_tensor_variable(theta).astype("float64")
+        if theta.ndim != 1:
+            raise TypeError(f"RundownOp takes a vector of {len(self.free)} parameters "
+                            f"({list(self.free)}); got ndim={theta.ndim}")
+        return Apply(self, [theta], [pt.dmatrix(), pt.dtensor3(), pt.bscalar()])
+
+    def perform(self, node, inputs, output_storage):
+        self.n_calls += 1
+        theta = np.asarray(inputs[0], dtype=float)
+        m, big_p = len(self.times), len(self.free)
+        try:
+            out, sens = self.solver.solve(theta, np.asarray(self.times))
+            ok = 1
+            self._fallback_out = out
+        except SolveFailed as exc:
+            self.n_failed += 1
+            self.failures[str(exc).split(":")[0]] += 1
+            out = (self._fallback_out if self._fallback_out is not None
+                   else np.tile([-70.0, 10.0, 140.0, 10.0, 145.0, 4.0, 120.0], (m, 1)))
+            sens = np.zeros((m, len(OUTPUTS), big_p))
+            ok = 0
+        output_storage[0][0] = np.asarray(out, dtype=np.float64)
+        output_storage[1][0] = np.asarray(sens, dtype=np.float64)
+        output_storage[2][0] = np.asarray(ok, dtype=np.int8)
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        m, big_p = len(self.times), len(self.free)
+        return [(m, len(OUTPUTS)), (m, len(OUTPUTS), big_p), ()]
+
+    def L_op(self, inputs, outputs, output_grads):
+        g_out = output_grads[0]
+        if isinstance(g_out.type, DisconnectedType):
+            return [pt.zeros_like(inputs[0])]
+        if not isinstance(output_grads[1].type, DisconnectedType):
+            raise NotImplementedError("RundownOp: second derivatives are not implemented")
+        sens = outputs[1]
+        return [pt.tensordot(g_out, sens, axes=[[0, 1], [0, 1]])]
+
+    def connection_pattern(self, node):
+        return [[True, True, False]]
+
+    def failure_report(self) -> dict:
+        """Counters as a plain dict (for run.json)."""
+        return {"n_calls": int(self.n_calls), "n_failed": int(self.n_failed),
+                "by_reason": dict(self.failures)}
