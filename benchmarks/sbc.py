@@ -150,7 +150,7 @@ def simulate(truth: dict, rng: np.random.Generator, n_cells: int):
 class SBCSampler:
     """The SBC model, built and compiled once; data swapped in per replication."""
 
-    def __init__(self, n_cells: int = 4, target_accept: float = 0.9, max_treedepth: int = 7):
+    def __init__(self, n_cells: int = 4, target_accept: float = 0.9, max_treedepth: int = 6):
         import pymc as pm
 
         from iongrad.infer.model import build_model
@@ -243,7 +243,7 @@ def _fit_chunk(args) -> list[dict]:
 
 
 def run_sbc(n_reps: int, *, seed: int, draws: int, tune: int, thin: int, n_cells: int = 4,
-            n_bins: int = 10, target_accept: float = 0.9, max_treedepth: int = 7,
+            n_bins: int = 10, target_accept: float = 0.9, max_treedepth: int = 6,
             jobs: int = 1, verbose: bool = False, log_path: str | None = None) -> dict:
     """Run ``n_reps`` SBC replications; return ranks, coverage and test statistics.
 
@@ -276,16 +276,30 @@ def run_sbc(n_reps: int, *, seed: int, draws: int, tune: int, thin: int, n_cells
     wall = time.perf_counter() - t0
     builds = [r["build_s"] for r in results if r["i"] < 0]
     fits = sorted((r for r in results if r["i"] >= 0), key=lambda r: r["i"])
+    settings = {"n_reps": n_reps, "seed": seed, "draws": draws, "tune": tune,
+                "thin": thin, "n_posterior_draws_ranked": n_keep, "n_bins": n_bins,
+                "chains_per_rep": 1, "target_accept": target_accept,
+                "max_treedepth": max_treedepth, "jobs": jobs}
+    out = aggregate(fits, settings, n_cells)
+    out.update({"prior_draws_redrawn_infeasible": redrawn,
+                "build_s": float(np.mean(builds)), "wall_s": wall,
+                "truths": [{q: float(t[q]) for q in names} for _, t, _, _ in reps]})
+    return out
+
+
+def aggregate(fits: list[dict], settings: dict, n_cells: int) -> dict:
+    """Rank statistics, uniformity tests and coverage from per-replication records."""
+    names = quantities()
+    n_keep, n_bins = settings["n_posterior_draws_ranked"], settings["n_bins"]
     times = [r["time_s"] for r in fits]
     divergences = [r["divergences"] for r in fits]
     ranks = {q: [r["score"][q]["rank"] for r in fits] for q in names}
     cover = {q: {"50": [r["score"][q]["in50"] for r in fits],
                  "90": [r["score"][q]["in90"] for r in fits]} for q in names}
-    n_ranks = n_keep + 1
     per = {}
     for q in names:
         r = np.array(ranks[q])
-        per[q] = {"ranks": r.tolist(), **uniformity(r, n_ranks, n_bins),
+        per[q] = {"ranks": r.tolist(), **uniformity(r, n_keep + 1, n_bins),
                   "coverage_50": float(np.mean(cover[q]["50"])),
                   "coverage_90": float(np.mean(cover[q]["90"]))}
     all50 = np.concatenate([cover[q]["50"] for q in names])
@@ -298,12 +312,7 @@ def run_sbc(n_reps: int, *, seed: int, draws: int, tune: int, thin: int, n_cells
                    "constants": CONSTANTS, "parameters": list(PARAMS),
                    "pooling": "partial", "parameterization": "centered",
                    "cell_sd_scale": CELL_SD_SCALE},
-        "settings": {"n_reps": n_reps, "seed": seed, "draws": draws, "tune": tune,
-                     "thin": thin, "n_posterior_draws_ranked": n_keep, "n_bins": n_bins,
-                     "chains_per_rep": 1, "target_accept": target_accept,
-                     "max_treedepth": max_treedepth, "jobs": jobs},
-        "prior_draws_redrawn_infeasible": redrawn,
-        "build_s": float(np.mean(builds)), "wall_s": wall,
+        "settings": dict(settings, n_reps_done=len(fits)),
         "fit_s_mean": float(np.mean(times)), "fit_s_max": float(np.max(times)),
         "fit_s_total": float(np.sum(times)),
         "divergences_total": int(np.sum(divergences)),
@@ -313,7 +322,6 @@ def run_sbc(n_reps: int, *, seed: int, draws: int, tune: int, thin: int, n_cells
         "binom_p_coverage_50": float(stats.binomtest(k50, n50, 0.5).pvalue),
         "binom_p_coverage_90": float(stats.binomtest(k90, n90, 0.9).pvalue),
         "n_pairs": n90,
-        "truths": [{q: float(t[q]) for q in names} for _, t, _, _ in reps],
         "divergences_per_rep": divergences,
     }
 
@@ -326,7 +334,7 @@ def plot_ranks(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(result["quantities"])
-    n_reps = result["settings"]["n_reps"]
+    n_reps = result["settings"]["n_reps_done"]
     n_bins = result["settings"]["n_bins"]
     fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharey=True)
     for ax, q in zip(axes.ravel(), names, strict=False):
@@ -355,13 +363,14 @@ def plot_ranks(result: dict, path: Path) -> None:
 def format_result(result: dict) -> str:
     """Human-readable table of every figure."""
     s = result["settings"]
-    lines = [f"SBC: {s['n_reps']} replications, seed {s['seed']}, tune {s['tune']}, "
+    lines = [f"SBC: {s['n_reps_done']} replications, seed {s['seed']}, tune {s['tune']}, "
              f"draws {s['draws']} thinned by {s['thin']} -> L = {s['n_posterior_draws_ranked']}",
              f"prior draws redrawn (no feasible steady state): "
-             f"{result['prior_draws_redrawn_infeasible']}",
-             f"build {result['build_s']:.1f} s; fit {result['fit_s_mean']:.2f} s/rep (max "
+             f"{result.get('prior_draws_redrawn_infeasible', 'n/a')}",
+             f"build {result.get('build_s', float('nan')):.1f} s; "
+             f"fit {result['fit_s_mean']:.2f} s/rep (max "
              f"{result['fit_s_max']:.1f} s; {result['fit_s_total']:.0f} s in all, wall "
-             f"{result['wall_s']:.0f} s with {s['jobs']} job(s)); divergences "
+             f"{result.get('wall_s', float('nan')):.0f} s with {s['jobs']} job(s)); divergences "
              f"{result['divergences_total']} in {result['reps_with_divergences']} reps",
              f"{'quantity':<34}{'chi2 p':>9}{'KS p':>9}{'cov50':>8}{'cov90':>8}"]
     for q, r in result["quantities"].items():
@@ -378,17 +387,33 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--draws", type=int, default=198)
-    ap.add_argument("--tune", type=int, default=250)
+    ap.add_argument("--draws", type=int, default=98)
+    ap.add_argument("--tune", type=int, default=200)
     ap.add_argument("--thin", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (each compiles once)")
     ap.add_argument("--bins", type=int, default=10)
     ap.add_argument("--target-accept", type=float, default=0.9)
-    ap.add_argument("--max-treedepth", type=int, default=7)
+    ap.add_argument("--max-treedepth", type=int, default=6)
     ap.add_argument("--out", default="benchmarks/sbc_results")
+    ap.add_argument("--summarise", metavar="JSONL",
+                    help="only aggregate the per-replication log of an earlier (possibly "
+                         "interrupted) run with the same settings")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.summarise:
+        recs = [json.loads(line) for line in Path(args.summarise).read_text().splitlines()
+                if line.strip()]
+        settings = {"n_reps": args.reps, "seed": args.seed, "draws": args.draws,
+                    "tune": args.tune, "thin": args.thin,
+                    "n_posterior_draws_ranked": args.draws // args.thin, "n_bins": args.bins,
+                    "chains_per_rep": 1, "target_accept": args.target_accept,
+                    "max_treedepth": args.max_treedepth, "jobs": args.jobs}
+        res = aggregate(sorted(recs, key=lambda r: r["i"]), settings, 4)
+        (out / "sbc_summary.json").write_text(json.dumps(res, indent=2))
+        plot_ranks(res, out / "rank_histograms.png")
+        print(format_result(res))
+        return 0
     (out / "sbc_reps.jsonl").unlink(missing_ok=True)
 
     res = run_sbc(args.reps, seed=args.seed, draws=args.draws, tune=args.tune,

@@ -29,7 +29,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="iongrad", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="iongrad",
+        description="Inference and sensitivity analysis of how cells maintain their ion "
+                    "gradients. Start with 'iongrad demo'.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_)

@@ -1,0 +1,184 @@
+"""Robustness of the pump–leak steady-state solver over a wide Sobol design.
+
+For each leak model (ohmic, GHK) and volume model (fixed, osmotic), a scrambled
+Sobol design (``scipy.stats.qmc.Sobol``, seeded) spans, log-uniformly, two
+decades or more of every leak conductance / permeability, the pump density and
+the pump's K_Na, and [K]o from 1 to 40 mM. Every point must either
+
+* converge: every balance equation's relative residual (recomputed here with
+  :func:`iongrad.models.steady_state.steady_state_residuals`, and for osmotic
+  volume the osmotic balance) below 1e-9, every concentration finite and > 0; or
+* be flagged infeasible with a reason code from
+  :data:`iongrad.models.steady_state.REASONS`.
+
+NaN and negative concentrations among the converged points are counted (must be 0).
+On a random subset of converged points (fixed volume), the steady state is
+compared with the end point of the run-down ODE (:func:`simulate_rundown`) with
+the pump ON (onset after the horizon: ATP never falls), started from a state with
+Na_i raised and K_i and Cl_i lowered (keeping Na_i + K_i - Cl_i, which the
+zero-current ODE preserves), integrated to 10^7 s.
+
+Run::
+
+    python benchmarks/bench_solver_robustness.py --log2n 17 --ode-points 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from scipy.stats import qmc
+
+#: log10 ranges of the design (each at least two decades, except [K]o).
+RANGES = {
+    "ohmic": {"g_na_nS": (0.01, 1.0), "g_k_nS": (0.05, 5.0), "g_cl_nS": (0.01, 1.0)},
+    "ghk": {"p_na_cm_s": (4e-9, 4e-7), "p_k_cm_s": (6e-8, 6e-6), "p_cl_cm_s": (1e-8, 1e-6)},
+    "common": {"pump_density_per_um2": (30.0, 3000.0), "k_na_mM": (1.0, 100.0),
+               "k_o_mM": (1.0, 40.0)},
+}
+RESID_TOL = 1e-9
+ODE_HORIZON_S = 1e7
+ODE_RTOL = 1e-4  # relative agreement of Na_i, K_i, Cl_i; V within 0.05 mV
+
+
+def design(leak: str, log2n: int, seed: int) -> dict[str, np.ndarray]:
+    """Log-uniform scrambled Sobol design of ``2**log2n`` points."""
+    names = [*RANGES[leak], *RANGES["common"]]
+    u = qmc.Sobol(d=len(names), scramble=True, seed=seed).random_base2(log2n)
+    out = {}
+    for j, name in enumerate(names):
+        lo, hi = RANGES[leak].get(name) or RANGES["common"][name]
+        out[name] = np.exp(np.log(lo) + u[:, j] * (np.log(hi) - np.log(lo)))
+    return out
+
+
+def check(params: dict[str, np.ndarray], leak: str, volume: str) -> dict:
+    """Solve every point; classify it; return counts and the converged mask."""
+    from iongrad.models.steady_state import (
+        DEFAULT_PARAMS,
+        REASONS,
+        solve_steady_state,
+        steady_state_residuals,
+    )
+
+    n = len(next(iter(params.values())))
+    t0 = time.perf_counter()
+    ss = solve_steady_state(leak=leak, volume=volume, **params)
+    dt = time.perf_counter() - t0
+    feas = np.asarray(ss.feasible)
+    conc = np.stack([ss.na_i_mM, ss.k_i_mM, ss.cl_i_mM, ss.a_i_mM])
+    p = {k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in DEFAULT_PARAMS.items()}
+    p.update(params)
+    # residuals are recomputed at the converged points (elsewhere the solver returns NaN)
+    ok = feas & np.all(np.isfinite(conc) & (conc > 0), axis=0) & np.isfinite(ss.v_rest_mV)
+    safe = [np.where(ok, c, 1.0) for c in conc]
+    with np.errstate(all="ignore"):
+        res = steady_state_residuals(*safe[:3], np.where(ok, ss.v_rest_mV, 0.0), safe[3], p,
+                                     leak=leak)
+        worst = np.where(ok, np.max(np.stack(list(res.values())), axis=0), np.inf)
+        if volume == "osmotic":
+            osm = 2.0 * (p["na_o_mM"] + p["k_o_mM"])
+            inside = ss.na_i_mM + ss.k_i_mM + ss.cl_i_mM + ss.a_i_mM
+            worst = np.maximum(worst, np.abs(inside - osm) / osm)
+    nan_feasible = int(np.sum(~np.isfinite(conc[:, feas])) + np.sum(~np.isfinite(
+        ss.v_rest_mV[feas])))
+    neg_feasible = int(np.sum(conc[:, feas] <= 0))
+    converged = feas & (worst < RESID_TOL) & np.all(np.isfinite(conc) & (conc > 0), axis=0)
+    reasons = np.asarray(ss.reason)
+    flagged = ~feas & np.isin(reasons, [k for k in REASONS if k != 0])
+    per_reason = {REASONS[k]: int(np.sum(reasons == k)) for k in REASONS if k != 0}
+    return {
+        "leak": leak, "volume": volume, "n": n, "solve_s": dt,
+        "converged": int(converged.sum()), "converged_fraction": float(converged.mean()),
+        "infeasible": int((~feas).sum()), "infeasible_fraction": float((~feas).mean()),
+        "infeasible_by_reason": per_reason,
+        "infeasible_fraction_by_reason": {k: v / n for k, v in per_reason.items()},
+        "neither_converged_nor_flagged": int(np.sum(~converged & ~flagged)),
+        "feasible_but_residual_above_tol": int(np.sum(feas & ~(worst < RESID_TOL))),
+        "nan_in_converged": nan_feasible, "negative_in_converged": neg_feasible,
+        "worst_residual_converged": float(np.max(worst[feas])) if feas.any() else None,
+        "_converged_mask": converged,
+    }
+
+
+def ode_agreement(params: dict[str, np.ndarray], leak: str, idx: np.ndarray) -> dict:
+    """Steady state vs the end of the pump-ON run-down ODE from a perturbed state."""
+    from iongrad.models.rundown import simulate_rundown
+    from iongrad.models.steady_state import solve_steady_state
+
+    worst_rel, worst_v, fails = 0.0, 0.0, []
+    for i in idx:
+        pt = {k: float(v[i]) for k, v in params.items()}
+        ss = solve_steady_state(leak=leak, volume="fixed", **pt)
+        na, k, cl = float(ss.na_i_mM), float(ss.k_i_mM), float(ss.cl_i_mM)
+        # electroneutral start (the zero-current ODE keeps Na_i + K_i - Cl_i): Na+ up and
+        # K+ down by 30 % of the smaller of the two, Cl- down, K+ down by as much
+        shift = 0.3 * min(na, k)
+        d_cl = min(0.1 * cl, 0.3 * (k - shift))
+        na0, k0, cl0 = na + shift, k - shift - d_cl, cl - d_cl
+        res = simulate_rundown([0.0, ODE_HORIZON_S], onset_s=10 * ODE_HORIZON_S, leak=leak,
+                               initial_state=[na0, k0, cl0], rtol=1e-10, atol=1e-12, **pt)
+        end = np.array([res.na_i_mM[-1], res.k_i_mM[-1], res.cl_i_mM[-1]])
+        rel = float(np.max(np.abs(end - [na, k, cl]) / np.array([na, k, cl])))
+        dv = float(abs(res.v_mV[-1] - float(ss.v_rest_mV)))
+        worst_rel, worst_v = max(worst_rel, rel), max(worst_v, dv)
+        if not (res.success and rel < ODE_RTOL and dv < 0.05):
+            fails.append({"point": pt, "rel": rel, "dv_mV": dv, "message": res.message})
+    return {"leak": leak, "points": len(idx), "worst_rel_conc": worst_rel,
+            "worst_abs_v_mV": worst_v, "tolerance_rel_conc": ODE_RTOL,
+            "tolerance_v_mV": 0.05, "horizon_s": ODE_HORIZON_S, "failures": fails}
+
+
+def run(log2n: int, seed: int, ode_points: int) -> dict:
+    """The whole benchmark: four leak/volume combinations, then the ODE check."""
+    rng = np.random.default_rng(seed)
+    out = {"n_points": 2**log2n, "seed": seed, "ranges": RANGES, "resid_tol": RESID_TOL,
+           "combinations": [], "ode": []}
+    for j, leak in enumerate(("ohmic", "ghk")):
+        params = design(leak, log2n, seed + j)
+        for volume in ("fixed", "osmotic"):
+            r = check(params, leak, volume)
+            mask = r.pop("_converged_mask")
+            out["combinations"].append(r)
+            if volume == "fixed" and ode_points:
+                pool = np.flatnonzero(mask)
+                idx = rng.choice(pool, size=min(ode_points // 2 + ode_points % 2 * (j == 0),
+                                                pool.size), replace=False)
+                out["ode"].append(ode_agreement(params, leak, idx))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--log2n", type=int, default=17, help="2**log2n points (17: 131072)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--ode-points", type=int, default=30)
+    ap.add_argument("--json", default=None, help="write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    res = run(args.log2n, args.seed, args.ode_points)
+    print(f"{res['n_points']} Sobol points per leak model, seed {res['seed']}; converged = every "
+          f"relative balance residual < {RESID_TOL:g}, concentrations > 0")
+    for r in res["combinations"]:
+        print(f"{r['leak']:>5} {r['volume']:<8} converged {r['converged_fraction']:.4f}  "
+              f"infeasible {r['infeasible_fraction']:.4f}  unflagged failures "
+              f"{r['neither_converged_nor_flagged']}  NaN {r['nan_in_converged']}  negative "
+              f"{r['negative_in_converged']}  worst residual {r['worst_residual_converged']:.2e}"
+              f"  ({r['solve_s']:.2f} s)")
+        for reason, frac in r["infeasible_fraction_by_reason"].items():
+            if frac:
+                print(f"        {frac:.4f}  {reason}")
+    for o in res["ode"]:
+        print(f"ODE ({o['leak']}, pump on, {o['points']} points, to {o['horizon_s']:g} s): worst "
+              f"relative concentration difference {o['worst_rel_conc']:.2e} (tol {ODE_RTOL:g}), "
+              f"worst |dV| {o['worst_abs_v_mV']:.2e} mV; failures {len(o['failures'])}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(res, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
