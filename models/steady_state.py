@@ -515,6 +515,42 @@ def _h_and_slope(x, p, leak, volume, w_guess=None):
     return r, dr, v, ok
 
 
+def _ohmic_constants(p, volume):
+    """Everything in the ohmic residual that does not depend on ln Na_i, computed once."""
+    z = p["z_a"]
+    if volume == "fixed":
+        c1, c2, c3 = np.ones_like(z), np.ones_like(z), z * p["a_i_mM"]
+    else:
+        c1, c2, c3 = 1.0 + z, 1.0 - z, z * _osm_o(p, NP)
+    return {
+        "vt": rt_over_f_mV(p["temperature_K"]), "imax": _max_pump_current_pA(p),
+        "n": p["hill_na"], "n_ln_k": p["hill_na"] * np.log(p["k_na_mM"]),
+        "load": p["activity_load_pA"], "g_na": p["g_na_nS"], "g_k": p["g_k_nS"],
+        "ln_na_o": np.log(p["na_o_mM"]), "k_o": p["k_o_mM"], "cl_o": p["cl_o_mM"],
+        "c1": c1, "c2": c2, "c3": c3,
+    }
+
+
+def _h_and_slope_ohmic(x, c):
+    """Ohmic fast path of :func:`_h_and_slope` on precomputed constants."""
+    vt = c["vt"]
+    na = np.exp(x)
+    f = 1.0 / (1.0 + np.exp(c["n_ln_k"] - c["n"] * x))  # Hill, via ln Na_i
+    i_p = c["imax"] * f
+    di_p = i_p * c["n"] * (1.0 - f)
+    load = c["load"]
+    v = vt * (c["ln_na_o"] - x) - (3.0 * i_p - load) / c["g_na"]
+    dv = -vt - 3.0 * di_p / c["g_na"]
+    e_k = v - (2.0 * i_p - load) / c["g_k"]
+    k_i = c["k_o"] * np.exp(np.minimum(-e_k / vt, 700.0))
+    dk = -k_i * (dv - 2.0 * di_p / c["g_k"]) / vt
+    cl = c["cl_o"] * np.exp(np.minimum(v / vt, 700.0))
+    dcl = cl * dv / vt
+    r = c["c1"] * (na + k_i) - c["c2"] * cl - c["c3"]
+    dr = c["c1"] * (na + dk) - c["c2"] * dcl
+    return r, dr, v, np.ones(x.shape, dtype=bool)
+
+
 def _newton_warm(x0, p, leak, volume, *, max_iter=12):
     """Damped Newton on ln Na_i with the exact slope. Returns ``x, converged``.
 
@@ -523,11 +559,22 @@ def _newton_warm(x0, p, leak, volume, *, max_iter=12):
     x = np.array(x0, dtype=float, copy=True)
     conv = np.zeros(x.shape, dtype=bool)
     idx = np.arange(x.size)
-    sub, w = p, None
+    w = None
+    if leak == "ohmic":
+        sub = _ohmic_constants(p, volume)
+
+        def resid(xi, data, _w):
+            return _h_and_slope_ohmic(xi, data)
+    else:
+        sub = p
+
+        def resid(xi, data, w_):
+            return _h_and_slope(xi, data, leak, volume, w_)
+
     with np.errstate(all="ignore"):
         for it in range(max_iter):
             xi = x[idx]
-            r, dr, v, ok = _h_and_slope(xi, sub, leak, volume, w)
+            r, dr, v, ok = resid(xi, sub, w)
             step = np.where(ok & (dr > 0), r / dr, np.nan)
             step = np.clip(step, -1.0, 1.0)  # damp: at most a factor e per step
             xi = xi - step
@@ -538,9 +585,14 @@ def _newton_warm(x0, p, leak, volume, *, max_iter=12):
             keep = ~(done | bad)
             if not keep.any() or it == max_iter - 1:
                 break
-            idx = idx[keep]
-            sub = {k: val[keep] for k, val in sub.items()}
-            w = v[keep] if leak == "ghk" else None
+            if keep.sum() <= 0.7 * keep.size:
+                # compact only when enough samples have settled (slicing costs too)
+                idx = idx[keep]
+                sub = {k: val[keep] for k, val in sub.items()}
+                w = v[keep] if leak == "ghk" else None
+            else:
+                conv[idx[done]] = False  # still in the active set: iterate again
+                w = v if leak == "ghk" else None
     return x, conv & np.isfinite(x)
 
 
