@@ -125,6 +125,7 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
             _fail(f"fixed: {name!r} is also listed as a fitted parameter")
         if not isinstance(val, int | float) or isinstance(val, bool) or not np.isfinite(val):
             _fail(f"fixed.{name}: expected a number in {UNITS[name]}, got {val!r}")
+    _check_fixed_domain(spec)
     for name in spec.reference:
         if name not in ROW_CONDITIONS:
             _fail(f"reference: {name!r} is not a condition; allowed: {ROW_CONDITIONS}")
@@ -157,6 +158,23 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
                 _fail(f"noise.{o}.sigma must be 'estimate', 'known' or a number > 0; "
                       f"got {nz.sigma!r}")
     return obs
+
+
+def _check_fixed_domain(spec: FitSpec) -> None:
+    """Fixed values must lie in the model's domain and give a steady state."""
+    from iongrad.models.errors import ModelInputError
+    from iongrad.models.steady_state import solve_steady_state
+
+    try:
+        ss = solve_steady_state(leak=spec.leak, volume=spec.volume,
+                                **{k: float(v) for k, v in spec.fixed.items()})
+    except ModelInputError as exc:
+        _fail(f"fixed: {exc}")
+    if not bool(ss.feasible):
+        from iongrad.models.steady_state import REASONS
+
+        _fail(f"fixed: with these fixed values and default parameters the model has no "
+              f"steady state ({REASONS[int(ss.reason)]}); fixed = {spec.fixed}")
 
 
 def pooling_of(spec: FitSpec, name: str) -> str:

@@ -269,10 +269,17 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         # The feasibility Potential only rules out parameter sets without a steady state;
         # predictive draws come from posterior draws, which all have one.
         warnings.filterwarnings("ignore", message="The effect of Potentials")
-        idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                          cores=s["cores"], target_accept=s["target_accept"], init=s["init"],
-                          random_seed=seed, progressbar=progress,
-                          compute_convergence_checks=False)
+        try:
+            idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
+                              cores=s["cores"], target_accept=s["target_accept"],
+                              init=s["init"], random_seed=seed, progressbar=progress,
+                              compute_convergence_checks=False)
+        except pm.exceptions.SamplingError as exc:
+            bad = ", ".join(f"{k}={v}" for k, v in
+                            getattr(exc, "initial_point", {}).items()) or "see [fixed]"
+            raise ConfigError(
+                "the model cannot be evaluated at its starting point (log-probability "
+                f"not finite); check the [fixed] values and priors ({bad})") from None
         t_sample = time.perf_counter()
         prior = pm.sample_prior_predictive(draws=s["prior_draws"], random_seed=seed + 1)
         idata.extend(prior)

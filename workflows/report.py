@@ -550,7 +550,13 @@ def _fit_context(run_dir: Path) -> dict[str, Any]:
     nc = run_dir / "posterior.nc"
     if not nc.is_file():
         raise ConfigError(f"{str(nc)!r} does not exist (a fit run folder has posterior.nc)")
-    idata = az.from_netcdf(nc)
+    try:
+        idata = az.from_netcdf(nc)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{str(nc)!r} is not an ArviZ InferenceData NetCDF file "
+                          f"({type(exc).__name__})") from None
+    if "posterior" not in idata.groups():
+        raise ConfigError(f"{str(nc)!r} has no 'posterior' group; groups: {idata.groups()}")
     summary = _read_summary(run_dir / "summary.csv")
     model = info.get("model") or {}
     post_vars = list(idata.posterior.data_vars)
