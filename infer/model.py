@@ -165,6 +165,10 @@ def _check_fixed_domain(spec: FitSpec) -> None:
     from iongrad.models.errors import ModelInputError
     from iongrad.models.steady_state import solve_steady_state
 
+    for name, val in spec.fixed.items():
+        if abs(val) > 1e9:
+            _fail(f"fixed.{name}: {val!r} {UNITS[name]} is outside any physical range "
+                  f"(|value| <= 1e9 {UNITS[name]})")
     try:
         ss = solve_steady_state(leak=spec.leak, volume=spec.volume,
                                 **{k: float(v) for k, v in spec.fixed.items()})
