@@ -92,8 +92,8 @@ def swap_part(n_cells: int, seed: int) -> None:
     with model:
         step = pm.NUTS(target_accept=0.9)
         for i, d in enumerate(cells):
-            rows = d.frame.loc[info["rows"].index]
-            pm.set_data({f"{o}_data": rows[o].dropna().to_numpy(float)
+            # every cell has the same design (rows in the same order), only values differ
+            pm.set_data({f"{o}_data": d.frame[o].dropna().to_numpy(float)
                          for o in info["observables"]})
             step.reset_tuning()
             pm.sample(step=step, random_seed=seed + i, **kw)
