@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from iongrad.infer.priors import DEFAULT_PRIORS, UNITS, prior_for
+from iongrad.infer.priors import UNITS, prior_for
 from iongrad.models.errors import ConfigError
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
@@ -408,5 +408,3 @@ def pd_unique(values) -> list:
         seen.setdefault(v, None)
     return list(seen)
 
-
-_ = DEFAULT_PRIORS

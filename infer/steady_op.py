@@ -16,8 +16,6 @@ solver satisfies — one source of truth, no finite differences.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -193,7 +191,3 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
                                            leak=leak),
         "feasible": feasible, "x_ln_na": x,
     }
-
-
-def _names() -> Sequence[str]:
-    return PARAM_ORDER
