@@ -645,8 +645,9 @@ def solve_core(p: dict, *, leak: str = "ohmic", volume: str = "fixed", x0=None,
 def _finish(x, p, leak, volume, conv, iters, rtol_check, max_conc_mM, bracketed=None):
     """Compute the state at the root and assign a ``reason`` to every sample."""
     n = x.size
-    v, ok_v = _v_given_x(x, p, leak)
-    st = pump_leak_state(x, v, p, leak=leak, volume=volume)
+    with np.errstate(all="ignore"):  # out-of-range samples are flagged below, not warned
+        v, ok_v = _v_given_x(x, p, leak)
+        st = pump_leak_state(x, v, p, leak=leak, volume=volume)
     reason = np.zeros(n, dtype=np.int64)
     reason[~conv] = 2
     reason[~ok_v] = 2
