@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from iongrad.models import (
@@ -40,6 +40,19 @@ ghk_params = st.fixed_dictionaries({
 })
 
 
+def _physical(ss):
+    """Skip parameter sets without a physical steady state, after checking why.
+
+    At the edges of the ranges (e.g. a very strong pump against a tiny K+ leak) the
+    only root needs K_i of several molar: it must be flagged as unphysical (reason 5),
+    never as a convergence failure. Invariants are about physical steady states.
+    """
+    if not bool(np.all(ss.feasible)):
+        assert set(np.unique(ss.reason[~ss.feasible]).tolist()) <= {5}, ss.reason
+        assume(False)
+    return ss
+
+
 def _assert_balanced(ss, tol=1e-9):
     assert bool(ss.feasible.all()), ss.reason
     for name, r in ss.residuals.items():
@@ -51,7 +64,7 @@ def _assert_balanced(ss, tol=1e-9):
 @settings(max_examples=60, deadline=None)
 @given(ohmic_params)
 def test_ohmic_steady_state_balances_every_flux(params):
-    ss = solve_steady_state(**params)
+    ss = _physical(solve_steady_state(**params))
     _assert_balanced(ss)
     # independent check of the Na+ and K+ balances from the definitions
     e_na = nernst_mV(145.0, ss.na_i_mM, 1, params["temperature_K"])
@@ -65,7 +78,7 @@ def test_ohmic_steady_state_balances_every_flux(params):
 @settings(max_examples=40, deadline=None)
 @given(ghk_params)
 def test_ghk_steady_state_balances_every_flux(params):
-    ss = solve_steady_state(leak="ghk", **params)
+    ss = _physical(solve_steady_state(leak="ghk", **params))
     _assert_balanced(ss)
     area = ss_area = 4 * np.pi * 100.0
     del ss_area
@@ -76,7 +89,7 @@ def test_ghk_steady_state_balances_every_flux(params):
 @settings(max_examples=60, deadline=None)
 @given(ohmic_params)
 def test_rest_between_reversal_potentials_and_atp_nonnegative(params):
-    ss = solve_steady_state(**params)
+    ss = _physical(solve_steady_state(**params))
     assert ss.e_k_mV < ss.v_rest_mV < ss.e_na_mV
     assert ss.atp_per_s >= 0 and ss.o2_per_s >= 0
 
@@ -84,17 +97,17 @@ def test_rest_between_reversal_potentials_and_atp_nonnegative(params):
 @settings(max_examples=40, deadline=None)
 @given(ohmic_params, st.floats(1.05, 3.0))
 def test_more_pumps_or_higher_affinity_lower_na(params, factor):
-    base = solve_steady_state(**params).na_i_mM
+    base = _physical(solve_steady_state(**params)).na_i_mM
     more = dict(params, pump_density_per_um2=params["pump_density_per_um2"] * factor)
     tighter = dict(params, k_na_mM=params["k_na_mM"] / factor)
-    assert solve_steady_state(**more).na_i_mM < base
-    assert solve_steady_state(**tighter).na_i_mM < base
+    assert _physical(solve_steady_state(**more)).na_i_mM < base
+    assert _physical(solve_steady_state(**tighter)).na_i_mM < base
 
 
 @settings(max_examples=40, deadline=None)
 @given(ohmic_params)
 def test_full_model_agrees_with_closed_form(params):
-    ss = solve_steady_state(**params)
+    ss = _physical(solve_steady_state(**params))
     cf = closed_form_steady_state(ss.na_i_mM, ss.k_i_mM, 145.0, params["k_o_mM"],
                                   g_na_nS=params["g_na_nS"], g_k_nS=params["g_k_nS"],
                                   temperature_K=params["temperature_K"])
@@ -106,7 +119,7 @@ def test_full_model_agrees_with_closed_form(params):
 @settings(max_examples=30, deadline=None)
 @given(ghk_params)
 def test_ghk_full_model_agrees_with_ghk_mullins_noda(params):
-    ss = solve_steady_state(leak="ghk", **params)
+    ss = _physical(solve_steady_state(leak="ghk", **params))
     cf = closed_form_steady_state(ss.na_i_mM, ss.k_i_mM, 145.0, params["k_o_mM"], leak="ghk",
                                   p_na_cm_s=params["p_na_cm_s"], p_k_cm_s=params["p_k_cm_s"])
     np.testing.assert_allclose(cf["v_rest_mV"], ss.v_rest_mV, rtol=1e-8, atol=1e-8)
