@@ -46,10 +46,8 @@ def cotransport_dg_kJ_mol(
         Substrate charge.
     """
     s_ratio_in_out = check("s_ratio_in_out", s_ratio_in_out, "dimensionless ratio", positive=True)
-    xp = namespace(s_ratio_in_out, na_i_mM, na_o_mM, v_mV, n_na, z_s, temperature_K)
-    dg_s = (
-        R_J_PER_MOL_K * temperature_K * xp.log(s_ratio_in_out) + z_s * F_C_PER_MOL * v_mV * 1e-3
-    ) * 1e-3
+    # the substrate term is the electrochemical ΔG of S with c_in/c_out = the ratio
+    dg_s = electrochemical_dg_kJ_mol(s_ratio_in_out, 1.0, z_s, v_mV, temperature_K)
     return dg_s + n_na * electrochemical_dg_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K)
 
 
