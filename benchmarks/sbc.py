@@ -150,7 +150,7 @@ def simulate(truth: dict, rng: np.random.Generator, n_cells: int):
 class SBCSampler:
     """The SBC model, built and compiled once; data swapped in per replication."""
 
-    def __init__(self, n_cells: int = 4, target_accept: float = 0.9, max_treedepth: int = 6):
+    def __init__(self, n_cells: int = 4, target_accept: float = 0.8, max_treedepth: int = 6):
         import pymc as pm
 
         from iongrad.infer.model import build_model
@@ -243,7 +243,7 @@ def _fit_chunk(args) -> list[dict]:
 
 
 def run_sbc(n_reps: int, *, seed: int, draws: int, tune: int, thin: int, n_cells: int = 4,
-            n_bins: int = 10, target_accept: float = 0.9, max_treedepth: int = 6,
+            n_bins: int = 10, target_accept: float = 0.8, max_treedepth: int = 6,
             jobs: int = 1, verbose: bool = False, log_path: str | None = None) -> dict:
     """Run ``n_reps`` SBC replications; return ranks, coverage and test statistics.
 
@@ -392,7 +392,7 @@ def main(argv=None) -> int:
     ap.add_argument("--thin", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (each compiles once)")
     ap.add_argument("--bins", type=int, default=10)
-    ap.add_argument("--target-accept", type=float, default=0.9)
+    ap.add_argument("--target-accept", type=float, default=0.8)
     ap.add_argument("--max-treedepth", type=int, default=6)
     ap.add_argument("--out", default="benchmarks/sbc_results")
     ap.add_argument("--summarise", metavar="JSONL",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["diagnose", "identifiability"]
+__all__ = ["diagnose", "identifiability", "summary_table"]
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
@@ -31,6 +31,18 @@ ADVICE = {
             "slowly (often a funnel); reparameterise or give hierarchical scales "
             "zero-avoiding priors.",
 }
+
+
+def summary_table(idata, var_names: list[str], *, hdi_prob: float = 0.94, digits: int = 6):
+    """``az.summary`` with every number kept to ``digits`` significant digits.
+
+    ArviZ rounds to a fixed number of decimals by default, which turns small
+    parameters (permeabilities of 1e-7 cm/s) into 0; significant digits keep them.
+    """
+    import arviz as az
+
+    summ = az.summary(idata, var_names=var_names, hdi_prob=hdi_prob, round_to="none")
+    return summ.map(lambda v: float(f"{v:.{digits}g}") if np.isfinite(v) else v)
 
 
 def diagnose(idata, var_names: list[str] | None = None) -> dict:

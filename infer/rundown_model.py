@@ -72,7 +72,8 @@ from iongrad.models.rundown import RUNDOWN_DEFAULTS
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
 __all__ = ["OBSERVABLES", "RUNDOWN_PRIORS", "RundownSpec", "add_derived",
-           "build_rundown_model", "resolve_rundown_config", "run_rundown_config"]
+           "build_rundown_model", "resolve_rundown_config", "run_rundown_config",
+           "trajectory_bands"]
 
 #: Observables the run-down model predicts -> column of the Op output.
 OBSERVABLES: dict[str, str] = {"v_rest_mV": "v_mV", "na_i_mM": "na_i_mM",
@@ -456,6 +457,70 @@ def add_derived(idata, info: dict, *, step_s: float = 2.0) -> dict:
             "end_time_s": spec.end_time_s}
 
 
+def trajectory_bands(idata, info: dict, *, n_draws: int = 200, n_times: int = 241,
+                     seed: int = 0):
+    """Posterior bands of V(t), Na_i(t), K_i(t) and K_o(t) on a fine time grid.
+
+    The grid runs from the earliest to the latest observation time since the onset.
+    ``n_draws`` posterior draws, evenly spaced over chains and draws (no randomness),
+    are solved without sensitivities. For each observable two bands are given: the
+    noise-free trajectory (``model``) and the posterior predictive (``predictive``:
+    the trajectory plus Normal noise with the draw's ``sigma_<obs>``; noise from a
+    Generator seeded with ``seed``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``time_since_onset_s``, ``quantity``, ``band`` (model/predictive),
+        ``q03``, ``q50``, ``q97`` and ``unit``; ``n_failed`` solves are skipped.
+    int
+        Number of solves that failed.
+    """
+    import pandas as pd
+
+    spec: RundownSpec = info["spec"]
+    post = idata.posterior
+    vals = np.stack([post[p].values for p in spec.parameters], axis=-1)
+    flat = vals.reshape(-1, vals.shape[-1])
+    pick = np.unique(np.linspace(0, flat.shape[0] - 1, min(n_draws, flat.shape[0]))
+                     .round().astype(int))
+    since = info["prep"]["since"]
+    grid = np.unique(np.concatenate([np.linspace(since.min(), since.max(), n_times), [0.0]]))
+    solver = RundownSensitivitySolver(spec.parameters, info["fixed"], mode=spec.mode,
+                                      ecs=info["ecs"], method=spec.ode_method,
+                                      rtol=spec.rtol, atol=spec.atol)
+    obs_all = [o for o in ("v_rest_mV", "na_i_mM", "k_i_mM", "k_o_mM")
+               if o != "k_o_mM" or info["ecs"]]
+    traj = {o: [] for o in obs_all}
+    sig = {o: [] for o in obs_all}
+    failed = 0
+    for i in pick:
+        try:
+            out, _ = solver.solve(flat[i], grid, sensitivities=False)
+        except SolveFailed:
+            failed += 1
+            continue
+        for o in obs_all:
+            traj[o].append(out[:, OUTPUTS.index(OBSERVABLES[o])])
+            name = f"sigma_{o}"
+            sig[o].append(float(post[name].values.reshape(-1)[i]) if name in post else 0.0)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for o in obs_all:
+        if not traj[o]:
+            continue
+        y = np.array(traj[o])
+        noisy = y + np.array(sig[o])[:, None] * rng.standard_normal(y.shape)
+        for band, arr in (("model", y), ("predictive", noisy)):
+            q = np.quantile(arr, [0.03, 0.5, 0.97], axis=0)
+            rows.append(pd.DataFrame({"time_since_onset_s": grid, "quantity": o, "band": band,
+                                      "q03": q[0], "q50": q[1], "q97": q[2],
+                                      "unit": _UNITS.get(o, "")}))
+    frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["time_since_onset_s", "quantity", "band", "q03", "q50", "q97", "unit"])
+    return frame, failed
+
+
 # --------------------------------------------------------------------------------------
 # Config (``[fit] model = "rundown"``) and the fit run
 # --------------------------------------------------------------------------------------
@@ -559,9 +624,7 @@ def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = Fal
     ``config.resolved.json`` into ``out_dir``; the summary dict of ``iongrad fit``."""
     from importlib.metadata import PackageNotFoundError, version
 
-    import arviz as az
-
-    from iongrad.infer.diagnostics import diagnose, identifiability
+    from iongrad.infer.diagnostics import diagnose, identifiability, summary_table
 
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
@@ -573,11 +636,13 @@ def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = Fal
     idata, timings = sample_rundown(model, info, sampler, progress=progress)
     t_derived = time.perf_counter()
     derived = add_derived(idata, info)
+    bands, bands_failed = trajectory_bands(idata, info, seed=int(sampler["seed"]) + 3)
+    bands.to_csv(out_dir / "trajectory_bands.csv", index=False, float_format="%.6g")
     timings["derived_s"] = time.perf_counter() - t_derived
     names = [*spec.parameters, *(f"sigma_{o}" for o in info["observables"]),
              "time_to_threshold_s", "v_end_mV", "na_i_end_mM", "k_i_end_mM", "k_o_end_mM"]
     names = [n for n in names if n in idata.posterior]
-    summ = az.summary(idata, var_names=names, hdi_prob=0.94)
+    summ = summary_table(idata, names)
     summ.index.name = "variable"
     summ.insert(0, "unit", [_UNITS.get(v[6:] if v.startswith("sigma_") else v, "")
                             for v in summ.index])
@@ -623,6 +688,8 @@ def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = Fal
         "solve_failures": {"main_process_op": solves, "derived": derived["n_failed"],
                            "divergent_transitions": n_div},
         "derived": derived,
+        "trajectory_bands": {"file": "trajectory_bands.csv", "n_failed": bands_failed},
+        "rows": _rows(dataset, info),
         "timings": {"build_s": t_build - t0, **timings,
                     "total_s": time.perf_counter() - t0},
         "units": {v: summ.loc[v, "unit"] for v in summ.index},
@@ -633,6 +700,21 @@ def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = Fal
     key = {n: float(summ.loc[n, "mean"]) for n in summ.index if n in spec.parameters}
     return {"out_dir": str(out_dir), "verdict": diag["verdict"], "diagnostics": diag,
             "posterior_means": key, "warnings": ident["warnings"], "n_divergences": n_div}
+
+
+def _rows(dataset, info: dict) -> list[dict]:
+    """The data rows of run.json: recording, times and every fitted observable."""
+    prep = info["prep"]
+    out = []
+    for i in range(len(prep["time_s"])):
+        row = {"data_row": i + 1, "recording": str(prep["recordings"][i]),
+               "time_s": float(prep["time_s"][i]), "onset_s": float(prep["onset_s"][i]),
+               "time_since_onset_s": float(prep["since"][i])}
+        for o in info["observables"]:
+            v = float(prep["values"][o][i])
+            row[o] = v if np.isfinite(v) else None
+        out.append(row)
+    return out
 
 
 def _json_default(x):

@@ -31,7 +31,8 @@ How
   Newton, warm-started), and its derivatives come from the implicit function
   theorem, ``∂w/∂x = -(∂I/∂x)/(∂I/∂w)``. They are the same equations as
   :func:`iongrad.models.rundown.rundown_rhs` and :func:`~iongrad.models.rundown.rundown_jac`
-  written as scalar code (those take ~0.5 ms per call on a single state, which
+  written as scalar code compiled with Numba (:mod:`iongrad.infer._rundown_kernel`;
+  the vectorised NumPy versions take ~0.5 ms per call on a single state, which
   would dominate an integration with sensitivities); the tests check value and
   Jacobian against them and the whole gradient against central differences.
 * Backward: ``θ̄ = Σ_k ḡ_k · (d out_k / d θ)``, a plain PyTensor contraction of the
@@ -61,11 +62,11 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from scipy.integrate import odeint, solve_ivp
 
+from iongrad.infer import _rundown_kernel as _kernel
 from iongrad.models.constants import E_CHARGE_C, F_C_PER_MOL, rt_over_f_mV
 from iongrad.models.errors import ModelInputError
-from iongrad.models.rundown import RUNDOWN_DEFAULTS, membrane_potential_mV
-from iongrad.models.steady_state import DEFAULT_PARAMS, ghk_slope_factor, solve_steady_state
-from iongrad.models.thermo import u_over_one_minus_exp_neg_u
+from iongrad.models.rundown import RUNDOWN_DEFAULTS
+from iongrad.models.steady_state import DEFAULT_PARAMS, solve_steady_state
 
 __all__ = ["FREE_PARAMETERS", "OUTPUTS", "RundownOp", "RundownSensitivitySolver",
            "SolveFailed"]
@@ -86,27 +87,11 @@ class SolveFailed(ArithmeticError):
     """A solve could not produce verified numbers (caught and counted by the Op)."""
 
 
-# --------------------------------------------------------------------------------------
-# Scalar GHK helpers
-# --------------------------------------------------------------------------------------
-def _phi(w: float) -> float:
-    """``Φ(w) = w / (1 - e^{-w})``, exact through 0."""
-    if abs(w) < 1e-4:
-        return 1.0 + w / 2.0 + w * w / 12.0
-    if w > 0:
-        return w / -math.expm1(-w)
-    return w * math.exp(w) / math.expm1(w)
-
-
-def _dphi(w: float) -> float:
-    """``Φ'(w)``."""
-    if abs(w) < 1e-3:
-        return 0.5 + w / 6.0 - w**3 / 180.0
-    if w > 0:
-        emp = -math.expm1(-w)
-        return (emp - w * math.exp(-w)) / (emp * emp)
-    emn = math.expm1(w)
-    return math.exp(w) * (emn - w) / (emn * emn)
+def _check_status(status: int) -> None:
+    if status == _kernel.BAD_STATE:
+        raise SolveFailed("state: a concentration became non-positive")
+    if status == _kernel.BAD_POTENTIAL:
+        raise SolveFailed("potential: zero-current root did not converge")
 
 
 # --------------------------------------------------------------------------------------
@@ -178,10 +163,8 @@ class RundownSensitivitySolver:
         self.base = {k: float(v) for k, v in base.items()}
         self.n = 6 if self.ecs else 3
         self.P = len(free)
-        # C / k: currents (Na, K, Cl, pump) -> inner rates (Na, K, Cl), in units of k
-        self._c_cols = np.array([[-1.0, 0.0, 0.0, -3.0], [0.0, -1.0, 0.0, 2.0],
-                                 [0.0, 0.0, 1.0, 0.0]])
-        self._w = None  # warm start of the potential root
+        self._codes = np.array([_kernel.CODES[name] for name in free], dtype=np.int64)
+        self._wbuf = np.array([np.nan])  # warm start of the potential root
         self._y0_inside = None  # warm start of the steady state
         self.nfev = 0
 
@@ -209,6 +192,7 @@ class RundownSensitivitySolver:
         if self.ecs:
             a = p["extracellular_fraction"]
             p["_ratio"] = (1.0 - a) / a
+        p["_q"] = _kernel.pack(p, self.ecs)
         return p
 
     def _drive(self, t: float | None, p):
@@ -249,125 +233,23 @@ class RundownSensitivitySolver:
         tuple
             ``(f, w)`` or ``(f, w, J, Fθ, dwdy, dwdθ)``; ``V = w × RT/F``.
         """
+        self._count()
+        n, big_p = self.n, self.P
+        f, jac, fth = np.empty(n), np.empty((n, n)), np.empty((n, big_p))
+        dwdy, dwdth = np.empty(n), np.empty(big_p)
+        status, w = _kernel.evaluate(-1.0 if t is None or t < 0 else float(t),
+                                     np.asarray(y, dtype=np.float64), p["_q"], self._codes,
+                                     self.ecs, self.mode == "anoxia", self._wbuf, f, jac, fth,
+                                     dwdy, dwdth, derivatives)
+        _check_status(status)
+        if not derivatives:
+            return f, w
+        return f, w, jac, fth, dwdy, dwdth
+
+    def _count(self) -> None:
         self.nfev += 1
         if self.nfev > self.max_rhs_calls:
             raise SolveFailed("budget: too many right-hand-side evaluations (stiff draw)")
-        na_i, k_i, cl_i = float(y[0]), float(y[1]), float(y[2])
-        if self.ecs:
-            na_o, k_o, cl_o = float(y[3]), float(y[4]), float(y[5])
-        else:
-            na_o, k_o, cl_o = p["na_o_mM"], p["k_o_mM"], p["cl_o_mM"]
-        if not (na_i > 0 and k_i > 0 and cl_i > 0 and na_o > 0 and k_o > 0 and cl_o > 0):
-            raise SolveFailed("state: a concentration became non-positive")
-        a_na, a_k, a_cl = p["_a_na"], p["_a_k"], p["_a_cl"]
-        atp, avail, dlnatp, davail = self._drive(t, p)
-        f_na = 1.0 / (1.0 + (p["k_na_mM"] / na_i) ** p["hill_na"])
-        g_k = 1.0 / (1.0 + (p["k_k_mM"] / k_o) ** p["hill_k"])
-        h_atp = atp / (atp + p["k_atp_mM"])
-        i_p_full = p["_pmax"] * g_k * h_atp * f_na
-        i_p = i_p_full * avail
-        # potential: (A - B) Φ(w) + B w + I_p = 0, strictly increasing in w
-        big_a = a_na * na_i + a_k * k_i + a_cl * cl_o
-        big_b = a_na * na_o + a_k * k_o + a_cl * cl_i
-        amb = big_a - big_b
-        hi = math.log(big_b / big_a)
-        lo = min(-(max(amb, 0.0) + i_p) / big_b, hi)
-        w = self._w if (self._w is not None and lo < self._w < hi) else hi
-        scale = abs(amb) + big_b + i_p
-        for _ in range(60):
-            phi = _phi(w)
-            res = amb * phi + big_b * w + i_p
-            if abs(res) <= 1e-13 * scale:
-                break
-            if res > 0:
-                hi = w
-            else:
-                lo = w
-            w_new = w - res / (amb * _dphi(w) + big_b)
-            if not lo < w_new < hi:
-                w_new = 0.5 * (lo + hi)
-            if abs(w_new - w) <= 1e-15 * max(1.0, abs(w)):
-                w = w_new
-                break
-            w = w_new
-        phi_p = _phi(w)
-        phi_m = phi_p - w
-        res = amb * phi_p + big_b * w + i_p
-        if not (math.isfinite(w) and abs(res) <= 1e-9 * scale):
-            raise SolveFailed("potential: zero-current root did not converge")
-        self._w = w
-        load = p["activity_load_pA"]
-        i_na_leak = a_na * (na_i * phi_p - na_o * phi_m)
-        i_k_leak = a_k * (k_i * phi_p - k_o * phi_m)
-        i_cl = a_cl * (cl_o * phi_p - cl_i * phi_m)
-        i_na = i_na_leak - load
-        i_k = i_k_leak + load
-        k = p["_k"]
-        f_in = np.array([-k * (i_na + 3.0 * i_p), -k * (i_k - 2.0 * i_p), k * i_cl])
-        if self.ecs:
-            f = np.concatenate([f_in, -p["_ratio"] * f_in])
-        else:
-            f = f_in
-        if not derivatives:
-            return f, w
-        d_p, d_m = _dphi(w), _dphi(-w)
-        dn, dk, dc = (a_na * (na_i * d_p + na_o * d_m), a_k * (k_i * d_p + k_o * d_m),
-                      a_cl * (cl_o * d_p + cl_i * d_m))
-        inv = 1.0 / (dn + dk + dc)  # 1 / (∂I/∂w)
-        # ∂I_r/∂y_j at constant w (rows Na, K, Cl, pump), as scalars
-        pn0, pk1, pc2 = a_na * phi_p, a_k * phi_p, -a_cl * phi_m
-        pp0 = i_p * p["hill_na"] * (1.0 - f_na) / na_i
-        if self.ecs:
-            pn3, pk4, pc5 = -a_na * phi_m, -a_k * phi_m, a_cl * phi_p
-            pp4 = i_p * p["hill_k"] * (1.0 - g_k) / k_o
-            dwdy = np.array([-(pn0 + pp0), -pk1, -pc2, -pn3, -(pk4 + pp4), -pc5]) * inv
-            # rows of C @ part (C maps currents to inner rates)
-            cpart = np.array([
-                [-k * (pn0 + 3.0 * pp0), 0.0, 0.0, -k * pn3, -3.0 * k * pp4, 0.0],
-                [2.0 * k * pp0, -k * pk1, 0.0, 0.0, -k * pk4 + 2.0 * k * pp4, 0.0],
-                [0.0, 0.0, k * pc2, 0.0, 0.0, k * pc5]])
-        else:
-            dwdy = np.array([-(pn0 + pp0), -pk1, -pc2]) * inv
-            cpart = np.array([[-k * (pn0 + 3.0 * pp0), 0.0, 0.0],
-                              [2.0 * k * pp0, -k * pk1, 0.0],
-                              [0.0, 0.0, k * pc2]])
-        cd = np.array([-k * dn, -k * dk, k * dc])  # C @ ∂I/∂w
-        # ∂I_r/∂ln θ at constant w and y: one current per parameter
-        big_p = self.P
-        pth_row = np.zeros(big_p, dtype=np.int64)  # which current (0 Na, 1 K, 2 Cl, 3 pump)
-        pth = np.zeros(big_p)
-        for q, name in enumerate(self.free):
-            if name == "p_na_cm_s":
-                pth[q] = i_na_leak
-            elif name == "p_k_cm_s":
-                pth_row[q], pth[q] = 1, i_k_leak
-            elif name == "p_cl_cm_s":
-                pth_row[q], pth[q] = 2, i_cl
-            elif name in ("pump_density_per_um2", "turnover_max_per_s"):
-                pth_row[q], pth[q] = 3, i_p
-            elif name == "k_na_mM":
-                pth_row[q], pth[q] = 3, -p["hill_na"] * i_p * (1.0 - f_na)
-            elif name == "tau_atp_s":
-                pth_row[q], pth[q] = 3, i_p * dlnatp
-            elif name == "tau_block_s":
-                pth_row[q], pth[q] = 3, i_p_full * davail
-            else:
-                pth_row[q] = -1
-        dwdth = -pth * inv
-        fth_in = self._c_cols[:, np.maximum(pth_row, 0)] * np.where(pth_row >= 0, pth, 0.0)
-        fth_in = fth_in * k + np.outer(cd, dwdth)
-        j_in = cpart + np.outer(cd, dwdy)
-        if self.ecs:
-            r = p["_ratio"]
-            jac = np.concatenate([j_in, -r * j_in])
-            fth = np.concatenate([fth_in, -r * fth_in])
-            if "extracellular_fraction" in self.free:
-                # d(-ratio)/d ln alpha = 1/alpha
-                fth[3:, self.free.index("extracellular_fraction")] += (
-                    f_in / p["extracellular_fraction"])
-        else:
-            jac, fth = j_in, fth_in
-        return f, w, jac, fth, dwdy, dwdth
 
     # ---------------------------------------------------------------- steady state
     def steady_state(self, p) -> tuple[np.ndarray, np.ndarray]:
@@ -450,18 +332,30 @@ class RundownSensitivitySolver:
         if t_pos.size:
             aug = n * (1 + big_p) if sensitivities else n
 
-            def rhs(t, yy):
-                if not sensitivities:
-                    return self.evaluate(t, yy, p, derivatives=False)[0]
-                f, _, jac, fth, _, _ = self.evaluate(t, yy[:n], p)
-                s = yy[n:].reshape(n, big_p)
-                return np.concatenate([f, (jac @ s + fth).ravel()])
+            q, codes, ecs, anox, wbuf = (p["_q"], self._codes, self.ecs,
+                                         self.mode == "anoxia", self._wbuf)
+            f, jac = np.empty(aug), np.empty((n, n))
+            fth, dwdy, dwdth = np.empty((n, big_p)), np.empty(n), np.empty(big_p)
+            big = np.empty((aug, aug))
 
-            def jac_aug(t, yy):
-                jac = self.evaluate(t, yy[:n], p)[2]
-                if not sensitivities:
-                    return jac
-                return _block(jac, big_p)
+            if sensitivities:
+                def rhs(t, yy):
+                    self._count()
+                    _check_status(_kernel.rhs_augmented(t, yy, q, codes, ecs, anox, wbuf, f,
+                                                        jac, fth, dwdy, dwdth))
+                    return f.copy()
+
+                def jac_aug(t, yy):
+                    self._count()
+                    _check_status(_kernel.jac_augmented(t, yy, q, codes, ecs, anox, wbuf, big,
+                                                        f[:n].copy(), jac, fth, dwdy, dwdth))
+                    return big.copy()
+            else:
+                def rhs(t, yy):
+                    return self.evaluate(t, yy, p, derivatives=False)[0]
+
+                def jac_aug(t, yy):
+                    return self.evaluate(t, yy, p)[2]
 
             start = np.concatenate([y0, s0.ravel()]) if sensitivities else y0.copy()
             sol = self._integrate(rhs, jac_aug, start, t_pos, aug)
@@ -489,60 +383,14 @@ class RundownSensitivitySolver:
         return out, sens
 
     def _potential(self, tau: np.ndarray, ys: np.ndarray, p):
-        """Vectorised ``w = FV/RT``, ``∂w/∂y`` (m, n) and ``∂w/∂ln θ`` (m, P) at many states.
-
-        Same equations as :meth:`evaluate` (the tests compare the two); used for the
-        outputs, where one call replaces one scalar evaluation per output time.
-        """
-        na_i, k_i, cl_i = ys[:, 0], ys[:, 1], ys[:, 2]
-        if self.ecs:
-            na_o, k_o, cl_o = ys[:, 3], ys[:, 4], ys[:, 5]
-        else:
-            na_o, k_o, cl_o = (np.full(tau.shape, p[k]) for k in ("na_o_mM", "k_o_mM",
-                                                                   "cl_o_mM"))
-        a_na, a_k, a_cl = p["_a_na"], p["_a_k"], p["_a_cl"]
-        drive = [self._drive(float(t) if t >= 0 else None, p) for t in tau]
-        atp, avail, dlnatp, davail = (np.array(c) for c in zip(*drive, strict=True))
-        f_na = 1.0 / (1.0 + (p["k_na_mM"] / na_i) ** p["hill_na"])
-        g_k = 1.0 / (1.0 + (p["k_k_mM"] / k_o) ** p["hill_k"])
-        i_p_full = p["_pmax"] * g_k * atp / (atp + p["k_atp_mM"]) * f_na
-        i_p = i_p_full * avail
-        conc = {"na_i_mM": na_i, "k_i_mM": k_i, "cl_i_mM": cl_i, "na_o_mM": na_o,
-                "k_o_mM": k_o, "cl_o_mM": cl_o}
-        v, ok = membrane_potential_mV(conc, p, i_pump_pA=i_p, leak="ghk")
-        if not np.all(ok):
-            raise SolveFailed("potential: zero-current root did not converge")
-        w = v / p["_vt"]
-        phi_p = u_over_one_minus_exp_neg_u(w)
-        phi_m = phi_p - w
-        d_p, d_m = ghk_slope_factor(w), ghk_slope_factor(-w)
-        didw = (a_na * (na_i * d_p + na_o * d_m) + a_k * (k_i * d_p + k_o * d_m)
-                + a_cl * (cl_o * d_p + cl_i * d_m))
-        col = np.zeros((tau.size, self.n))
-        col[:, 0] = a_na * phi_p + i_p * p["hill_na"] * (1.0 - f_na) / na_i
-        col[:, 1] = a_k * phi_p
-        col[:, 2] = -a_cl * phi_m
-        if self.ecs:
-            col[:, 3] = -a_na * phi_m
-            col[:, 4] = -a_k * phi_m + i_p * p["hill_k"] * (1.0 - g_k) / k_o
-            col[:, 5] = a_cl * phi_p
-        pth = np.zeros((tau.size, self.P))
-        for q, name in enumerate(self.free):
-            if name == "p_na_cm_s":
-                pth[:, q] = a_na * (na_i * phi_p - na_o * phi_m)
-            elif name == "p_k_cm_s":
-                pth[:, q] = a_k * (k_i * phi_p - k_o * phi_m)
-            elif name == "p_cl_cm_s":
-                pth[:, q] = a_cl * (cl_o * phi_p - cl_i * phi_m)
-            elif name in ("pump_density_per_um2", "turnover_max_per_s"):
-                pth[:, q] = i_p
-            elif name == "k_na_mM":
-                pth[:, q] = -p["hill_na"] * i_p * (1.0 - f_na)
-            elif name == "tau_atp_s":
-                pth[:, q] = i_p * dlnatp
-            elif name == "tau_block_s":
-                pth[:, q] = i_p_full * davail
-        return w, -col / didw[:, None], -pth / didw[:, None]
+        """``w = FV/RT``, ``∂w/∂y`` (m, n) and ``∂w/∂ln θ`` (m, P) at many states."""
+        m = tau.shape[0]
+        w, dwdy, dwdth = np.empty(m), np.empty((m, self.n)), np.empty((m, self.P))
+        status = _kernel.potentials(np.where(tau >= 0, tau, -1.0), np.ascontiguousarray(ys),
+                                    p["_q"], self._codes, self.ecs, self.mode == "anoxia",
+                                    self._wbuf, w, dwdy, dwdth)
+        _check_status(status)
+        return w, dwdy, dwdth
 
     def _integrate(self, rhs, jac, start, t_pos, aug):
         try:
@@ -565,17 +413,6 @@ class RundownSensitivitySolver:
             raise
         except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
             raise SolveFailed(f"integrator: {exc}") from None
-
-
-def _block(jac: np.ndarray, big_p: int) -> np.ndarray:
-    """Jacobian of the augmented system, ``I ⊗ J`` (the ``∂(J S)/∂y`` terms dropped;
-    it only steers the implicit corrector, the right-hand side is exact)."""
-    n = jac.shape[0]
-    out = np.zeros((n * (1 + big_p), n * (1 + big_p)))
-    out[:n, :n] = jac
-    # S is stored row-major (n, P): d S'[i, q] / d S[j, q'] = J[i, j] δ(q, q')
-    out[n:, n:] = np.kron(jac, np.eye(big_p))
-    return out
 
 
 # --------------------------------------------------------------------------------------

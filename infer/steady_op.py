@@ -43,16 +43,27 @@ _FALLBACK_X = float(np.log(10.0))
 _FALLBACK_V = -70.0
 
 
-def _in_domain(p: dict) -> np.ndarray:
-    """Samples whose parameters lie in the model's domain (positive where required)."""
-    ok = np.ones(p["na_o_mM"].shape, dtype=bool)
-    for k, v in p.items():
+def _domain_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Names that must be > 0 and names that must be >= 0 (osm_o_mOsm: NaN = default)."""
+    pos, nonneg = [], []
+    for k in PARAM_ORDER:
         if k == "osm_o_mOsm":
             continue
         if k in _POSITIVE or k in _LEAK_PARAMS["ohmic"][:2] or k in _LEAK_PARAMS["ghk"][:2]:
-            ok &= v > 0
+            pos.append(k)
         elif k in _NONNEG or k in _LEAK_PARAMS["ohmic"] or k in _LEAK_PARAMS["ghk"]:
-            ok &= v >= 0
+            nonneg.append(k)
+    return tuple(pos), tuple(nonneg)
+
+
+_MUST_BE_POSITIVE, _MUST_BE_NONNEG = _domain_classes()
+
+
+def _in_domain(p: dict) -> np.ndarray:
+    """Samples whose parameters lie in the model's domain (positive where required)."""
+    ok = np.all([p[k] > 0 for k in _MUST_BE_POSITIVE], axis=0)
+    if _MUST_BE_NONNEG:
+        ok &= np.all([p[k] >= 0 for k in _MUST_BE_NONNEG], axis=0)
     return ok
 
 
@@ -95,7 +106,8 @@ class SteadyStateOp(Op):
         if self.volume == "osmotic":
             p["osm_o_mOsm"] = np.where(np.isnan(p["osm_o_mOsm"]),
                                        2.0 * (p["na_o_mM"] + p["k_o_mM"]), p["osm_o_mOsm"])
-        safe = {k: np.where(in_domain, v, DEFAULT_PARAMS[k]) for k, v in p.items()}
+        safe = p if in_domain.all() else {k: np.where(in_domain, v, DEFAULT_PARAMS[k])
+                                          for k, v in p.items()}
         x0 = self._last_x.get(n)
         x, v, _, reason, _, _ = solve_core(safe, leak=self.leak, volume=self.volume, x0=x0)
         ok = in_domain & (reason == 0)

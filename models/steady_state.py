@@ -426,19 +426,21 @@ def steady_state_residuals(na_i_mM: ArrayLike, k_i_mM: ArrayLike, cl_i_mM: Array
     for ohmic, the sum of both unidirectional GHK fluxes — so that a balance at
     equilibrium (no pump) is judged against the fluxes it balances, not zero.
     """
-    from iongrad.models.thermo import ghk_current_pA, nernst_mV, ohmic_current_pA
+    from iongrad.models.thermo import ghk_current_pA, ohmic_current_pA
 
     i_p = (_max_pump_current_pA(p) * hill_activation(na_i_mM, p["k_na_mM"], p["hill_na"]))
     t = p["temperature_K"]
     if leak == "ohmic":
-        e_na = nernst_mV(p["na_o_mM"], na_i_mM, 1, t)
-        e_k = nernst_mV(p["k_o_mM"], k_i_mM, 1, t)
-        e_cl = nernst_mV(p["cl_o_mM"], cl_i_mM, -1, t)
+        # Nernst potentials (inputs are validated by the callers; no re-checks here,
+        # this runs inside every log-density evaluation of a fit)
+        vt = rt_over_f_mV(t)
+        e_na = vt * np.log(p["na_o_mM"] / na_i_mM)
+        e_k = vt * np.log(p["k_o_mM"] / k_i_mM)
+        e_cl = -vt * np.log(p["cl_o_mM"] / cl_i_mM)
         i_na = ohmic_current_pA(v_mV, e_na, p["g_na_nS"])
         i_k = ohmic_current_pA(v_mV, e_k, p["g_k_nS"])
         i_cl = ohmic_current_pA(v_mV, e_cl, p["g_cl_nS"])
         # magnitude scale of each leak: g (|V| + |E| + RT/F)
-        vt = rt_over_f_mV(t)
         s_na = p["g_na_nS"] * (np.abs(v_mV) + np.abs(e_na) + vt)
         s_k = p["g_k_nS"] * (np.abs(v_mV) + np.abs(e_k) + vt)
         s_cl = p["g_cl_nS"] * (np.abs(v_mV) + np.abs(e_cl) + vt)

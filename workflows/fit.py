@@ -245,11 +245,10 @@ def _summary_vars(idata, spec) -> list[str]:
 
 def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict:
     """Fit with NUTS and write every output into ``out_dir`` (which must exist)."""
-    import arviz as az
     import numpy as np
     import pymc as pm
 
-    from iongrad.infer.diagnostics import diagnose, identifiability
+    from iongrad.infer.diagnostics import diagnose, identifiability, summary_table
     from iongrad.infer.model import build_model, unit_of
 
     if resolved.get("model") == "rundown":
@@ -287,7 +286,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
                                        progressbar=False)
     t_pp = time.perf_counter()
     names = _summary_vars(idata, spec)
-    summ = az.summary(idata, var_names=names, hdi_prob=0.94)
+    summ = summary_table(idata, names)
     summ.index.name = "variable"
     summ.insert(0, "unit", [unit_of(v) for v in summ.index])
     summ.to_csv(out_dir / "summary.csv")
