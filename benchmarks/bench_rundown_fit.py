@@ -7,7 +7,9 @@ sampling wall time, min bulk/tail ESS over the fitted parameters, ESS/s, R-hat,
 divergences, whether the true parameters lie inside the 94% HDI, and the ratio.
 
 Run: ``python benchmarks/bench_rundown_fit.py [--draws N --tune N --only op|ode]``.
-Nothing is asserted.
+``--part evals`` instead times one logp+gradient for every integrator of the Op
+(``odeint``, ``solve_ivp`` LSODA and BDF), with the compiled kernel and with it
+interpreted (``NUMBA_DISABLE_JIT=1`` in a subprocess). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -66,13 +68,58 @@ def run(method: str, draws: int, tune: int, seed: int) -> dict:
             "means": {n: float(summ.loc[n, "mean"]) for n in names}}
 
 
+def time_evals(ode_method: str, repeats: int = 30) -> dict:
+    """Compile time and mean wall time of one logp+gradient of the sensitivity-Op model."""
+    from iongrad.data import load_shipped
+    from iongrad.infer.rundown_model import RundownSpec, build_rundown_model
+
+    ds = load_shipped("synthetic_rundown")
+    t0 = time.perf_counter()
+    model, _info = build_rundown_model(ds, RundownSpec(ode_method=ode_method))
+    fn = model.logp_dlogp_function(ravel_inputs=True)
+    fn.set_extra_values({})
+    x0 = model.initial_point()
+    vec = np.concatenate([np.ravel(x0[v.name]) for v in fn._grad_vars])
+    fn(vec)
+    t_compile = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    for i in range(repeats):
+        fn(vec * (1 + 1e-4 * i))
+    return {"ode_method": ode_method, "compile_s": t_compile,
+            "logp_dlogp_ms": (time.perf_counter() - t1) / repeats * 1e3}
+
+
+def part_evals() -> None:
+    import os
+    import subprocess
+    import sys
+
+    rows = [dict(time_evals(m), kernel="compiled") for m in ("odeint", "LSODA", "BDF")]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    code = ("import json, sys; sys.path.insert(0, 'benchmarks'); import bench_rundown_fit as b; "
+            "print(json.dumps(b.time_evals('odeint', 10)))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True, cwd=root).stdout.strip().splitlines()[-1]
+    rows.append(dict(json.loads(out), kernel="interpreted"))
+    base = rows[0]["logp_dlogp_ms"]
+    for r in rows:
+        print(f"{r['ode_method']:<7} {r['kernel']:<12} compile {r['compile_s']:6.1f} s   "
+              f"logp+grad {r['logp_dlogp_ms']:7.2f} ms   ({r['logp_dlogp_ms'] / base:.1f}x "
+              "the compiled odeint)")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--tune", type=int, default=300)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--only", choices=("op", "ode"), default=None)
+    ap.add_argument("--part", choices=("ess", "evals"), default="ess")
     args = ap.parse_args(argv)
+    if args.part == "evals":
+        part_evals()
+        return
     methods = {"op": "sensitivity_op", "ode": "pm_ode"}
     results = {}
     for key, method in methods.items():

@@ -67,6 +67,31 @@ def _in_domain(p: dict) -> np.ndarray:
     return ok
 
 
+def _solve_ohmic(p: dict, volume: str, x0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compiled per-sample solve; samples it cannot verify go to :func:`solve_core`."""
+    from iongrad.infer._steady_kernel import solve_ohmic
+
+    cold = x0 is None
+    if cold:
+        x0 = np.log(np.minimum(p["k_na_mM"], 0.5 * p["na_o_mM"]))
+    osm = p["osm_o_mOsm"]
+    if volume == "osmotic":
+        osm = np.where(np.isnan(osm), 2.0 * (p["na_o_mM"] + p["k_o_mM"]), osm)
+    x, v, solved = solve_ohmic(
+        np.ascontiguousarray(x0, dtype=np.float64), p["g_na_nS"], p["g_k_nS"], p["g_cl_nS"],
+        p["pump_density_per_um2"], p["area_um2"], p["turnover_max_per_s"], p["k_na_mM"],
+        p["hill_na"], p["k_k_mM"], p["hill_k"], p["atp_mM"], p["k_atp_mM"], p["na_o_mM"],
+        p["k_o_mM"], p["cl_o_mM"], p["a_i_mM"], p["z_a"], p["temperature_K"],
+        p["activity_load_pA"], osm, volume == "osmotic", 25 if cold else 12, 1e-9, 2000.0)
+    reason = np.zeros(x.shape, dtype=np.int64)
+    if not solved.all():
+        idx = np.flatnonzero(~solved)
+        sub = {k: val[idx] for k, val in p.items()}
+        xs, vs, _, rs, _, _ = solve_core(sub, leak="ohmic", volume=volume)
+        x[idx], v[idx], reason[idx] = xs, vs, rs
+    return x, v, reason
+
+
 class SteadyStateOp(Op):
     """``(θ_1, ..., θ_P) -> (ln Na_i, V_mV, feasible)`` for vectors of equal length n.
 
@@ -109,7 +134,10 @@ class SteadyStateOp(Op):
         safe = p if in_domain.all() else {k: np.where(in_domain, v, DEFAULT_PARAMS[k])
                                           for k, v in p.items()}
         x0 = self._last_x.get(n)
-        x, v, _, reason, _, _ = solve_core(safe, leak=self.leak, volume=self.volume, x0=x0)
+        if self.leak == "ohmic":
+            x, v, reason = _solve_ohmic(safe, self.volume, x0)
+        else:
+            x, v, _, reason, _, _ = solve_core(safe, leak=self.leak, volume=self.volume, x0=x0)
         ok = in_domain & (reason == 0)
         self.n_infeasible += int((~ok).sum())
         x = np.where(ok, x, _FALLBACK_X)

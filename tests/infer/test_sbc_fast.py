@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import pytest
 from scipy import stats
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "sbc.py"
@@ -22,7 +21,6 @@ sbc = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sbc)
 
 
-@pytest.mark.long  # several minutes on 2 cores: run with `pytest -m long`
 def test_90_percent_intervals_cover_at_the_nominal_rate():
     res = sbc.run_sbc(20, seed=20250214, draws=100, tune=150, thin=2, n_cells=2, n_bins=5,
                       max_treedepth=6)

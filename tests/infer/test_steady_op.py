@@ -86,3 +86,43 @@ def test_infeasible_sample_is_flagged_not_nan():
     feasible, v = f(np.array([1000.0, 10.0]))
     assert feasible.tolist() == [1, 0]
     assert np.all(np.isfinite(v))
+
+
+@pytest.mark.parametrize("volume", ["fixed", "osmotic"])
+def test_compiled_ohmic_path_agrees_with_numpy_solver_over_a_wide_design(volume):
+    """The Op's compiled ohmic solve accepts exactly the samples the NumPy solver solves.
+
+    4096 log-uniform parameter sets over two to three decades of every conductance, pump
+    density, K_Na, [K]o and activity load, cold and warm started: feasibility flags equal,
+    and ln Na_i and V equal to 1e-9 where feasible.
+    """
+    from iongrad.infer.steady_op import PARAM_ORDER, SteadyStateOp
+    from iongrad.models.steady_state import DEFAULT_PARAMS
+
+    rng = np.random.default_rng(11)
+    m = 4096
+
+    def logu(lo, hi):
+        return np.exp(rng.uniform(np.log(lo), np.log(hi), m))
+
+    p = {k: np.full(m, float(v)) for k, v in DEFAULT_PARAMS.items()}
+    p.update(g_na_nS=logu(0.01, 1.0), g_k_nS=logu(0.05, 5.0), g_cl_nS=logu(0.01, 1.0),
+             pump_density_per_um2=logu(30.0, 3000.0), k_na_mM=logu(1.0, 100.0),
+             k_o_mM=logu(1.0, 40.0), activity_load_pA=rng.uniform(0.0, 20.0, m))
+    p["osm_o_mOsm"] = 2.0 * (p["na_o_mM"] + p["k_o_mM"])  # what steady_state_graph passes
+    ref = solve_steady_state(leak="ohmic", volume=volume, **p)
+    op = SteadyStateOp("ohmic", volume)
+    x_sym = [pt.dvector(k) for k in PARAM_ORDER]
+    f = pytensor.function(x_sym, op(*x_sym))
+    args = [p[k] for k in PARAM_ORDER]
+    for _start in ("cold", "warm"):  # the second call starts from the first's solution
+        x, v, ok = f(*args)
+        np.testing.assert_array_equal(ok.astype(bool), ref.feasible)
+        assert 0 < ref.feasible.mean() < 1  # the design reaches infeasible corners
+        fe = ref.feasible
+        np.testing.assert_allclose(x[fe], np.log(ref.na_i_mM[fe]), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(v[fe], ref.v_rest_mV[fe], rtol=0, atol=1e-9)
+        args = [a * (1 + 1e-6) if k == "g_na_nS" else a for k, a in zip(PARAM_ORDER, args,
+                                                                       strict=True)]
+        ref = solve_steady_state(leak="ohmic", volume=volume,
+                                 **dict(p, g_na_nS=p["g_na_nS"] * (1 + 1e-6)))
