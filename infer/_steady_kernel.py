@@ -64,8 +64,8 @@ def solve_ohmic(x0, g_na, g_k, g_cl, density, area, turnover, k_na, hill_na, k_k
             dcl = cl * dv / vt
             r = c1 * (na + k_i) - c2 * cl - c3
             dr = c1 * (na + dk) - c2 * dcl
-            if not (dr > 0) or not math.isfinite(r / dr):
-                break
+            if not (dr > 0 and math.isfinite(r) and math.isfinite(dr)):
+                break  # overflow far from the root: r/inf = 0 is not convergence
             step = min(max(r / dr, -1.0), 1.0)  # damp: at most a factor e per step
             x = x - step
             if abs(step) <= 1e-13 * max(1.0, abs(x)):

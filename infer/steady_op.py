@@ -87,7 +87,8 @@ def _solve_ohmic(p: dict, volume: str, x0) -> tuple[np.ndarray, np.ndarray, np.n
     if not solved.all():
         idx = np.flatnonzero(~solved)
         sub = {k: val[idx] for k, val in p.items()}
-        xs, vs, _, rs, _, _ = solve_core(sub, leak="ohmic", volume=volume)
+        xs, vs, _, rs, _, _ = solve_core(sub, leak="ohmic", volume=volume,
+                                         x0=None if cold else np.asarray(x0)[idx])
         x[idx], v[idx], reason[idx] = xs, vs, rs
     return x, v, reason
 

@@ -577,7 +577,9 @@ def _newton_warm(x0, p, leak, volume, *, max_iter=12):
         for it in range(max_iter):
             xi = x[idx]
             r, dr, v, ok = resid(xi, sub, w)
-            step = np.where(ok & (dr > 0), r / dr, np.nan)
+            # an overflowing residual or slope (extreme pump/leak ratios far from the
+            # root) is no information: r/inf = 0 would look like convergence
+            step = np.where(ok & (dr > 0) & np.isfinite(r) & np.isfinite(dr), r / dr, np.nan)
             step = np.clip(step, -1.0, 1.0)  # damp: at most a factor e per step
             xi = xi - step
             x[idx] = xi

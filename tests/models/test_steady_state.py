@@ -13,6 +13,7 @@ from iongrad.models import (
     solve_steady_state,
 )
 from iongrad.models.errors import ModelInputError
+from iongrad.models.steady_state import DEFAULT_PARAMS, steady_state_residuals
 
 
 def logu(lo, hi):
@@ -255,3 +256,19 @@ def test_input_resistance_is_inverse_slope_of_total_leak_current(leak):
     h = 1e-4
     g = (i_leak(ss.v_rest_mV + h) - i_leak(ss.v_rest_mV - h)) / (2 * h)
     np.testing.assert_allclose(ss.r_in_MOhm, 1e3 / g, rtol=1e-7)
+
+
+@pytest.mark.parametrize("volume", ["fixed", "osmotic"])
+def test_strong_pump_weak_na_leak_is_solved_not_flagged(volume):
+    """Regression: ~13,000 pumps/µm² against g_Na = 0.017 nS. From the default start
+    (Na_i = K_Na = 12 mM) V would be -18,000 mV and K_i overflows; the Newton step r/inf = 0
+    once looked like convergence and the set was flagged "concentration above max" (reason 5)
+    although a physical steady state exists (Na_i ~2 mM, V ~-73 mV)."""
+    p = dict(g_na_nS=0.016507722396836306, g_k_nS=0.28097672201962126, g_cl_nS=0.3,
+             pump_density_per_um2=13145.850579422135, k_na_mM=12.0, k_o_mM=8.0)
+    ss = solve_steady_state(leak="ohmic", volume=volume, **p)
+    assert bool(ss.feasible) and int(ss.reason) == 0
+    assert 1.0 < float(ss.na_i_mM) < 3.0 and -80.0 < float(ss.v_rest_mV) < -65.0
+    res = steady_state_residuals(ss.na_i_mM, ss.k_i_mM, ss.cl_i_mM, ss.v_rest_mV,
+                                 ss.a_i_mM, {**DEFAULT_PARAMS, **p}, leak="ohmic")
+    assert max(float(r) for r in res.values()) < 1e-9
