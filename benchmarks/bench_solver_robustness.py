@@ -9,7 +9,10 @@ the pump's K_Na, and [K]o from 1 to 40 mM. Every point must either
   :func:`iongrad.models.steady_state.steady_state_residuals`, and for osmotic
   volume the osmotic balance) below 1e-9, every concentration finite and > 0; or
 * be flagged infeasible with a reason code from
-  :data:`iongrad.models.steady_state.REASONS`.
+  :data:`iongrad.models.steady_state.REASONS` — and then truly have no physical
+  steady state: a scan of the electroneutrality residual over Na_i = 1e-4–2000 mM
+  finds no sign change between physical states (``flagged_with_physical_root``, must
+  be 0).
 
 NaN and negative concentrations among the converged points are counted (must be 0).
 On a random subset of converged points (fixed volume), the steady state is
@@ -97,11 +100,54 @@ def check(params: dict[str, np.ndarray], leak: str, volume: str) -> dict:
         "infeasible_by_reason": per_reason,
         "infeasible_fraction_by_reason": {k: v / n for k, v in per_reason.items()},
         "neither_converged_nor_flagged": int(np.sum(~converged & ~flagged)),
+        "flagged_with_physical_root": missed_physical_roots(params, leak, volume, ~feas),
         "feasible_but_residual_above_tol": int(np.sum(feas & ~(worst < RESID_TOL))),
         "nan_in_converged": nan_feasible, "negative_in_converged": neg_feasible,
         "worst_residual_converged": float(np.max(worst[feas])) if feas.any() else None,
         "_converged_mask": converged,
     }
+
+
+def missed_physical_roots(params: dict[str, np.ndarray], leak: str, volume: str,
+                          flagged: np.ndarray, *, n_grid: int = 240,
+                          max_conc_mM: float = 2000.0, chunk: int = 500) -> int:
+    """Flagged points that do have a physical steady state (the solver must never miss one).
+
+    For every flagged point, the electroneutrality residual of
+    :func:`iongrad.models.steady_state.pump_leak_state` (V from the Na+ balance, K_i and
+    Cl_i explicit) is scanned on ``n_grid`` values of Na_i from 1e-4 mM to ``max_conc_mM``.
+    A sign change between two neighbouring grid points whose states are both physical
+    (finite, positive, every concentration <= ``max_conc_mM``, impermeant anions > 0 for
+    osmotic volume) brackets a physical root: such a point should have been solved.
+    """
+    from iongrad.models.steady_state import DEFAULT_PARAMS, _v_given_x, pump_leak_state
+
+    idx = np.flatnonzero(flagged)
+    x_grid = np.linspace(np.log(1e-4), np.log(max_conc_mM), n_grid)
+    missed = 0
+    for start in range(0, idx.size, chunk):
+        sel = idx[start:start + chunk]
+        m = sel.size
+        p = {k: np.repeat(np.broadcast_to(np.asarray(v, float), (len(flagged),))[sel], n_grid)
+             for k, v in DEFAULT_PARAMS.items()}
+        for k, v in params.items():
+            p[k] = np.repeat(v[sel], n_grid)
+        if volume == "osmotic":
+            p["osm_o_mOsm"] = 2.0 * (p["na_o_mM"] + p["k_o_mM"])
+        x = np.tile(x_grid, m)
+        with np.errstate(all="ignore"):
+            v, ok_v = _v_given_x(x, p, leak)
+            st = pump_leak_state(x, v, p, leak=leak, volume=volume)
+            h = st["r_en_mM"] / st["en_scale_mM"]
+            conc = np.stack([st["na_i_mM"], st["k_i_mM"], st["cl_i_mM"]])
+            phys = (ok_v & np.isfinite(v) & np.isfinite(h)
+                    & np.all(np.isfinite(conc) & (conc > 0) & (conc <= max_conc_mM), axis=0))
+            if volume == "osmotic":
+                phys &= st["a_i_mM"] > 0
+        h, phys = h.reshape(m, n_grid), phys.reshape(m, n_grid)
+        change = (h[:, :-1] * h[:, 1:] < 0) & phys[:, :-1] & phys[:, 1:]
+        missed += int(change.any(axis=1).sum())
+    return missed
 
 
 def ode_agreement(params: dict[str, np.ndarray], leak: str, idx: np.ndarray) -> dict:

@@ -227,18 +227,26 @@ def _fit_chunk(args) -> list[dict]:
     t0 = time.perf_counter()
     sampler = SBCSampler(n_cells, target_accept=target_accept, max_treedepth=max_treedepth)
     out = [{"i": -1, "build_s": time.perf_counter() - t0}]
+    import pymc as pm
+
     for i, truth, data, seed in jobs:
         t1 = time.perf_counter()
-        post = sampler.fit(data, draws=draws, tune=tune, seed=seed)
-        rec = {"i": i, "time_s": time.perf_counter() - t1,
-               "divergences": post["_divergences"], "score": _score(truth, post, thin, n_keep)}
+        try:
+            post = sampler.fit(data, draws=draws, tune=tune, seed=seed)
+        except pm.exceptions.SamplingError as exc:  # counted and reported, never dropped silently
+            rec = {"i": i, "time_s": time.perf_counter() - t1, "failed": str(exc)[:200]}
+        else:
+            rec = {"i": i, "time_s": time.perf_counter() - t1,
+                   "divergences": post["_divergences"],
+                   "score": _score(truth, post, thin, n_keep)}
         out.append(rec)
         if log_path:
             with open(log_path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(rec) + "\n")
         if verbose:
-            print(f"  rep {i + 1}: {rec['time_s']:.2f} s, {rec['divergences']} divergences",
-                  file=sys.stderr, flush=True)
+            what = ("FAILED: " + rec["failed"][:60] if "failed" in rec
+                    else f"{rec['divergences']} divergences")
+            print(f"  rep {i + 1}: {rec['time_s']:.2f} s, {what}", file=sys.stderr, flush=True)
     return out
 
 
@@ -291,7 +299,9 @@ def aggregate(fits: list[dict], settings: dict, n_cells: int) -> dict:
     """Rank statistics, uniformity tests and coverage from per-replication records."""
     names = quantities()
     n_keep, n_bins = settings["n_posterior_draws_ranked"], settings["n_bins"]
+    failed = [r for r in fits if "failed" in r]
     times = [r["time_s"] for r in fits]
+    fits = [r for r in fits if "failed" not in r]
     divergences = [r["divergences"] for r in fits]
     ranks = {q: [r["score"][q]["rank"] for r in fits] for q in names}
     cover = {q: {"50": [r["score"][q]["in50"] for r in fits],
@@ -313,6 +323,7 @@ def aggregate(fits: list[dict], settings: dict, n_cells: int) -> dict:
                    "pooling": "partial", "parameterization": "centered",
                    "cell_sd_scale": CELL_SD_SCALE},
         "settings": dict(settings, n_reps_done=len(fits)),
+        "reps_failed": [{"i": r["i"], "error": r["failed"]} for r in failed],
         "fit_s_mean": float(np.mean(times)), "fit_s_max": float(np.max(times)),
         "fit_s_total": float(np.sum(times)),
         "divergences_total": int(np.sum(divergences)),
@@ -371,7 +382,8 @@ def format_result(result: dict) -> str:
              f"fit {result['fit_s_mean']:.2f} s/rep (max "
              f"{result['fit_s_max']:.1f} s; {result['fit_s_total']:.0f} s in all, wall "
              f"{result.get('wall_s', float('nan')):.0f} s with {s['jobs']} job(s)); divergences "
-             f"{result['divergences_total']} in {result['reps_with_divergences']} reps",
+             f"{result['divergences_total']} in {result['reps_with_divergences']} reps; "
+             f"replications whose sampling failed: {len(result.get('reps_failed', []))}",
              f"{'quantity':<34}{'chi2 p':>9}{'KS p':>9}{'cov50':>8}{'cov90':>8}"]
     for q, r in result["quantities"].items():
         lines.append(f"{q:<34}{r['p_chi2']:>9.3f}{r['p_ks']:>9.3f}{r['coverage_50']:>8.3f}"
@@ -387,9 +399,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--draws", type=int, default=98)
-    ap.add_argument("--tune", type=int, default=200)
-    ap.add_argument("--thin", type=int, default=2)
+    ap.add_argument("--draws", type=int, default=392)
+    ap.add_argument("--tune", type=int, default=300)
+    ap.add_argument("--thin", type=int, default=8)
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (each compiles once)")
     ap.add_argument("--bins", type=int, default=10)
     ap.add_argument("--target-accept", type=float, default=0.8)

@@ -22,8 +22,9 @@ _spec.loader.exec_module(sbc)
 
 
 def test_90_percent_intervals_cover_at_the_nominal_rate():
-    res = sbc.run_sbc(20, seed=20250214, draws=100, tune=150, thin=2, n_cells=2, n_bins=5,
+    res = sbc.run_sbc(20, seed=20250214, draws=200, tune=200, thin=4, n_cells=2, n_bins=5,
                       max_treedepth=6)
+    assert not res["reps_failed"], res["reps_failed"]
     k = round(res["coverage_90_all"] * res["n_pairs"])
     assert res["n_pairs"] == 20 * len(sbc.quantities())
     p = stats.binomtest(k, res["n_pairs"], 0.9).pvalue

@@ -4,7 +4,8 @@
 conductance/permeability, the pump density and K_Na, and [K]o 1-40 mM, for all
 four leak/volume combinations: every point converges (relative balance residuals
 < 1e-9, recomputed independently; concentrations > 0) or is flagged infeasible
-with a documented reason; no NaN or negative concentration among converged points.
+with a documented reason, and a flagged point has no physical root (residual scan);
+no NaN or negative concentration among converged points.
 Five converged points are checked against the end state of the run-down ODE with
 the pump on (an independent time integration, :mod:`iongrad.models.rundown`).
 """
@@ -34,6 +35,7 @@ def test_every_point_converges_or_is_flagged(design, volume):
     r = bench.check(params, leak, volume)
     assert r["n"] == 4096
     assert r["neither_converged_nor_flagged"] == 0
+    assert r["flagged_with_physical_root"] == 0  # flagged points really have no steady state
     assert r["feasible_but_residual_above_tol"] == 0
     assert r["nan_in_converged"] == 0 and r["negative_in_converged"] == 0
     assert r["converged"] + r["infeasible"] == r["n"]
