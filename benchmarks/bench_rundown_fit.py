@@ -23,10 +23,10 @@ import numpy as np
 
 
 def run(method: str, draws: int, tune: int, seed: int) -> dict:
-    import arviz as az
     import pymc as pm
 
     from iongrad.data import load_shipped
+    from iongrad.infer.diagnostics import summary_table
     from iongrad.infer.rundown_model import RundownSpec, build_rundown_model
 
     ds = load_shipped("synthetic_rundown")
@@ -51,7 +51,7 @@ def run(method: str, draws: int, tune: int, seed: int) -> dict:
                           compute_convergence_checks=False)
     wall = time.perf_counter() - t2
     names = list(truth)
-    summ = az.summary(idata, var_names=names, hdi_prob=0.94)
+    summ = summary_table(idata, names)
     ess_bulk = float(summ["ess_bulk"].min())
     ess_tail = float(summ["ess_tail"].min())
     inside = {n: bool(summ.loc[n, "hdi_3%"] <= truth[n] <= summ.loc[n, "hdi_97%"])

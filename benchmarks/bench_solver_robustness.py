@@ -210,7 +210,8 @@ def main(argv=None) -> int:
     for r in res["combinations"]:
         print(f"{r['leak']:>5} {r['volume']:<8} converged {r['converged_fraction']:.4f}  "
               f"infeasible {r['infeasible_fraction']:.4f}  unflagged failures "
-              f"{r['neither_converged_nor_flagged']}  NaN {r['nan_in_converged']}  negative "
+              f"{r['neither_converged_nor_flagged']}  flagged but solvable "
+              f"{r['flagged_with_physical_root']}  NaN {r['nan_in_converged']}  negative "
               f"{r['negative_in_converged']}  worst residual {r['worst_residual_converged']:.2e}"
               f"  ({r['solve_s']:.2f} s)")
         for reason, frac in r["infeasible_fraction_by_reason"].items():
