@@ -22,17 +22,17 @@ import warnings
 import numpy as np
 
 
-def run(method: str, draws: int, tune: int, seed: int) -> dict:
-    import pymc as pm
+def _build_and_time(spec, repeats: int):
+    """Build the model of ``spec`` on the shipped data; time compile and one logp+gradient.
 
+    Returns ``(model, dataset, compile_s, logp_dlogp_ms)``.
+    """
     from iongrad.data import load_shipped
-    from iongrad.infer.diagnostics import summary_table
-    from iongrad.infer.rundown_model import RundownSpec, build_rundown_model
+    from iongrad.infer.rundown_model import build_rundown_model
 
     ds = load_shipped("synthetic_rundown")
-    truth = ds.provenance["true_parameters"]["fitted"]
     t0 = time.perf_counter()
-    model, _info = build_rundown_model(ds, RundownSpec(method=method))
+    model, _info = build_rundown_model(ds, spec)
     fn = model.logp_dlogp_function(ravel_inputs=True)
     fn.set_extra_values({})
     x0 = model.initial_point()
@@ -40,9 +40,19 @@ def run(method: str, draws: int, tune: int, seed: int) -> dict:
     fn(vec)
     t_compile = time.perf_counter() - t0
     t1 = time.perf_counter()
-    for i in range(10):
+    for i in range(repeats):
         fn(vec * (1 + 1e-4 * i))
-    per_eval = (time.perf_counter() - t1) / 10
+    return model, ds, t_compile, (time.perf_counter() - t1) / repeats * 1e3
+
+
+def run(method: str, draws: int, tune: int, seed: int) -> dict:
+    import pymc as pm
+
+    from iongrad.infer.diagnostics import summary_table
+    from iongrad.infer.rundown_model import RundownSpec
+
+    model, ds, t_compile, per_eval_ms = _build_and_time(RundownSpec(method=method), 10)
+    truth = ds.provenance["true_parameters"]["fitted"]
     t2 = time.perf_counter()
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The effect of Potentials")
@@ -57,7 +67,7 @@ def run(method: str, draws: int, tune: int, seed: int) -> dict:
     inside = {n: bool(summ.loc[n, "hdi_3%"] <= truth[n] <= summ.loc[n, "hdi_97%"])
               for n in names}
     steps = int(np.asarray(idata.sample_stats["n_steps"]).sum())
-    return {"method": method, "compile_s": t_compile, "logp_dlogp_ms": per_eval * 1e3,
+    return {"method": method, "compile_s": t_compile, "logp_dlogp_ms": per_eval_ms,
             "sample_wall_s": wall, "leapfrog_steps": steps,
             "ms_per_leapfrog": wall * 2 / steps * 1e3,  # two chains on two cores
             "min_ess_bulk": ess_bulk, "min_ess_tail": ess_tail,
@@ -70,23 +80,10 @@ def run(method: str, draws: int, tune: int, seed: int) -> dict:
 
 def time_evals(ode_method: str, repeats: int = 30) -> dict:
     """Compile time and mean wall time of one logp+gradient of the sensitivity-Op model."""
-    from iongrad.data import load_shipped
-    from iongrad.infer.rundown_model import RundownSpec, build_rundown_model
+    from iongrad.infer.rundown_model import RundownSpec
 
-    ds = load_shipped("synthetic_rundown")
-    t0 = time.perf_counter()
-    model, _info = build_rundown_model(ds, RundownSpec(ode_method=ode_method))
-    fn = model.logp_dlogp_function(ravel_inputs=True)
-    fn.set_extra_values({})
-    x0 = model.initial_point()
-    vec = np.concatenate([np.ravel(x0[v.name]) for v in fn._grad_vars])
-    fn(vec)
-    t_compile = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    for i in range(repeats):
-        fn(vec * (1 + 1e-4 * i))
-    return {"ode_method": ode_method, "compile_s": t_compile,
-            "logp_dlogp_ms": (time.perf_counter() - t1) / repeats * 1e3}
+    _, _, t_compile, ms = _build_and_time(RundownSpec(ode_method=ode_method), repeats)
+    return {"ode_method": ode_method, "compile_s": t_compile, "logp_dlogp_ms": ms}
 
 
 def part_evals() -> None:

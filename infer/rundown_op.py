@@ -195,23 +195,6 @@ class RundownSensitivitySolver:
         p["_q"] = _kernel.pack(p, self.ecs)
         return p
 
-    def _drive(self, t: float | None, p):
-        """ATP (mM), unblocked fraction, and their log-derivative factors for the pump."""
-        if t is None or t < 0:
-            return p["atp_mM"], 1.0, 0.0, 0.0
-        if self.mode == "anoxia":
-            atp = p["atp_mM"] * math.exp(-t / p["tau_atp_s"])
-            # d ln(ATP/(ATP + K_atp)) / d ln tau = K/(ATP + K) × t/tau
-            return atp, 1.0, p["k_atp_mM"] / (atp + p["k_atp_mM"]) * t / p["tau_atp_s"], 0.0
-        tau = p["tau_block_s"]
-        if tau > 0:
-            e = math.exp(-t / tau)
-            avail = 1.0 - p["_occ"] * (1.0 - e)
-            davail = p["_occ"] * e * t / tau  # d avail / d ln tau
-        else:
-            avail, davail = 1.0 - p["_occ"], 0.0
-        return p["atp_mM"], avail, 0.0, davail
-
     # ---------------------------------------------------------------- one state
     def evaluate(self, t: float | None, y, p, *, derivatives: bool = True):
         """Rates, potential and (optionally) their derivatives at one state.
@@ -336,7 +319,7 @@ class RundownSensitivitySolver:
                                          self.mode == "anoxia", self._wbuf)
             f, jac = np.empty(aug), np.empty((n, n))
             fth, dwdy, dwdth = np.empty((n, big_p)), np.empty(n), np.empty(big_p)
-            big = np.empty((aug, aug))
+            big, f_scratch = np.empty((aug, aug)), np.empty(n)
 
             if sensitivities:
                 def rhs(t, yy):
@@ -348,7 +331,7 @@ class RundownSensitivitySolver:
                 def jac_aug(t, yy):
                     self._count()
                     _check_status(_kernel.jac_augmented(t, yy, q, codes, ecs, anox, wbuf, big,
-                                                        f[:n].copy(), jac, fth, dwdy, dwdth))
+                                                        f_scratch, jac, fth, dwdy, dwdth))
                     return big.copy()
             else:
                 def rhs(t, yy):

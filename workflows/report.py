@@ -1451,57 +1451,31 @@ def _plot_rundown_bands(ctx: dict[str, Any], bands):
     return fig
 
 
-def _rundown_doc(run_dir: Path, ctx: dict[str, Any]) -> _Doc:
+def _fit_doc(run_dir: Path) -> _Doc:
+    ctx = _fit_context(run_dir)
     ds = (ctx["info"].get("dataset") or {}).get("name", "")
     model = ctx["model"]
-    doc = _Doc(title=f"Run-down fit report: {ds}" if ds else "Run-down fit report",
-               subtitle=f"{model.get('mode', '')} run-down · parameters "
-                        f"{', '.join(ctx['params'])} · observables "
+    if model.get("kind") == "rundown":
+        title = "Run-down fit report"
+        kind = f"{model.get('mode', '')} run-down"
+        sections = (_rundown_data, _rundown_model, _fit_diagnostics, _fit_summary,
+                    _rundown_derived, lambda d, c: _rundown_predictive(d, c, run_dir))
+    else:
+        title = "Fit report"
+        kind = f"{model.get('pooling', '')} pooling"
+        sections = (_fit_data, _fit_model, _fit_diagnostics, _fit_summary, _fit_derived,
+                    _fit_predictive)
+    doc = _Doc(title=f"{title}: {ds}" if ds else title,
+               subtitle=f"{kind} · parameters {', '.join(ctx['params'])} · observables "
                         f"{', '.join(ctx['observables'])}",
                source=str(run_dir))
     _fit_metadata(doc, ctx, run_dir)
-    _rundown_data(doc, ctx)
-    _rundown_model(doc, ctx)
-    _fit_diagnostics(doc, ctx)
-    _fit_summary(doc, ctx)
-    _rundown_derived(doc, ctx)
-    _rundown_predictive(doc, ctx, run_dir)
-    _fit_prior_posterior(doc, ctx)
-    _fit_pairs(doc, ctx)
-    _fit_traces(doc, ctx)
-    return doc
-
-
-def _fit_doc(run_dir: Path) -> _Doc:
-    ctx = _fit_context(run_dir)
-    if ctx["model"].get("kind") == "rundown":
-        doc = _rundown_doc(run_dir, ctx)
-    else:
-        doc = _steady_state_doc(run_dir, ctx)
+    for section in (*sections, _fit_prior_posterior, _fit_pairs, _fit_traces):
+        section(doc, ctx)
     passed = ctx.get("verdict") == "pass"
     doc.verdict = {"level": "ok" if passed else "fail",
                    "text": "Diagnostics: PASS" if passed else
                    "Diagnostics: FAIL (see the diagnostics section before using these numbers)"}
-    return doc
-
-
-def _steady_state_doc(run_dir: Path, ctx: dict[str, Any]) -> _Doc:
-    ds = (ctx["info"].get("dataset") or {}).get("name", "")
-    doc = _Doc(title=f"Fit report: {ds}" if ds else "Fit report",
-               subtitle=f"{ctx['model'].get('pooling', '')} pooling · parameters "
-                        f"{', '.join(ctx['params'])} · observables "
-                        f"{', '.join(ctx['observables'])}",
-               source=str(run_dir))
-    _fit_metadata(doc, ctx, run_dir)
-    _fit_data(doc, ctx)
-    _fit_model(doc, ctx)
-    _fit_diagnostics(doc, ctx)
-    _fit_summary(doc, ctx)
-    _fit_derived(doc, ctx)
-    _fit_predictive(doc, ctx)
-    _fit_prior_posterior(doc, ctx)
-    _fit_pairs(doc, ctx)
-    _fit_traces(doc, ctx)
     return doc
 
 
