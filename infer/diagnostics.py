@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["diagnose", "identifiability", "summary_table"]
+__all__ = ["count_nan_draws", "diagnose", "identifiability", "summary_table"]
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
@@ -38,11 +38,91 @@ def summary_table(idata, var_names: list[str], *, hdi_prob: float = 0.94, digits
 
     ArviZ rounds to a fixed number of decimals by default, which turns small
     parameters (permeabilities of 1e-7 cm/s) into 0; significant digits keep them.
+    Draws that are NaN (a derived quantity at a condition where that draw has no
+    physical steady state) are left out of the mean, SD and HDI of their variable and
+    counted in the ``n_nan_draws`` column; MCSE, ESS and R-hat of such a variable are
+    NaN, because chains with holes cannot be assessed.
     """
     import arviz as az
+    import pandas as pd
 
-    summ = az.summary(idata, var_names=var_names, hdi_prob=hdi_prob, round_to="none")
-    return summ.map(lambda v: float(f"{v:.{digits}g}") if np.isfinite(v) else v)
+    post = idata.posterior
+    holed = [v for v in var_names if v in post and bool(np.isnan(post[v].values).any())]
+    clean = [v for v in var_names if v not in holed]
+    parts = []
+    if clean:
+        parts.append(az.summary(idata, var_names=clean, hdi_prob=hdi_prob, round_to="none"))
+    for v in holed:
+        parts.append(_summary_with_holes(idata, v, hdi_prob))
+    summ = pd.concat(parts) if parts else pd.DataFrame()
+    order = {v: i for i, v in enumerate(var_names)}
+    summ = summ.iloc[sorted(range(len(summ)),
+                            key=lambda i: (order.get(summ.index[i].split("[", 1)[0], 0), i))]
+    summ = summ.map(lambda v: float(f"{v:.{digits}g}") if np.isfinite(v) else v)
+    counts = count_nan_draws(idata, var_names)
+    summ["n_nan_draws"] = [counts.get(label, 0) for label in summ.index]
+    return summ
+
+
+def _labels(da, name: str) -> list[tuple[str, tuple]]:
+    """``(label, index)`` per element of a posterior variable, labelled as az.summary does."""
+    dims = [d for d in da.dims if d not in ("chain", "draw")]
+    if not dims:
+        return [(name, ())]
+    import itertools
+
+    coords = [list(da.coords[d].values) if d in da.coords else list(range(da.sizes[d]))
+              for d in dims]
+    out = []
+    for idx in itertools.product(*[range(len(c)) for c in coords]):
+        label = ", ".join(str(coords[k][i]) for k, i in enumerate(idx))
+        out.append((f"{name}[{label}]", idx))
+    return out
+
+
+def _summary_with_holes(idata, name: str, hdi_prob: float):
+    """az.summary of a variable with NaN draws: elements without NaN as usual; elements
+    with NaN get mean, SD and HDI of their finite draws and NaN diagnostics."""
+    import logging
+
+    import arviz as az
+
+    da = idata.posterior[name]
+    # ArviZ logs through its own Logger instance (not the one logging.getLogger returns)
+    logger = getattr(az, "_log", None) or logging.getLogger("arviz")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # "Array contains NaN-value": handled here
+    try:
+        summ = az.summary(idata, var_names=[name], hdi_prob=hdi_prob, round_to="none")
+    finally:
+        logger.setLevel(level)
+    lo_col, hi_col = [c for c in summ.columns if c.startswith("hdi_")][:2]
+    values = np.asarray(da.values, dtype=float)
+    for label, idx in _labels(da, name):
+        x = values[(slice(None), slice(None), *idx)].ravel()
+        if not np.isnan(x).any():
+            continue
+        x = x[np.isfinite(x)]
+        summ.loc[label, :] = np.nan
+        if x.size >= 2:
+            lo, hi = (float(b) for b in az.hdi(x, hdi_prob=hdi_prob))
+            summ.loc[label, ["mean", "sd", lo_col, hi_col]] = [x.mean(), x.std(ddof=1), lo, hi]
+    return summ
+
+
+def count_nan_draws(idata, var_names: list[str]) -> dict[str, int]:
+    """Number of NaN draws (over all chains) per summary label, only where > 0."""
+    post = idata.posterior
+    out = {}
+    for v in var_names:
+        if v not in post:
+            continue
+        values = np.asarray(post[v].values, dtype=float)
+        for label, idx in _labels(post[v], v):
+            n = int(np.isnan(values[(slice(None), slice(None), *idx)]).sum())
+            if n:
+                out[label] = n
+    return out
 
 
 def diagnose(idata, var_names: list[str] | None = None) -> dict:

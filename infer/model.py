@@ -36,6 +36,8 @@ __all__ = ["DERIVED", "DERIVED_UNITS", "NOISE_DEFAULTS", "FitSpec", "Observation
 
 #: Derived quantities recorded for every draw (population and per cell).
 DERIVED = ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s", "o2_per_s", "r_in_MOhm")
+#: Deterministic that is 1 where every data row of a draw has a physical steady state.
+FEASIBLE_FLAG = "steady_state_feasible"
 
 #: Observables the steady-state model predicts, and their default noise.
 #: scale "log": log(y) ~ Normal(log(pred), sigma) (multiplicative error, sigma in log units).
@@ -296,8 +298,11 @@ def build_model(dataset, spec: FitSpec):
                 row_params[name] = row_value(name)
             out = steady_state_graph(row_params, n=n_rows, leak=spec.leak, volume=spec.volume,
                                      op=op)
-            pm.Potential("steady_state_exists",
-                         pt.switch(pt.all(pt.eq(out["feasible"], 1)), 0.0, -np.inf))
+            exists = pt.all(pt.eq(out["feasible"], 1))
+            pm.Potential("steady_state_exists", pt.switch(exists, 0.0, -np.inf))
+            # 1 where every data row has a physical steady state; prior draws without one
+            # predict nothing (their predictive draws are set to NaN, never a placeholder)
+            pm.Deterministic(FEASIBLE_FLAG, pt.cast(exists, "int8"))
             preds.update(out)
         if "k_na_mM" in obs_names:
             preds["k_na_mM"] = row_value("k_na_mM")
@@ -364,10 +369,14 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows):
             pv = pop_vals.get(name)
         params[name] = pt.concatenate([cv, pt.stack([pv])]) if have_pop else cv
     out = steady_state_graph(params, n=n, leak=spec.leak, volume=spec.volume, op=op)
+    # A draw without a physical steady state at the reference condition has no derived
+    # value: NaN (counted in run.json and the report), never the solver's placeholder state.
+    ok = pt.eq(out["feasible"], 1)
     for k in DERIVED:
-        pm.Deterministic(f"{k}_cell", out[k][:n_cells], dims="cell")
+        value = pt.switch(ok, out[k], np.nan)
+        pm.Deterministic(f"{k}_cell", value[:n_cells], dims="cell")
         if have_pop:
-            pm.Deterministic(k, out[k][n_cells])
+            pm.Deterministic(k, value[n_cells])
 
 
 #: Units of the derived quantities and observables.

@@ -285,6 +285,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         pm.sample_posterior_predictive(idata, random_seed=seed + 2, extend_inferencedata=True,
                                        progressbar=False)
     t_pp = time.perf_counter()
+    n_prior_infeasible = _mask_infeasible_prior_predictive(idata)
     names = _summary_vars(idata, spec)
     summ = summary_table(idata, names)
     summ.index.name = "variable"
@@ -318,6 +319,8 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         "sampler": dict(s),
         "diagnostics": diag,
         "identifiability": ident,
+        "infeasible_draws": _infeasible_draws(idata, names, n_prior_infeasible,
+                                              spec.reference),
         "timings": {"build_s": t_build - t0, "sample_s": t_sample - t_build,
                     "predictive_s": t_pp - t_sample, "total_s": time.perf_counter() - t0},
         "rows": json.loads(rows[keep].to_json(orient="records")),
@@ -329,7 +332,60 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
            if n in spec.parameters or n in ("v_rest_mV", "na_i_mM", "atp_per_s", "o2_per_s")}
     return {"out_dir": str(out_dir), "verdict": diag["verdict"], "diagnostics": diag,
             "posterior_means": key, "warnings": ident["warnings"],
+            "infeasible_draws": run["infeasible_draws"],
             "n_divergences": int(np.asarray(idata.sample_stats["diverging"]).sum())}
+
+
+def _mask_infeasible_prior_predictive(idata) -> int:
+    """Set the prior-predictive draws of prior draws without a physical steady state to
+    NaN (the solver's placeholder state must never look like a prediction); return how
+    many prior draws that was."""
+    import numpy as np
+
+    from iongrad.infer.model import FEASIBLE_FLAG
+
+    if not hasattr(idata, "prior") or FEASIBLE_FLAG not in idata.prior:
+        return 0
+    bad = np.asarray(idata.prior[FEASIBLE_FLAG].values) == 0
+    if not bad.any():
+        return 0
+    if hasattr(idata, "prior_predictive"):
+        for name in list(idata.prior_predictive.data_vars):
+            da = idata.prior_predictive[name]
+            extra = (None,) * (da.ndim - 2)
+            idata.prior_predictive[name] = da.where(~bad[(..., *extra)])
+    return int(bad.sum())
+
+
+def _infeasible_draws(idata, names: list[str], n_prior: int, reference: dict) -> dict:
+    """Counts of draws without a physical steady state (stored as NaN, never imputed)."""
+    import numpy as np
+
+    from iongrad.infer.diagnostics import count_nan_draws
+
+    post = idata.posterior
+    n_draws = int(post.sizes["chain"] * post.sizes["draw"])
+    n_prior_draws = int(idata.prior.sizes["chain"] * idata.prior.sizes["draw"]) \
+        if hasattr(idata, "prior") else 0
+    derived = count_nan_draws(idata, names)
+    draws_any = 0
+    derived_vars = [n for n in names if n in post and np.isnan(post[n].values).any()]
+    if derived_vars:
+        holes = np.zeros((post.sizes["chain"], post.sizes["draw"]), bool)
+        for n in derived_vars:
+            v = np.asarray(post[n].values, dtype=float)
+            holes |= np.isnan(v).reshape(v.shape[0], v.shape[1], -1).any(axis=2)
+        draws_any = int(holes.sum())
+    return {
+        "posterior_draws": n_draws,
+        "derived_at_reference": {"reference": dict(reference), "draws_with_nan": draws_any,
+                                 "by_variable": derived},
+        "prior_draws": n_prior_draws, "prior_draws_without_steady_state": n_prior,
+        "note": "A derived quantity of a draw that has no physical steady state at the "
+                "reference condition is stored as NaN and left out of its summary (column "
+                "n_nan_draws of summary.csv); prior draws without a steady state at the data's "
+                "conditions predict nothing (NaN in prior_predictive).",
+    }
 
 
 def format_verdict(diag: dict) -> str:
@@ -381,6 +437,13 @@ def run(args) -> int:
     print(format_verdict(summary["diagnostics"]))
     for w in summary["warnings"]:
         print(f"  warning: {w}")
+    counts = summary.get("infeasible_draws") or {}
+    holes = counts.get("derived_at_reference") or {}
+    if holes.get("draws_with_nan"):
+        print(f"  warning: {holes['draws_with_nan']} of "
+              f"{counts['posterior_draws']} posterior draws have no "
+              f"physical steady state at the reference condition {holes['reference']}; their "
+              "derived quantities are NaN and left out of summary.csv (column n_nan_draws)")
     if args.strict and summary["verdict"] != "pass":
         return 1
     return 0

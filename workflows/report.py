@@ -1198,6 +1198,8 @@ _DERIVED_WORDS = {
 
 
 def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
+    import numpy as np
+
     s = doc.section("derived", "Derived quantities: resting potential, Na+ set point, "
                                "energy cost")
     summary = ctx["summary"]
@@ -1206,8 +1208,20 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
     ref = (ctx["model"].get("reference") or ctx["config"].get("reference")
            or {"k_o_mM": 4.0})
     where = ", ".join(f"{k} = {v} {unit_of(k)}".rstrip() for k, v in ref.items())
+    holes = ((ctx["info"].get("infeasible_draws") or {}).get("derived_at_reference") or {})
+    n_holes = int(holes.get("draws_with_nan") or 0)
+    if n_holes:
+        total = (ctx["info"].get("infeasible_draws") or {}).get("posterior_draws") or "?"
+        worst = sorted((holes.get("by_variable") or {}).items(), key=lambda kv: -kv[1])[:4]
+        s.alert("warn", f"{n_holes} of {total} posterior draws have no physical steady state "
+                f"at the reference condition ({where}): their derived quantities are NaN and "
+                "are left out of the means and intervals below (most affected: "
+                + ", ".join(f"{k} {v}" for k, v in worst) + "). The intervals describe the "
+                "draws that do have a steady state there.", id="derived-infeasible")
     sentences = []
     for name in _DERIVED_ORDER:
+        if name in lookup and not np.isfinite(_as_float(lookup[name].get("mean"))):
+            continue  # no draw with a steady state at the reference: said in the alert
         if name in lookup:
             unit = lookup[name].get("unit") or unit_of(name)
             sentences.append(_DERIVED_WORDS[name].format(
@@ -1227,7 +1241,8 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
                    f"{_fmt(values[d][i][2])}]" for d in names]] for i, c in enumerate(cells)],
             id="derived-cells",
             caption=f"Per cell: posterior mean [94% HDI] at the reference condition ({source}).")
-    pop = {d: (float(lookup[d][lo]), float(lookup[d][hi])) for d in names if d in lookup}
+    pop = {d: (_as_float(lookup[d][lo]), _as_float(lookup[d][hi])) for d in names
+           if d in lookup and np.isfinite(_as_float(lookup[d][lo]))}
     _safe_figure(doc, s, "derived_cells", "Per-cell derived quantities: posterior mean and "
                  "94% HDI; the shaded band is the population value's 94% HDI.",
                  lambda: _plot_derived(cells, names, values, pop))
@@ -1258,11 +1273,17 @@ def _derived_cells(ctx, lookup, lo, hi):
                           float(lookup[f"{d}_cell[{c}]"][lo]),
                           float(lookup[f"{d}_cell[{c}]"][hi])) for c in cells]
         else:
-            da = post[f"{d}_cell"]
-            mean = np.asarray(da.mean(("chain", "draw")).values, dtype=float)
-            hdi = np.asarray(az.hdi(da, hdi_prob=HDI_PROB)[f"{d}_cell"].values, dtype=float)
-            values[d] = [(float(mean[i]), float(hdi[i, 0]), float(hdi[i, 1]))
-                         for i in range(len(cells))]
+            # draws without a steady state at the reference are NaN: use the finite ones
+            flat = np.asarray(post[f"{d}_cell"].values, dtype=float)
+            flat = flat.reshape(-1, flat.shape[-1])
+            values[d] = []
+            for i in range(len(cells)):
+                x = flat[:, i][np.isfinite(flat[:, i])]
+                if x.size < 2:
+                    values[d].append((float("nan"),) * 3)
+                    continue
+                lo_i, hi_i = (float(b) for b in az.hdi(x, hdi_prob=HDI_PROB))
+                values[d].append((float(x.mean()), lo_i, hi_i))
     source = "from summary.csv" if from_summary else "computed from posterior.nc"
     return cells, names, values, source
 
@@ -1497,6 +1518,11 @@ def _sens_doc(run_dir: Path) -> _Doc:
                subtitle=str(cfg.get("description") or ""), source=str(run_dir))
 
     s = doc.section("metadata", "Run")
+    outcome = info.get("outcome") or {}
+    if outcome.get("status") in ("partial", "nothing_analysed"):
+        s.alert("fail" if outcome["status"] == "nothing_analysed" else "warn",
+                ("No result: " if outcome["status"] == "nothing_analysed" else "Incomplete: ")
+                + str(outcome.get("message", "")), id="outcome")
     conv = info.get("convergence") or {}
     s.kv([("model", str(info.get("model", ""))), ("method", str(method)),
           ("seed", str(info.get("seed", ""))), ("config hash", str(info.get("config_hash", ""))),
@@ -1519,7 +1545,8 @@ def _sens_doc(run_dir: Path) -> _Doc:
     s.pre(json.dumps(cfg, indent=2, sort_keys=True, default=str),
           details="Resolved configuration")
     for note in info.get("notes") or []:
-        s.alert("info", str(note))
+        if note != outcome.get("message"):
+            s.alert("info", str(note))
 
     s = doc.section("inputs", "Inputs")
     rows = []

@@ -703,6 +703,36 @@ def _one_pass(model, resolved: dict, n: int, rng: np.random.Generator, *, progre
             "failures": report, "fallback": fallback, "n_evaluations": n_evals}
 
 
+def _outcome(resolved: dict, res: dict) -> dict:
+    """Which requested outputs were analysed, which were not and why, in one message.
+
+    ``status`` is ``"complete"`` (every requested output analysed), ``"partial"`` or
+    ``"nothing_analysed"``.
+    """
+    handling = res["handling"]
+    failures = res["failures"]
+    requested = list(resolved["outputs"])
+    analysed = [o for o in requested if handling.get(o, {}).get("status", "").startswith(
+        "analysed")]
+    skipped = {o: handling.get(o, {}).get("reason", "not analysed") for o in requested
+               if o not in analysed}
+    n, n_bad = failures["n_samples"], failures["n_infeasible"]
+    if not skipped:
+        return {"status": "complete", "analysed": analysed, "skipped": {}, "message": ""}
+    if n_bad == n:
+        why = (f"none of the {n} samples of the design has a physical steady state, so no "
+               "index could be computed for any output. The inputs' bounds and [fixed] values "
+               "describe a cell whose pump cannot balance its leaks (or whose volume cannot "
+               "be stable) anywhere in the design: check units and ranges against the "
+               "parameter table (run.json 'failures.where' lists what was sampled).")
+    else:
+        why = (f"{len(skipped)} of {len(requested)} requested output(s) could not be "
+               f"analysed ({n_bad} of {n} samples infeasible): "
+               + "; ".join(f"{o}: {r}" for o, r in skipped.items()))
+    status = "nothing_analysed" if not analysed else "partial"
+    return {"status": status, "analysed": analysed, "skipped": skipped, "message": why}
+
+
 def _max_st_halfwidth(rows: list[dict]) -> dict[str, float]:
     out: dict[str, float] = {}
     for r in rows:
@@ -895,8 +925,12 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
             f"the main design had no physical steady state; handling per output is in "
             f"'failure_handling' (mode {resolved['failure_handling']!r}). Infeasible samples "
             "were never passed to SALib and never imputed.")
+    outcome = _outcome(resolved, res)
+    if outcome["message"]:
+        notes.insert(0, outcome["message"])
     run_info = {
         "kind": "sensitivity",
+        "outcome": outcome,
         "config": resolved,
         "config_hash": h,
         "seed": resolved["seed"],
@@ -933,7 +967,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         entry["index"] = idx
         summary_outputs[o] = entry
     return {
-        "kind": "sensitivity", "out_dir": str(out_dir), "config_hash": h,
+        "kind": "sensitivity", "out_dir": str(out_dir), "config_hash": h, "outcome": outcome,
         "model": resolved["model"], "method": resolved["method"], "n": n,
         "n_evaluations": n_total,
         "infeasible_fraction": res["failures"]["infeasible_fraction"],
@@ -951,6 +985,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder (created; must be empty)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing non-empty output folder")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with code 1 when a requested output could not be analysed")
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="show a progress bar on stderr (default: when stderr is a terminal)")
@@ -969,7 +1005,15 @@ def run(args) -> int:
     summary["out_dir"] = str(out)
     print(json.dumps({k: summary[k] for k in ("out_dir", "model", "method", "n",
                                               "n_evaluations", "infeasible_fraction")}))
+    outcome = summary["outcome"]
     for o, e in summary["outputs"].items():
-        print(f"  {o}: {e['status']} ({e['method']}); ranking by {e['index']}: "
-              f"{', '.join(e['ranking'][:5])}")
+        if e["status"] == "skipped":
+            print(f"  {o}: not analysed: {outcome['skipped'].get(o, 'see run.json')}")
+        else:
+            print(f"  {o}: {e['status']} ({e['method']}); ranking by {e['index']}: "
+                  f"{', '.join(e['ranking'][:5])}")
+    if outcome["message"]:
+        sys.stderr.write(f"iongrad sensitivity: warning: {outcome['message']}\n")
+    if args.strict and outcome["status"] != "complete":
+        return 1
     return 0
