@@ -142,7 +142,7 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
             _fail(f"reference.{name} = {val!r}: expected a number in {unit_of_quantity(name)}")
         bad = violation(name, val)
         if bad:
-            _fail(f"reference.{name} = {val!r}: {bad}")
+            _fail(f"reference.{name}: {bad}")
     obs = tuple(spec.observables) if spec.observables else tuple(
         o for o in dataset.observables if o in NOISE_DEFAULTS)
     if not obs:
@@ -194,7 +194,7 @@ def _check_fixed_domain(spec: FitSpec) -> None:
     for name, val in spec.fixed.items():
         bad = violation(name, val)
         if bad:
-            _fail(f"fixed.{name} = {val!r}: {bad}")
+            _fail(f"fixed.{name}: {bad}")
     try:
         ss = solve_steady_state(leak=spec.leak, volume=spec.volume,
                                 **{k: float(v) for k, v in spec.fixed.items()})

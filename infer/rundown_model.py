@@ -603,7 +603,7 @@ def spec_from_config(raw: dict) -> RundownSpec:
         if isinstance(val, bool) or not isinstance(val, int | float):
             raise ConfigError(f"fixed.{name} = {val!r}: expected a number")
         if name in QUANTITIES and violation(name, val):
-            raise ConfigError(f"fixed.{name} = {val!r}: {violation(name, val)}")
+            raise ConfigError(f"fixed.{name}: {violation(name, val)}")
     return RundownSpec(fixed=dict(raw.get("fixed", {})), priors=dict(raw.get("priors", {})),
                        noise=noise, **kw)
 

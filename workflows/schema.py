@@ -350,7 +350,7 @@ class Section(BaseModel):
             allowed = cls.allowed_keys(data)
             for key in data:
                 if key not in allowed:
-                    fail(f"unknown {cls.label}{close_match(key, allowed)} "
+                    fail(f"unknown {cls.label} {key!r}{close_match(key, allowed)} "
                          f"(allowed: {_names(allowed)})", key=key)
         return data
 
@@ -511,7 +511,8 @@ def check_registry_values(table: Mapping[str, Any], valid, *,
     """Names in ``valid`` (with a close match), values inside the registry domain."""
     for name, value in table.items():
         if name not in valid:
-            fail(f"unknown {what}{close_match(name, valid)} (valid: {_names(sorted(valid))})",
+            fail(f"unknown {what} {name!r}{close_match(name, valid)} "
+                 f"(valid: {_names(sorted(valid))})",
                  key=name)
         if name in taken:
             fail(f"{name!r} is also a fitted parameter; fix it or fit it", key=name,
@@ -730,7 +731,7 @@ class SensitivitySection(Section):
         from iongrad.workflows.registry import MODELS
 
         if self.model not in MODELS:
-            fail(f"unknown model{close_match(self.model, MODELS)} (available: "
+            fail(f"unknown model {self.model!r}{close_match(self.model, MODELS)} (available: "
                  f"{_names(sorted(MODELS))})", key="model", value=self.model)
         n, m = self.n_effective, self.method
         if m == "sobol" and n & (n - 1):
@@ -848,7 +849,8 @@ class SensitivityConfig(Section):
         _wrap("fixed", self._check_fixed, model)
         for name, spec in self.inputs.items():
             if name not in params:
-                fail(f"unknown parameter of model {sec.model!r}{close_match(name, params)} "
+                fail(f"unknown parameter {name!r} of model {sec.model!r}"
+                     f"{close_match(name, params)} "
                      f"(known: {_names(params)})", key=f"inputs.{name}")
             if name in self.fixed:
                 fail("parameter is also given in [fixed]", key=f"inputs.{name}")
@@ -886,7 +888,7 @@ class SensitivityConfig(Section):
     def _check_fixed(self, model) -> None:
         for name, value in self.fixed.items():
             if name not in model.parameter_names:
-                fail(f"unknown parameter of model {model.name!r}"
+                fail(f"unknown parameter {name!r} of model {model.name!r}"
                      f"{close_match(name, model.parameter_names)} "
                      f"(known: {_names(model.parameter_names)})", key=name)
             param = model.parameter(name)
