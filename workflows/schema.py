@@ -69,8 +69,10 @@ MAX_SENS_N = 2**24
 #: Model evaluations of one sensitivity run (largest design + fallback LHS); at
 #: 10 inputs the largest design matrix alone is ~2.7 GB of float64.
 MAX_EVALUATIONS = 2**25
-#: Rows per vectorised model call, fallback LHS size, minimum feasible rows.
-MAX_CHUNK_SIZE = 2**24
+#: Rows per vectorised model call (each row holds a few dozen float64 intermediates:
+#: 10^6 rows are ~0.5 GB; the default 50,000 already saturates vectorisation).
+MAX_CHUNK_SIZE = 1_000_000
+#: Fallback LHS size and minimum feasible rows.
 MAX_FALLBACK_N = 2**24
 #: Bootstrap resamples of the SALib analyzers.
 MAX_NUM_RESAMPLES = 100_000
@@ -187,11 +189,15 @@ def fail(message: str, *, key: Any = None, value: Any = _NO_VALUE) -> None:
 
 
 def _unit_text(loc: tuple) -> str:
-    for part in reversed(loc):
-        if isinstance(part, str) and part in qty.QUANTITIES:
-            unit = qty.unit_of(part)
-            return f" in {unit}" if unit and unit != "dimensionless" else ""
-    return ""
+    """`` in <unit>`` when the key at ``loc`` holds a registry quantity in its own unit."""
+    parts = [p for p in loc if isinstance(p, str)]
+    name = None
+    if parts and parts[-1] in qty.QUANTITIES:
+        name = parts[-1]  # fixed.k_o_mM, reference.k_o_mM
+    elif len(parts) >= 2 and parts[-1] in ("bounds", "mean", "median"):
+        name = parts[-2] if parts[-2] in qty.QUANTITIES else None  # inputs.k_o_mM.bounds
+    unit = qty.unit_of(name) if name else ""
+    return f" in {unit}" if unit and unit != "dimensionless" else ""
 
 
 def _expected(err: dict) -> str:
@@ -227,7 +233,21 @@ def _loc_text(loc: tuple) -> str:
 
 
 def format_validation_error(exc: ValidationError, source: str | None = None) -> str:
-    """One line for a pydantic ``ValidationError``: file, section.key, value, expectation."""
+    """One line for a pydantic ``ValidationError``.
+
+    Parameters
+    ----------
+    exc : pydantic.ValidationError
+        The failure; its first error is reported, the count of the others appended.
+    source : str, optional
+        The config file, put in front.
+
+    Returns
+    -------
+    str
+        ``"<file>: <section.key> = <value as in TOML>: <what is expected>"`` (the value
+        is left out for missing and unknown keys).
+    """
     errors = exc.errors(include_url=False)
     err = errors[0]
     loc = tuple(err["loc"])
@@ -254,7 +274,29 @@ def format_validation_error(exc: ValidationError, source: str | None = None) -> 
 
 
 def validate(model: type[BaseModel], raw: Any, source: str | None = None) -> BaseModel:
-    """Validate ``raw`` against ``model``; any failure is one ConfigError line."""
+    """Validate a parsed config against one of the schema models.
+
+    Parameters
+    ----------
+    model : type
+        :class:`FitConfig`, :class:`RundownFitConfig` or :class:`SensitivityConfig`
+        (or any :class:`Section`).
+    raw : Any
+        The parsed TOML.
+    source : str, optional
+        File named in the message; default: the file ``raw`` was read from (see
+        :func:`source_of`); ``""`` names none.
+
+    Returns
+    -------
+    pydantic.BaseModel
+        The validated model (defaults filled in).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the section.key, the value and what is expected.
+    """
     if source is None:
         source = source_of(raw)
     try:
