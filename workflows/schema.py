@@ -356,7 +356,6 @@ def _nonempty(v: list) -> list:
 Finite = Annotated[float, AfterValidator(_finite)]
 Positive = Annotated[float, AfterValidator(_finite), _float_range(0, math.inf, hi_in=False)]
 Seed = Annotated[int, _int_range(0, SEED_LIMIT - 1)]
-Names = Annotated[list[str], AfterValidator(_unique)]
 NonEmptyNames = Annotated[list[str], AfterValidator(_nonempty), AfterValidator(_unique)]
 
 
@@ -377,7 +376,7 @@ class Section(BaseModel):
     """A config table: strict types, unknown keys named with the allowed ones."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    #: Name of the table in messages (``None``: the top level).
+    #: What a key of this table is called in "unknown ..." messages.
     label: ClassVar[str] = "key"
 
     @classmethod
