@@ -223,12 +223,60 @@ def _reject_constant(token: str):
     raise ValueError(f"{token} is not allowed in a sidecar")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _json_depth(text: str) -> int:
+    """Deepest nesting of ``[``/``{`` outside strings (a cheap pre-parse scan)."""
+    depth = deepest = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+#: Deepest nesting of objects/arrays a sidecar may have (real sidecars use 3).
+MAX_SIDECAR_DEPTH = 32
+
+
 def _parse_sidecar(text: str, label: str) -> dict[str, Any]:
+    if _json_depth(text) > MAX_SIDECAR_DEPTH:
+        raise DataError(f"{label}: JSON objects/arrays nested more than {MAX_SIDECAR_DEPTH} "
+                        "levels deep; a sidecar needs 3")
     try:
-        meta = json.loads(text, parse_constant=_reject_constant)
+        meta = json.loads(text, parse_constant=_reject_constant,
+                          object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as err:
         raise DataError(f"{label}: invalid JSON at line {err.lineno}, column {err.colno}: "
                         f"{err.msg}") from None
+    except _DuplicateKey as err:
+        raise DataError(f"{label}: duplicate key {err.args[0]!r} in a JSON object (the "
+                        "sidecar must give every key once)") from None
+    except RecursionError:
+        raise DataError(f"{label}: JSON nested too deeply") from None
     except ValueError as err:
         raise DataError(f"{label}: invalid JSON: {err}") from None
     if not isinstance(meta, dict):
@@ -383,10 +431,34 @@ def _constants(meta: dict[str, Any], cols: list[_Col], label: str) -> dict[str, 
 # --------------------------------------------------------------------------------------
 # CSV
 # --------------------------------------------------------------------------------------
+#: Longest CSV field accepted (the limit of Python's csv module).
+MAX_FIELD_CHARS = 131_072
+
+
+def _check_text(text: str, label: str) -> None:
+    """File-level hazards of a CSV text: NUL bytes and old-Mac (CR-only) line endings."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise DataError(f"{label}: line {line}: contains a NUL byte (0x00); iongrad reads "
+                        "plain-text CSV (is this a binary or corrupted file?)")
+    if "\r" in text and "\n" not in text.rstrip("\r"):
+        raise DataError(f"{label}: the lines end in CR only (classic Mac line endings); save "
+                        "the file with LF or CRLF line endings (e.g. 'CSV UTF-8' in a "
+                        "spreadsheet program)")
+
+
 def _read_table(text: str, label: str, cols: list[_Col]) -> pd.DataFrame:
     if not text.strip():
         raise DataError(f"{label}: the file is empty (expected a header line and data rows)")
-    header = [h.strip() for h in next(csv.reader(io.StringIO(text)))]
+    _check_text(text, label)
+    try:
+        header = [h.strip() for h in next(csv.reader(io.StringIO(text)))]
+    except csv.Error as err:
+        detail = str(err)
+        if "field larger than field limit" in detail:
+            detail = f"a field is longer than {MAX_FIELD_CHARS} characters (an unclosed quote?)"
+        raise DataError(f"{label}: line 1: cannot parse the header: {detail}") from None
     declared = [c.csv for c in cols]
     if len(header) == 1 and len(declared) > 1:
         for delim, what in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
@@ -416,6 +488,13 @@ def _read_table(text: str, label: str, cols: list[_Col]) -> pd.DataFrame:
     df.columns = header
     if len(df) == 0:
         raise DataError(f"{label}: the file has a header but no data rows")
+    for col in df.columns:
+        lengths = df[col].astype(str).str.len()
+        if int(lengths.max()) > MAX_FIELD_CHARS:
+            row0 = int(np.flatnonzero(lengths.to_numpy() > MAX_FIELD_CHARS)[0])
+            raise DataError(f"{label}: {_where(row0)}, column {col!r}: the field is "
+                            f"{int(lengths.iloc[row0])} characters long; at most "
+                            f"{MAX_FIELD_CHARS} (an unclosed quote?)")
     return df.apply(lambda s: s.fillna("").astype(str).str.strip())
 
 
@@ -643,13 +722,49 @@ def load_dataset(csv_path: str | Path, sidecar_path: str | Path | None = None) -
     """
     csv_path = Path(csv_path)
     sidecar = Path(sidecar_path) if sidecar_path is not None else csv_path.with_suffix(".json")
-    if not csv_path.is_file():
+    if _file_kind(csv_path) == "missing":
         raise DataError(f"{csv_path}: no such data file")
-    if not sidecar.is_file():
+    _require_regular(csv_path, "data file")
+    if _file_kind(sidecar) == "missing":
         raise DataError(f"{sidecar}: sidecar not found; every CSV needs a JSON sidecar "
                         f"describing its columns (default: {csv_path.stem}.json next to the CSV)")
-    return load_dataset_bytes(csv_path.read_bytes(), sidecar.read_bytes(),
+    _require_regular(sidecar, "sidecar")
+    return load_dataset_bytes(_read(csv_path), _read(sidecar),
                               csv_label=str(csv_path), sidecar_label=str(sidecar))
+
+
+def _file_kind(path: Path) -> str:
+    """``"file"``, ``"dir"``, ``"special"`` (FIFO, device, socket), ``"loop"`` or ``"missing"``."""
+    import errno
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return "loop" if exc.errno == errno.ELOOP else "missing"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "dir" if stat.S_ISDIR(mode) else "special"
+
+
+def _require_regular(path: Path, what: str) -> None:
+    kind = _file_kind(path)
+    if kind == "dir":
+        raise DataError(f"{path}: is a directory, expected a {what}")
+    if kind == "loop":
+        raise DataError(f"{path}: symlink loop, expected a {what}")
+    if kind == "special":
+        raise DataError(f"{path}: not a regular file (a FIFO, device or socket); expected a "
+                        f"{what}")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
 
 
 def save_dataset(dataset: Dataset, csv_path: str | Path,

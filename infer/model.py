@@ -22,6 +22,7 @@ Variable names in the posterior
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ import numpy as np
 
 from iongrad.infer.priors import UNITS, prior_for
 from iongrad.models.errors import ConfigError
+from iongrad.models.quantities import unit_of as unit_of_quantity
+from iongrad.models.quantities import violation
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
 __all__ = ["DERIVED", "DERIVED_UNITS", "NOISE_DEFAULTS", "FitSpec", "ObservationNoise",
@@ -96,6 +99,11 @@ def _fail(msg: str):
     raise ConfigError(msg)
 
 
+def _near(name: str, valid) -> str:
+    near = difflib.get_close_matches(str(name), list(valid), n=1)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
 def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
     if spec.parameterization not in ("centered", "noncentered"):
         _fail("parameterization must be 'centered' or 'noncentered'; "
@@ -128,9 +136,15 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
         if not isinstance(val, int | float) or isinstance(val, bool) or not np.isfinite(val):
             _fail(f"fixed.{name}: expected a number in {UNITS[name]}, got {val!r}")
     _check_fixed_domain(spec)
-    for name in spec.reference:
+    for name, val in spec.reference.items():
         if name not in ROW_CONDITIONS:
-            _fail(f"reference: {name!r} is not a condition; allowed: {ROW_CONDITIONS}")
+            _fail(f"reference: {name!r} is not a condition{_near(name, ROW_CONDITIONS)}; "
+                  f"allowed: {ROW_CONDITIONS}")
+        if isinstance(val, bool) or not isinstance(val, int | float):
+            _fail(f"reference.{name} = {val!r}: expected a number in {unit_of_quantity(name)}")
+        bad = violation(name, val)
+        if bad:
+            _fail(f"reference.{name}: {bad}")
     obs = tuple(spec.observables) if spec.observables else tuple(
         o for o in dataset.observables if o in NOISE_DEFAULTS)
     if not obs:
@@ -145,6 +159,11 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
                   f"it has {list(dataset.observables)}")
         if o == "k_na_mM" and "k_na_mM" not in spec.parameters:
             _fail("observable k_na_mM needs k_na_mM among the fitted parameters")
+    for o in spec.noise:
+        if o not in obs:
+            _fail(f"noise.{o}: not an observable of this fit{_near(o, obs)} "
+                  f"(observables: {', '.join(obs)})")
+    for o in obs:
         nz = spec.noise.get(o)
         if nz is not None:
             if nz.family not in ("normal", "student_t"):
@@ -159,6 +178,13 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
                     isinstance(nz.sigma, int | float) and nz.sigma > 0)):
                 _fail(f"noise.{o}.sigma must be 'estimate', 'known' or a number > 0; "
                       f"got {nz.sigma!r}")
+            if isinstance(nz.sigma, float) and not np.isfinite(nz.sigma):
+                _fail(f"noise.{o}.sigma must be finite; got {nz.sigma!r}")
+            for key in ("prior_sigma", "nu"):
+                val = getattr(nz, key)
+                if isinstance(val, bool) or not isinstance(val, int | float) or not (
+                        np.isfinite(val) and val > 0):
+                    _fail(f"noise.{o}.{key} = {val!r}: expected a finite number > 0")
     return obs
 
 
@@ -168,9 +194,9 @@ def _check_fixed_domain(spec: FitSpec) -> None:
     from iongrad.models.steady_state import solve_steady_state
 
     for name, val in spec.fixed.items():
-        if abs(val) > 1e9:
-            _fail(f"fixed.{name}: {val!r} {UNITS[name]} is outside any physical range "
-                  f"(|value| <= 1e9 {UNITS[name]})")
+        bad = violation(name, val)
+        if bad:
+            _fail(f"fixed.{name}: {bad}")
     try:
         ss = solve_steady_state(leak=spec.leak, volume=spec.volume,
                                 **{k: float(v) for k, v in spec.fixed.items()})

@@ -49,6 +49,7 @@ flagged by ``threshold_reached``) and the state ``end_time_s`` after the onset:
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import time
@@ -68,6 +69,7 @@ from iongrad.infer.rundown_op import (
     SolveFailed,
 )
 from iongrad.models.errors import ConfigError
+from iongrad.models.quantities import QUANTITIES, violation
 from iongrad.models.rundown import RUNDOWN_DEFAULTS
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
@@ -530,28 +532,49 @@ _FIT_KEYS = ("model", "dataset", "sidecar", "parameters", "observables", "mode",
 _TOP_KEYS = ("fit", "fixed", "priors", "noise", "sampler", "kind", "description")
 _SAMPLER = {"seed": None, "draws": 500, "tune": 500, "chains": 2, "cores": 1,
             "target_accept": 0.9, "prior_draws": 200}
+#: Caps of the sampler sizes (as in :mod:`iongrad.workflows.schema`).
+_SAMPLER_CAPS = {"draws": 100_000, "tune": 100_000, "chains": 64, "cores": 64,
+                 "prior_draws": 100_000}
 
 
 def _check_keys(section: dict, allowed, where: str) -> None:
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: expected a table, got {section!r}")
     unknown = sorted(set(section) - set(allowed))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        near = difflib.get_close_matches(str(unknown[0]), list(allowed), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(f"{where}: unknown key(s) {unknown}{hint}; allowed: {sorted(allowed)}")
+
+
+def _positive_number(val: Any, where: str) -> float:
+    if isinstance(val, bool) or not isinstance(val, int | float) or not (
+            math.isfinite(val) and val > 0):
+        raise ConfigError(f"{where} = {val!r}: expected a finite number > 0")
+    return float(val)
 
 
 def spec_from_config(raw: dict) -> RundownSpec:
-    """The :class:`RundownSpec` of a parsed TOML config (``[fit] model = "rundown"``)."""
+    """The :class:`RundownSpec` of a parsed TOML config (``[fit] model = "rundown"``).
+
+    The workflow layer validates the whole config against its declared schema first
+    (:class:`iongrad.workflows.schema.RundownFitConfig`); the checks here keep a
+    config built in Python from reaching the model with a wrong type.
+    """
     _check_keys(raw, _TOP_KEYS, "config")
     fit = raw["fit"]
     _check_keys(fit, _FIT_KEYS, "fit")
     kw: dict[str, Any] = {}
-    if "parameters" in fit:
-        if not isinstance(fit["parameters"], list) or not all(
-                isinstance(x, str) for x in fit["parameters"]):
-            raise ConfigError(f"fit.parameters: expected a list of names, got "
-                              f"{fit['parameters']!r}")
-        kw["parameters"] = tuple(fit["parameters"])
-    if fit.get("observables") is not None:
-        kw["observables"] = tuple(fit["observables"])
+    for key in ("parameters", "observables"):
+        val = fit.get(key)
+        if val is None:
+            continue
+        if not isinstance(val, list) or not all(isinstance(x, str) for x in val):
+            raise ConfigError(f"fit.{key}: expected a list of names, got {val!r}")
+        dupes = sorted({x for x in val if val.count(x) > 1})
+        if dupes:
+            raise ConfigError(f"fit.{key} = {val!r}: duplicate name(s) {dupes}")
+        kw[key] = tuple(val)
     for key, typ in (("mode", str), ("method", str), ("ode_method", str), ("rtol", float),
                      ("atol", float), ("threshold_mV", float), ("end_time_s", float),
                      ("onset_column", str), ("k_o_column", str)):
@@ -559,9 +582,13 @@ def spec_from_config(raw: dict) -> RundownSpec:
             val = fit[key]
             if typ is float and isinstance(val, int) and not isinstance(val, bool):
                 val = float(val)
-            if not isinstance(val, typ):
-                raise ConfigError(f"fit.{key}: expected {typ.__name__}, got {val!r}")
+            if not isinstance(val, typ) or (typ is float and not math.isfinite(val)):
+                what = "a finite number" if typ is float else "a string"
+                raise ConfigError(f"fit.{key}: expected {what}, got {val!r}")
             kw[key] = val
+    for key in ("rtol", "atol", "end_time_s"):
+        if key in kw and not kw[key] > 0:
+            raise ConfigError(f"fit.{key} = {kw[key]!r}: expected a number > 0")
     for sec in ("fixed", "priors", "noise"):
         val = raw.get(sec, {})
         if not isinstance(val, dict):
@@ -570,7 +597,13 @@ def spec_from_config(raw: dict) -> RundownSpec:
     for o, nz in raw.get("noise", {}).items():
         if not isinstance(nz, dict) or set(nz) - {"prior_sigma"}:
             raise ConfigError(f"noise.{o}: expected a table with 'prior_sigma', got {nz!r}")
-        noise[o] = float(nz.get("prior_sigma", NOISE_PRIOR_SIGMA.get(o, 1.0)))
+        noise[o] = _positive_number(nz.get("prior_sigma", NOISE_PRIOR_SIGMA.get(o, 1.0)),
+                                    f"noise.{o}.prior_sigma")
+    for name, val in raw.get("fixed", {}).items():
+        if isinstance(val, bool) or not isinstance(val, int | float):
+            raise ConfigError(f"fixed.{name} = {val!r}: expected a number")
+        if name in QUANTITIES and violation(name, val):
+            raise ConfigError(f"fixed.{name}: {violation(name, val)}")
     return RundownSpec(fixed=dict(raw.get("fixed", {})), priors=dict(raw.get("priors", {})),
                        noise=noise, **kw)
 
@@ -578,18 +611,30 @@ def spec_from_config(raw: dict) -> RundownSpec:
 def resolve_rundown_config(raw: dict, dataset_ref: dict, dataset) -> dict:
     """Validate a run-down fit config against its dataset; the resolved config dict."""
     spec = spec_from_config(raw)
-    prepare(dataset, spec)
+    prep = prepare(dataset, spec)
+    fitted = list(spec.parameters)
+    for name in spec.priors:
+        if name not in fitted:
+            near = difflib.get_close_matches(name, fitted, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"priors.{name}: not a fitted parameter of this fit{hint} "
+                              f"(fitted: {', '.join(fitted)})")
+    for name in spec.noise:
+        if name not in prep["obs"]:
+            near = difflib.get_close_matches(name, list(prep["obs"]), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"noise.{name}: not an observable of this fit{hint} "
+                              f"(observables: {', '.join(prep['obs'])})")
     sampler_raw = raw.get("sampler", {})
     _check_keys(sampler_raw, _SAMPLER, "sampler")
-    if not isinstance(sampler_raw.get("seed"), int) or isinstance(sampler_raw.get("seed"),
-                                                                    bool):
-        raise ConfigError(f"sampler.seed: required integer >= 0, got "
-                          f"{sampler_raw.get('seed')!r}")
+    seed = sampler_raw.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ConfigError(f"sampler.seed: required integer >= 0 and < 2**32, got {seed!r}")
     sampler = {k: sampler_raw.get(k, v) for k, v in _SAMPLER.items()}
-    for k in ("draws", "tune", "chains", "cores", "prior_draws"):
+    for k, cap in _SAMPLER_CAPS.items():
         v = sampler[k]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ConfigError(f"sampler.{k}: expected an integer >= 1, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= cap:
+            raise ConfigError(f"sampler.{k}: expected an integer >= 1 and <= {cap}, got {v!r}")
     ta = sampler["target_accept"]
     if isinstance(ta, bool) or not isinstance(ta, float) or not 0.5 <= ta < 1.0:
         raise ConfigError(f"sampler.target_accept: expected a number in [0.5, 1), got {ta!r}")

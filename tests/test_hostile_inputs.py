@@ -92,6 +92,8 @@ class Case:
     files: dict[str, bytes | str] = field(default_factory=dict)
     dirs: tuple[str, ...] = ()
     stderr_has: str = ""  # a fragment the one-line message must contain
+    fifos: tuple[str, ...] = ()  # named pipes to create (relative paths)
+    links: dict[str, str] = field(default_factory=dict)  # symlink -> target (relative)
 
 
 def _fit_cfg(dataset: str = "data.csv", **replace: str) -> str:
@@ -219,6 +221,64 @@ CASES = [
         "\n[inputs.k_o_mM]\nbounds = [-4.0, 10.0]\n")}, stderr_has="k_o_mM"),
     Case("sens-unknown-input", SENS, {"sens.toml": SENS_TOML + (
         "\n[inputs.g_na]\nbounds = [0.1, 1.0]\n")}, stderr_has="g_na"),
+    # ---- the declared config schema (workflows/schema.py) -------------------------------
+    Case("schema-fixed-bool", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko") +
+                                    "[fixed]\nk_o_mM = true\n"}, stderr_has="fixed.k_o_mM = true"),
+    Case("schema-reference-unit-string", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko") +
+                                               '[reference]\nk_o_mM = "4 mM"\n'},
+         stderr_has='reference.k_o_mM = "4 mM"'),
+    Case("schema-reference-negative", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko") +
+                                            "[reference]\nk_o_mM = -4.0\n"},
+         stderr_has="reference.k_o_mM = -4.0"),
+    Case("schema-cell-sd-string", FIT, {"fit.toml": _fit_cfg(
+        "synthetic_vrest_ko", **{"[fit]\n": '[fit]\ncell_sd_scale = "wide"\n'})},
+        stderr_has="fit.cell_sd_scale"),
+    Case("schema-cell-sd-negative", FIT, {"fit.toml": _fit_cfg(
+        "synthetic_vrest_ko", **{"[fit]\n": "[fit]\ncell_sd_scale = -0.5\n"})},
+        stderr_has="fit.cell_sd_scale = -0.5"),
+    Case("schema-prior-sigma-string", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko") +
+                                            '[noise.v_rest_mV]\nprior_sigma = "3 mV"\n'},
+         stderr_has="noise.v_rest_mV.prior_sigma"),
+    Case("schema-noise-sigma-inf", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko") +
+                                         "[noise.v_rest_mV]\nsigma = inf\n"},
+         stderr_has="noise.v_rest_mV.sigma = inf"),
+    Case("schema-noise-nu-negative", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko") + (
+        '[noise.v_rest_mV]\nfamily = "student_t"\nnu = -4\n')},
+        stderr_has="noise.v_rest_mV.nu = -4"),
+    Case("schema-prior-misspelt", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko") +
+                                        "[priors.g_na]\nmedian = 0.2\n"},
+         stderr_has="g_na_nS"),
+    Case("schema-noise-misspelt", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko") +
+                                        "[noise.v_rest_mv]\nsigma = 1.0\n"},
+         stderr_has="v_rest_mV"),
+    Case("schema-draws-cap", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko",
+                                                        **{"draws = 5": "draws = 100001"})},
+         stderr_has="sampler.draws = 100001"),
+    Case("schema-seed-cap", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko",
+                                                       **{"seed = 1": "seed = 4294967296"})},
+         stderr_has="sampler.seed"),
+    Case("schema-duplicate-parameters", FIT, {"fit.toml": _fit_cfg(
+        "synthetic_vrest_ko", **{'"g_k_nS"': '"g_na_nS"'})}, stderr_has="duplicate"),
+    Case("schema-sens-second-order-morris", SENS, {"sens.toml": SENS_TOML.replace(
+        "seed = 3", "seed = 3\nsecond_order = true")}, stderr_has="sensitivity.second_order"),
+    Case("schema-sens-evaluations-cap", SENS, {"sens.toml": SENS_TOML.replace(
+        "n = 4", "n = 16000000")}, stderr_has="evaluations"),
+    Case("schema-sens-duplicate-outputs", SENS, {"sens.toml": SENS_TOML.replace(
+        '["v_rest_mV"]', '["v_rest_mV", "v_rest_mV"]')}, stderr_has="duplicate"),
+    Case("schema-sens-bounds-above-domain", SENS, {"sens.toml": SENS_TOML + (
+        "\n[inputs.k_o_mM]\nbounds = [1.0, 3000.0]\n")}, stderr_has="inputs.k_o_mM.bounds"),
+    # ---- config files that are not small text files ---------------------------------------
+    Case("file-config-fifo", FIT, fifos=("fit.toml",), stderr_has="not a regular file"),
+    Case("file-config-dev-zero", ["fit", "/dev/zero", "--out", "{out}"],
+         stderr_has="not a regular file"),
+    Case("file-config-symlink-loop", FIT, links={"fit.toml": "loop.toml",
+                                                 "loop.toml": "fit.toml"},
+         stderr_has="symlink loop"),
+    Case("file-config-huge", FIT, {"fit.toml": _fit_cfg("synthetic_vrest_ko") + "# " +
+                                   "x" * (1 << 20) + "\n"}, stderr_has="1 MiB"),
+    Case("file-config-deep", FIT, {"fit.toml": "a = " + "[" * 50_000 + "]" * 50_000 + "\n"},
+         stderr_has="nested"),
+    Case("file-sens-config-fifo", SENS, fifos=("sens.toml",), stderr_has="not a regular file"),
     # ---- datasets (through `iongrad fit`) ------------------------------------------------
     Case("data-csv-empty", FIT, _dataset_files(csv=""), stderr_has="data.csv"),
     Case("data-csv-utf16", FIT, _dataset_files(csv=GOOD_CSV.encode("utf-16")),
@@ -254,6 +314,21 @@ CASES = [
         sidecar=json.dumps(GOOD_SIDECAR).encode("utf-16")), stderr_has="data.json"),
     Case("data-sidecar-is-list", FIT, _dataset_files(sidecar="[1, 2, 3]"),
          stderr_has="data.json"),
+    Case("data-csv-cr-only", FIT, _dataset_files(csv=GOOD_CSV.replace("\n", "\r")),
+         stderr_has="CR only"),
+    Case("data-csv-nul-in-id", FIT, _dataset_files(csv=GOOD_CSV.replace("b,4", "b\x00,4")),
+         stderr_has="NUL"),
+    Case("data-csv-huge-field", FIT, _dataset_files(
+        csv=GOOD_CSV.replace("cell,", '"cell' + "x" * 200_000 + ',', 1)), stderr_has="data.csv"),
+    Case("data-csv-fifo", FIT, {"data.json": json.dumps(GOOD_SIDECAR), "fit.toml": _fit_cfg()},
+         fifos=("data.csv",), stderr_has="not a regular file"),
+    Case("data-sidecar-fifo", FIT, {"data.csv": GOOD_CSV, "fit.toml": _fit_cfg()},
+         fifos=("data.json",), stderr_has="data.json"),
+    Case("data-sidecar-duplicate-key", FIT, _dataset_files(
+        sidecar=json.dumps(GOOD_SIDECAR)[:-1] + ', "name": "again"}'),
+        stderr_has="duplicate key"),
+    Case("data-sidecar-deep", FIT, _dataset_files(
+        sidecar='{"name": ' + "[" * 100_000 + "]" * 100_000 + "}"), stderr_has="nested"),
 ]
 
 
@@ -272,6 +347,10 @@ def _materialise(case: Case, root: Path) -> tuple[list[str], Path]:
         p = d / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    for rel in case.fifos:
+        os.mkfifo(d / rel)
+    for rel, target in case.links.items():
+        (d / rel).symlink_to(d / target)
     if case.id == "cli-report-nc-without-posterior":
         _write_nc_without_posterior(d / "run" / "posterior.nc")
     out = root / f"{case.id}-out"

@@ -6,9 +6,11 @@ Configs are parsed as data only (``tomllib``), never evaluated. Every error is a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
+import stat
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,13 +22,56 @@ __all__ = ["check_keys", "config_hash", "load_toml", "require", "write_json_atom
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file into a dict; a missing, empty or malformed file is a ConfigError."""
+    """Read a TOML config file into a dict, refusing anything that is not a small text file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The config file.
+
+    Returns
+    -------
+    dict
+        The parsed config, a :class:`~iongrad.workflows.schema.TomlConfig` (a dict that
+        remembers ``path`` so that schema errors name the file).
+
+    Raises
+    ------
+    ConfigError
+        One line for: a missing path, a directory, a FIFO/device/socket, a symlink
+        loop, an unreadable file, a file over 1 MiB, non-UTF-8 or empty text,
+        invalid TOML, or tables/arrays nested more than 32 levels deep.
+    """
+    from iongrad.workflows.schema import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, TomlConfig
+
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    if path.is_dir():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ConfigError(f"config file {str(path)!r} is a dangling symlink") from None
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ConfigError(f"config path {str(path)!r} is a symlink loop") from None
+        raise ConfigError(f"config path {str(path)!r}: cannot read it "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise ConfigError(f"config path {str(path)!r} is a directory, expected a .toml file")
-    raw = path.read_bytes()
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"config path {str(path)!r} is not a regular file (a FIFO, device "
+                          "or socket); give a .toml file")
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {st.st_size} bytes; a config may be at most "
+                          f"{MAX_CONFIG_BYTES} bytes (1 MiB)")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r}: cannot read it "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: a config may be at most {MAX_CONFIG_BYTES} bytes (1 MiB)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -37,7 +82,29 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return data
+    except RecursionError:
+        data = None
+    if data is None or _depth(data, MAX_CONFIG_DEPTH + 1) > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"{path}: tables or arrays nested more than {MAX_CONFIG_DEPTH} "
+                          "levels deep")
+    out = TomlConfig(data)
+    out.source = str(path)
+    return out
+
+
+def _depth(obj: Any, limit: int) -> int:
+    """Nesting depth of dicts and lists in ``obj``, counted up to ``limit``."""
+    stack = [(obj, 0)]
+    deepest = 0
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, dict | list):
+            d += 1
+            deepest = max(deepest, d)
+            if deepest >= limit:
+                return deepest
+            stack.extend((v, d) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def check_keys(section: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:

@@ -51,46 +51,52 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from iongrad.models.errors import ConfigError, DataError
 from iongrad.workflows.config import (
-    check_keys,
     load_toml,
     package_versions,
-    require,
     run_into_folder,
     write_json_atomic,
+)
+from iongrad.workflows.schema import (
+    DEFAULT_FIT_PARAMETERS,
+    FitConfig,
+    RundownFitConfig,
+    close_match,
+    named_source,
+    source_of,
+    validate,
 )
 
 __all__ = ["add_arguments", "resolve_config", "run", "run_config"]
 
-_TOP = ("fit", "fixed", "priors", "noise", "reference", "sampler", "kind", "description")
-_FIT = ("dataset", "sidecar", "parameters", "observables", "pooling", "parameterization",
-        "leak", "volume", "cell_sd_scale", "select")
+#: Sampler defaults (the schema, :class:`iongrad.workflows.schema.SamplerSection`,
+#: declares the types and caps).
 _SAMPLER = {"seed": None, "draws": 500, "tune": 500, "chains": 2, "cores": 1,
             "target_accept": 0.9, "prior_draws": 500, "init": "jitter+adapt_diag"}
-_INITS = ("jitter+adapt_diag", "adapt_diag", "jitter+adapt_full", "adapt_full")
-_NOISE = ("family", "scale", "sigma", "prior_sigma", "nu")
 
 
 def _dataset_ref(fit: dict, base_dir: Path) -> dict:
+    """Where the dataset of ``[fit]`` lives: a shipped name, or a CSV (and sidecar) path."""
     from iongrad.data import list_shipped
 
-    ds = require(fit, "dataset", "fit", str)
+    ds = fit["dataset"]
     if ds in list_shipped():
         return {"shipped": ds}
     path = (base_dir / ds).resolve()
     if not path.exists():
-        raise ConfigError(f"fit.dataset: {ds!r} is neither a shipped dataset "
-                          f"({', '.join(list_shipped())}) nor an existing file "
-                          f"(looked for {str(path)!r})")
+        raise ConfigError(f"fit.dataset = {ds!r}: neither a shipped dataset "
+                          f"({', '.join(list_shipped())}{close_match(ds, list_shipped())}) "
+                          f"nor an existing file (looked for {str(path)!r})")
     out = {"csv": str(path)}
-    if "sidecar" in fit:
-        side = (base_dir / require(fit, "sidecar", "fit", str)).resolve()
+    if fit.get("sidecar") is not None:
+        side = (base_dir / fit["sidecar"]).resolve()
         if not side.exists():
-            raise ConfigError(f"fit.sidecar: {str(side)!r} does not exist")
+            raise ConfigError(f"fit.sidecar = {fit['sidecar']!r}: {str(side)!r} does not exist")
         out["sidecar"] = str(side)
     return out
 
@@ -104,82 +110,70 @@ def load_dataset_ref(ref: dict):
     return load_dataset(ref["csv"], ref.get("sidecar"))
 
 
-def _positive_int(section, key, where, default):
-    val = section.get(key, default)
-    if not isinstance(val, int) or isinstance(val, bool) or val < 1:
-        raise ConfigError(f"{where}.{key}: expected an integer >= 1, got {val!r}")
-    return val
+def _is_rundown(raw: Any) -> bool:
+    return (isinstance(raw, Mapping) and isinstance(raw.get("fit"), Mapping)
+            and raw["fit"].get("model") == "rundown")
 
 
 def resolve_config(raw: dict, base_dir: Path) -> dict:
     """Validate a fit config and fill defaults; raises ConfigError naming the key.
 
-    The dataset is loaded and the model spec checked against it here, so every
-    error surfaces before any sampling starts.
+    The config is checked against its declared schema
+    (:class:`iongrad.workflows.schema.FitConfig`, or ``RundownFitConfig`` for
+    ``[fit] model = "rundown"``): types, registry domains, caps and table names.
+    The dataset is then loaded and the model spec checked against it, so every
+    error surfaces before any sampling starts. The resolved dict holds the values
+    as given (defaults filled), so its hash does not change with this check.
+
+    Parameters
+    ----------
+    raw : dict
+        Parsed TOML (a :class:`~iongrad.workflows.schema.TomlConfig` names its file
+        in errors).
+    base_dir : pathlib.Path
+        Folder relative dataset paths are resolved against.
+
+    Returns
+    -------
+    dict
+        The resolved config :func:`run_config` takes.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the section.key, the value and what is expected.
     """
-    if isinstance(raw.get("fit"), dict) and raw["fit"].get("model") == "rundown":
+    with named_source(source_of(raw)):
+        return _resolve(raw, Path(base_dir))
+
+
+def _resolve(raw: dict, base_dir: Path) -> dict:
+    if _is_rundown(raw):
         from iongrad.infer.rundown_model import resolve_rundown_config
 
-        ref = _dataset_ref(raw["fit"], Path(base_dir))
+        validate(RundownFitConfig, raw, source="")
+        ref = _dataset_ref(raw["fit"], base_dir)
         return resolve_rundown_config(raw, ref, load_dataset_ref(ref))
-    check_keys(raw, _TOP, "config")
-    if "fit" not in raw or not isinstance(raw["fit"], dict):
-        raise ConfigError("config: missing [fit] section")
+    validate(FitConfig, raw, source="")
     fit = raw["fit"]
-    check_keys(fit, _FIT, "fit")
-    ref = _dataset_ref(fit, Path(base_dir))
-    params = fit.get("parameters", ["g_na_nS", "g_k_nS", "pump_density_per_um2"])
-    if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-        raise ConfigError(f"fit.parameters: expected a list of names, got {params!r}")
-    obs = fit.get("observables")
-    if obs is not None and (not isinstance(obs, list) or not all(isinstance(o, str)
-                                                                 for o in obs)):
-        raise ConfigError(f"fit.observables: expected a list of names, got {obs!r}")
-    pooling = fit.get("pooling", "partial")
-    if not isinstance(pooling, str | dict):
-        raise ConfigError(f"fit.pooling: expected a string or a table, got {pooling!r}")
-    select = fit.get("select", {})
-    if not isinstance(select, dict):
-        raise ConfigError(f"fit.select: expected a table column = value, got {select!r}")
-    fixed = raw.get("fixed", {})
-    priors = raw.get("priors", {})
-    noise = raw.get("noise", {})
-    for name, sec in (("fixed", fixed), ("priors", priors), ("noise", noise)):
-        if not isinstance(sec, dict):
-            raise ConfigError(f"[{name}] must be a table, got {sec!r}")
-    for o, nz in noise.items():
-        if not isinstance(nz, dict):
-            raise ConfigError(f"noise.{o}: expected a table, got {nz!r}")
-        check_keys(nz, _NOISE, f"noise.{o}")
-    for p, pr in priors.items():
-        if not isinstance(pr, dict):
-            raise ConfigError(f"priors.{p}: expected a table with median, sd_log; got {pr!r}")
-    reference = raw.get("reference", {"k_o_mM": 4.0})
-    sampler_raw = raw.get("sampler", {})
-    check_keys(sampler_raw, _SAMPLER, "sampler")
-    seed = require(sampler_raw, "seed", "sampler", int)
-    if seed < 0:
-        raise ConfigError(f"sampler.seed: must be >= 0, got {seed!r}")
+    ref = _dataset_ref(fit, base_dir)
+    sampler_raw = raw["sampler"]
     sampler = {k: sampler_raw.get(k, v) for k, v in _SAMPLER.items()}
-    for k in ("draws", "tune", "chains", "cores", "prior_draws"):
-        sampler[k] = _positive_int(sampler_raw, k, "sampler", _SAMPLER[k])
-    ta = sampler["target_accept"]
-    if not isinstance(ta, float) or not 0.5 <= ta < 1.0:
-        raise ConfigError(f"sampler.target_accept: expected a number in [0.5, 1), got {ta!r}")
-    if sampler["init"] not in _INITS:
-        raise ConfigError(f"sampler.init: expected one of {_INITS}, got {sampler['init']!r}")
     resolved = {
         "kind": "fit",
         "description": raw.get("description", ""),
         "dataset": ref,
-        "parameters": params, "observables": obs, "pooling": pooling,
+        "parameters": fit.get("parameters", list(DEFAULT_FIT_PARAMETERS)),
+        "observables": fit.get("observables"),
+        "pooling": fit.get("pooling", "partial"),
         "parameterization": fit.get("parameterization", "centered"),
         "leak": fit.get("leak", "ohmic"), "volume": fit.get("volume", "fixed"),
         "cell_sd_scale": float(fit.get("cell_sd_scale", 0.2)),
-        "select": select, "fixed": fixed, "priors": priors, "noise": noise,
-        "reference": reference, "sampler": sampler,
+        "select": fit.get("select", {}), "fixed": raw.get("fixed", {}),
+        "priors": raw.get("priors", {}), "noise": raw.get("noise", {}),
+        "reference": raw.get("reference", {"k_o_mM": 4.0}), "sampler": sampler,
     }
-    dataset = _select(load_dataset_ref(ref), select)
+    dataset = _select(load_dataset_ref(ref), resolved["select"])
     from iongrad.infer.model import _check_spec
 
     _check_spec(fit_spec(resolved), dataset)

@@ -53,42 +53,38 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from iongrad.models.errors import ConfigError, IongradError
+from iongrad.models.quantities import QUANTITIES, violation
 from iongrad.workflows.config import (
-    check_keys,
     config_hash,
     load_toml,
     package_versions,
-    require,
     run_into_folder,
     write_json_atomic,
+)
+from iongrad.workflows.schema import (
+    DEFAULT_N,
+    DISTS,  # noqa: F401 (part of this module's namespace)
+    METHODS,  # noqa: F401
+    InputSection,
+    PosteriorSection,
+    SensitivityConfig,
+    named_source,
+    source_of,
+    validate,
 )
 
 __all__ = ["InsufficientFeasibleError", "add_arguments", "resolve_config", "run", "run_config"]
 
-METHODS = ("sobol", "morris", "efast", "delta", "pawn")
-DISTS = ("uniform", "loguniform", "normal", "lognormal", "truncnorm")
 FAILURE_MODES = ("feasible_region", "indicator")
 _STRUCTURED = ("sobol", "morris", "efast")
-_DEFAULT_N = {"sobol": 1024, "morris": 50, "efast": 1000, "delta": 2048, "pawn": 2048}
-_SENS_KEYS = (
-    "model", "method", "n", "seed", "outputs", "second_order", "chunk_size", "num_resamples",
-    "conf_level", "target_ci_halfwidth", "max_n", "failure_handling", "fallback_n",
-    "min_feasible_samples", "num_levels", "efast_m", "pawn_slices", "description",
-)
-_DIST_KEYS = {
-    "uniform": ("dist", "bounds"),
-    "loguniform": ("dist", "bounds"),
-    "normal": ("dist", "mean", "sd"),
-    "lognormal": ("dist", "log_mean", "log_sd"),
-    "truncnorm": ("dist", "mean", "sd", "bounds"),
-}
+_DEFAULT_N = DEFAULT_N
 #: Unbounded distributions are cut at these quantiles on Morris grids, whose levels
 #: include 0 and 1 exactly (Saltelli et al. 2008, Global Sensitivity Analysis: The Primer).
 _MORRIS_TAIL = 0.005
@@ -101,71 +97,27 @@ class InsufficientFeasibleError(IongradError):
 # ======================================================================================
 # Config resolution
 # ======================================================================================
-def _num(section: Mapping, key: str, where: str, *, default=None, integer=False,
-         positive=False, nonneg=False):
-    if key not in section:
-        if default is None:
-            raise ConfigError(f"{where}: missing required key {key!r}")
-        return default
-    value = require(section, key, where, int if integer else (int, float))
-    if positive and not value > 0:
-        raise ConfigError(f"{where}.{key}: must be > 0, got {value!r}")
-    if nonneg and not value >= 0:
-        raise ConfigError(f"{where}.{key}: must be >= 0, got {value!r}")
-    return value if integer else float(value)
-
-
-def _bounds(spec: Mapping, where: str) -> list[float]:
-    if "bounds" not in spec:
-        raise ConfigError(f"{where}: missing required key 'bounds' ([lower, upper])")
-    b = spec["bounds"]
-    if (not isinstance(b, list) or len(b) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in b)):
-        raise ConfigError(f"{where}.bounds: expected [lower, upper] (two numbers), got {b!r}")
-    lo, hi = float(b[0]), float(b[1])
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ConfigError(f"{where}.bounds: must be finite, got {b!r}")
-    if lo >= hi:
-        raise ConfigError(f"{where}.bounds: lower bound {lo!r} must be < upper bound {hi!r}")
-    return [lo, hi]
-
-
-def _resolve_input(name: str, spec: Any, model) -> dict:
-    where = f"inputs.{name}"
-    if name not in model.parameter_names:
-        raise ConfigError(f"[inputs]: unknown parameter {name!r} of model {model.name!r}; "
-                          f"known: {', '.join(model.parameter_names)}")
-    if not isinstance(spec, Mapping):
-        raise ConfigError(f"{where}: expected a table with bounds/dist, got {spec!r}")
+def _resolve_input(name: str, spec: InputSection, model) -> dict:
+    """The resolved entry of ``[inputs.<name>]`` (validated by the schema)."""
     param = model.parameter(name)
-    dist = spec.get("dist", "uniform")
-    if dist not in DISTS:
-        raise ConfigError(f"{where}.dist: unknown distribution {dist!r}; "
-                          f"allowed: {', '.join(DISTS)}")
-    check_keys(spec, _DIST_KEYS[dist], where)
+    where = f"inputs.{name}"
+    dist = spec.dist
+    if dist == "normal" and param.support != "real":
+        raise ConfigError(f"{where}.dist = 'normal': unbounded, but {name} must be "
+                          f"{param.support_text()}; use 'truncnorm' or 'lognormal'")
+    if dist == "lognormal" and param.support == "fraction":
+        raise ConfigError(f"{where}.dist = 'lognormal': unbounded above, but {name} "
+                          f"must be {param.support_text()}; use 'truncnorm'")
     out: dict[str, Any] = {"name": name, "source": "distribution", "dist": dist,
                            "unit": param.unit}
     if dist in ("uniform", "loguniform", "truncnorm"):
-        lo, hi = _bounds(spec, where)
-        if dist == "loguniform" and lo <= 0:
-            raise ConfigError(f"{where}.bounds: log-uniform needs a lower bound > 0, "
-                              f"got {lo!r} ({param.unit})")
-        if not param.contains(lo, hi):
-            raise ConfigError(f"{where}.bounds: {[lo, hi]!r} leaves the support of {name} "
-                              f"({param.support_text()}, in {param.unit})")
-        out["bounds"] = [lo, hi]
+        out["bounds"] = list(spec.bounds)
     if dist in ("normal", "truncnorm"):
-        out["mean"] = _num(spec, "mean", where)
-        out["sd"] = _num(spec, "sd", where, positive=True)
-        if dist == "normal" and param.support != "real":
-            raise ConfigError(f"{where}.dist: 'normal' is unbounded but {name} must be "
-                              f"{param.support_text()}; use 'truncnorm' or 'lognormal'")
+        out["mean"] = float(spec.mean)
+        out["sd"] = float(spec.sd)
     if dist == "lognormal":
-        out["log_mean"] = _num(spec, "log_mean", where)
-        out["log_sd"] = _num(spec, "log_sd", where, positive=True)
-        if param.support == "fraction":
-            raise ConfigError(f"{where}.dist: 'lognormal' is unbounded above but {name} "
-                              f"must be {param.support_text()}; use 'truncnorm'")
+        out["log_mean"] = float(spec.log_mean)
+        out["log_sd"] = float(spec.log_sd)
     return out
 
 
@@ -210,42 +162,37 @@ def _posterior_draws(path: Path, variable: str, cell: Any, where: str) -> np.nda
     return draws
 
 
-def _resolve_posterior(spec: Any, base_dir: Path, model, taken: set[str]) -> list[dict]:
+def _resolve_posterior(spec: PosteriorSection, base_dir: Path, model) -> list[dict]:
+    """Resolved entries of the ``[posterior]`` variables (validated by the schema)."""
     where = "posterior"
-    if not isinstance(spec, Mapping):
-        raise ConfigError(f"[posterior]: expected a table, got {spec!r}")
-    check_keys(spec, ("path", "variables", "cell"), where)
-    raw_path = require(spec, "path", where, str)
-    path = Path(raw_path)
+    path = Path(spec.path)
     if not path.is_absolute():
         path = (base_dir / path).resolve()
     if not path.is_file():
-        raise ConfigError(f"{where}.path: posterior file {str(path)!r} does not exist")
-    variables = require(spec, "variables", where, list)
-    if not variables or not all(isinstance(v, str) for v in variables):
-        raise ConfigError(f"{where}.variables: expected a non-empty list of parameter names, "
-                          f"got {variables!r}")
-    cell = spec.get("cell", "mean")
-    if isinstance(cell, bool) or not isinstance(cell, int | str):
-        raise ConfigError(f"{where}.cell: expected 'mean', a cell index or label, got {cell!r}")
+        raise ConfigError(f"{where}.path = {spec.path!r}: posterior file {str(path)!r} "
+                          "does not exist or is not a regular file")
+    cell = spec.cell
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     out = []
-    for var in variables:
-        if var not in model.parameter_names:
-            raise ConfigError(f"{where}.variables: {var!r} is not a parameter of model "
-                              f"{model.name!r}; known: {', '.join(model.parameter_names)}")
-        if var in taken:
-            raise ConfigError(f"{where}.variables: {var!r} is also given in [inputs] or [fixed]")
-        taken.add(var)
+    for var in spec.variables:
         draws = _posterior_draws(path, var, cell, where)
         param = model.parameter(var)
-        if not param.contains(float(draws.min()), float(draws.max())):
-            raise ConfigError(f"{where}.variables: draws of {var!r} leave its support "
-                              f"({param.support_text()}, in {param.unit})")
+        lo, hi = float(draws.min()), float(draws.max())
+        bad = not param.contains(lo, hi) or any(
+            var in QUANTITIES and violation(var, v) for v in (lo, hi))
+        if bad:
+            raise ConfigError(f"{where}.variables: draws of {var!r} ({lo:g} .. {hi:g}) leave "
+                              f"its domain ({_domain(var, param)})")
         out.append({"name": var, "source": "posterior", "dist": "empirical",
                     "unit": param.unit, "path": str(path), "variable": var, "cell": cell,
                     "n_draws": int(draws.size), "sha256": digest})
     return out
+
+
+def _domain(name: str, param) -> str:
+    if name in QUANTITIES:
+        return QUANTITIES[name].domain_text()
+    return f"{param.support_text()}, in {param.unit}"
 
 
 def resolve_config(raw: dict, base_dir: Path) -> dict:
@@ -271,134 +218,47 @@ def resolve_config(raw: dict, base_dir: Path) -> dict:
         Naming the key and the value, for unknown sections, keys, models, methods,
         parameters or outputs, bad bounds, missing seed, or an unreadable posterior.
     """
+    with named_source(source_of(raw)):
+        return _resolve(raw, Path(base_dir))
+
+
+def _resolve(raw: dict, base_dir: Path) -> dict:
     from iongrad.workflows.registry import MODELS
 
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"config: expected a table, got {type(raw).__name__}")
-    check_keys(raw, ("sensitivity", "fixed", "inputs", "posterior"), "config")
-    sec = raw.get("sensitivity")
-    if not isinstance(sec, Mapping):
-        raise ConfigError("config: missing [sensitivity] table")
-    where = "sensitivity"
-    check_keys(sec, _SENS_KEYS, where)
-    model_name = require(sec, "model", where, str)
-    if model_name not in MODELS:
-        raise ConfigError(f"{where}.model: unknown model {model_name!r}; "
-                          f"available: {', '.join(sorted(MODELS))}")
-    model = MODELS[model_name]
-    method = sec.get("method", "sobol")
-    if method not in METHODS:
-        raise ConfigError(f"{where}.method: unknown method {method!r}; "
-                          f"allowed: {', '.join(METHODS)}")
-    if "seed" not in sec:
-        raise ConfigError(f"{where}: missing required key 'seed' (an integer >= 0; 0 is valid)")
-    seed = _num(sec, "seed", where, integer=True, nonneg=True)
-    n = _num(sec, "n", where, default=_DEFAULT_N[method], integer=True, positive=True)
-    num_levels = _num(sec, "num_levels", where, default=4, integer=True, positive=True)
-    efast_m = _num(sec, "efast_m", where, default=4, integer=True, positive=True)
-    if method == "sobol" and n & (n - 1):
-        raise ConfigError(f"{where}.n: Sobol' designs need a power of 2, got {n!r}")
-    if method == "efast" and n <= 4 * efast_m**2:
-        raise ConfigError(f"{where}.n: eFAST needs n > 4 M^2 = {4 * efast_m**2}, got {n!r}")
-    if method == "morris" and (n < 2 or num_levels < 2 or num_levels % 2):
-        raise ConfigError(f"{where}: Morris needs n >= 2 trajectories and an even num_levels "
-                          f">= 2, got n={n!r}, num_levels={num_levels!r}")
-    if method in ("delta", "pawn") and n < 100:
-        raise ConfigError(f"{where}.n: {method} needs n >= 100 samples, got {n!r}")
-
+    cfg = validate(SensitivityConfig, raw, source="")
+    sec = cfg.sensitivity
+    model = MODELS[sec.model]
     numeric = [o for o in model.output_names if o != "feasible"]
-    outputs = sec.get("outputs", numeric)
-    if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str)
-                                                               for o in outputs):
-        raise ConfigError(f"{where}.outputs: expected a non-empty list of output names, "
-                          f"got {outputs!r}")
-    for o in outputs:
-        if o not in model.output_names:
-            raise ConfigError(f"{where}.outputs: unknown output {o!r} of model "
-                              f"{model_name!r}; known: {', '.join(model.output_names)}")
-    if len(set(outputs)) != len(outputs):
-        raise ConfigError(f"{where}.outputs: duplicate names in {outputs!r}")
-
-    second_order = sec.get("second_order", False)
-    if not isinstance(second_order, bool):
-        raise ConfigError(f"{where}.second_order: expected true or false, got {second_order!r}")
-    conf_level = _num(sec, "conf_level", where, default=0.95)
-    if not 0 < conf_level < 1:
-        raise ConfigError(f"{where}.conf_level: must be in (0, 1), got {conf_level!r}")
-    target = sec.get("target_ci_halfwidth")
-    max_n = sec.get("max_n")
-    if target is not None:
-        if method not in ("sobol", "efast"):
-            raise ConfigError(f"{where}.target_ci_halfwidth: only for 'sobol' or 'efast', "
-                              f"not {method!r}")
-        target = _num(sec, "target_ci_halfwidth", where, positive=True)
-        max_n = _num(sec, "max_n", where, default=8 * n, integer=True, positive=True)
-        if max_n < n:
-            raise ConfigError(f"{where}.max_n: must be >= n = {n}, got {max_n!r}")
-    elif max_n is not None:
-        raise ConfigError(f"{where}.max_n: only meaningful with target_ci_halfwidth")
-    failure = sec.get("failure_handling", "feasible_region")
-    if failure not in FAILURE_MODES:
-        raise ConfigError(f"{where}.failure_handling: {failure!r}; "
-                          f"allowed: {', '.join(FAILURE_MODES)}")
-    description = sec.get("description", "")
-    if not isinstance(description, str):
-        raise ConfigError(f"{where}.description: expected a string, got {description!r}")
-
-    fixed_raw = raw.get("fixed", {})
-    if not isinstance(fixed_raw, Mapping):
-        raise ConfigError(f"[fixed]: expected a table of parameter = value, got {fixed_raw!r}")
-    fixed = {}
-    for name in fixed_raw:
-        if name not in model.parameter_names:
-            raise ConfigError(f"[fixed]: unknown parameter {name!r} of model {model_name!r}; "
-                              f"known: {', '.join(model.parameter_names)}")
-        value = _num(fixed_raw, name, "fixed")
-        param = model.parameter(name)
-        if not param.contains(value):
-            raise ConfigError(f"fixed.{name}: {value!r} is outside its support "
-                              f"({param.support_text()}, in {param.unit})")
-        fixed[name] = value
-
-    inputs_raw = raw.get("inputs", {})
-    if not isinstance(inputs_raw, Mapping):
-        raise ConfigError(f"[inputs]: expected tables [inputs.<parameter>], got {inputs_raw!r}")
-    inputs = []
-    for name, spec in inputs_raw.items():
-        if name in fixed:
-            raise ConfigError(f"inputs.{name}: parameter is also given in [fixed]")
-        inputs.append(_resolve_input(name, spec, model))
-    if "posterior" in raw:
-        inputs += _resolve_posterior(raw["posterior"], Path(base_dir), model,
-                                     set(fixed) | {i["name"] for i in inputs})
+    inputs = [_resolve_input(name, spec, model) for name, spec in cfg.inputs.items()]
+    if cfg.posterior is not None:
+        inputs += _resolve_posterior(cfg.posterior, base_dir, model)
     if not inputs:
         raise ConfigError("config: no inputs; add [inputs.<parameter>] tables or [posterior]")
-
+    target = sec.target_ci_halfwidth
+    n = sec.n_effective
+    max_n = sec.max_n_effective
     return {
         "kind": "sensitivity",
         "schema_version": 1,
-        "description": description,
-        "model": model_name,
-        "method": method,
+        "description": sec.description,
+        "model": sec.model,
+        "method": sec.method,
         "n": n,
-        "seed": seed,
-        "outputs": list(outputs),
-        "second_order": second_order,
-        "chunk_size": _num(sec, "chunk_size", where, default=50_000, integer=True,
-                           positive=True),
-        "num_resamples": _num(sec, "num_resamples", where, default=100, integer=True,
-                              positive=True),
-        "conf_level": conf_level,
-        "target_ci_halfwidth": target,
+        "seed": sec.seed,
+        "outputs": list(sec.outputs) if sec.outputs is not None else numeric,
+        "second_order": sec.second_order,
+        "chunk_size": sec.chunk_size,
+        "num_resamples": sec.num_resamples,
+        "conf_level": float(sec.conf_level),
+        "target_ci_halfwidth": float(target) if target is not None else None,
         "max_n": max_n,
-        "failure_handling": failure,
-        "fallback_n": _num(sec, "fallback_n", where, default=2048, integer=True, positive=True),
-        "min_feasible_samples": _num(sec, "min_feasible_samples", where, default=200,
-                                     integer=True, positive=True),
-        "num_levels": num_levels,
-        "efast_m": efast_m,
-        "pawn_slices": _num(sec, "pawn_slices", where, default=10, integer=True, positive=True),
-        "fixed": fixed,
+        "failure_handling": sec.failure_handling,
+        "fallback_n": sec.fallback_n,
+        "min_feasible_samples": sec.min_feasible_samples,
+        "num_levels": sec.num_levels,
+        "efast_m": sec.efast_m,
+        "pawn_slices": sec.pawn_slices,
+        "fixed": {k: float(v) for k, v in cfg.fixed.items()},
         "inputs": inputs,
     }
 

@@ -72,3 +72,34 @@ def test_same_seed_gives_identical_summary(tmp_path):
             shutil.copy(out / "summary.csv", tmp_path / "first.csv")
     pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
     assert (tmp_path / "first.csv").read_bytes() == (tmp_path / "run1" / "summary.csv").read_bytes()
+
+
+@pytest.mark.parametrize(("spec_kw", "fragments"), [
+    ({"reference": {"k_o_mM": -4.0}}, ("reference.k_o_mM", "got -4.0", "mM")),
+    ({"reference": {"k_o_mM": True}}, ("reference.k_o_mM", "True")),
+    ({"fixed": {"g_cl_nS": 1e12}}, ("fixed.g_cl_nS", "1000000000000.0", "nS")),
+    ({"noise": {"v_rest_mv": "normal"}}, ("noise.v_rest_mv", "v_rest_mV")),
+])
+def test_spec_checks_without_the_config_layer(spec_kw, fragments):
+    """A FitSpec built in Python is range- and name-checked against the registry too."""
+    from iongrad.data import load_shipped
+    from iongrad.infer.model import FitSpec, ObservationNoise, _check_spec
+
+    if "noise" in spec_kw:
+        spec_kw = {"noise": {k: ObservationNoise() for k in spec_kw["noise"]}}
+    with pytest.raises(ConfigError) as info:
+        _check_spec(FitSpec(**spec_kw), load_shipped("synthetic_vrest_ko"))
+    for frag in fragments:
+        assert frag in str(info.value), (frag, str(info.value))
+
+
+def test_noise_nu_and_prior_sigma_checked_in_spec():
+    from iongrad.data import load_shipped
+    from iongrad.infer.model import FitSpec, ObservationNoise, _check_spec
+
+    ds = load_shipped("synthetic_vrest_ko")
+    for kw, frag in (({"family": "student_t", "nu": -4.0}, "nu = -4.0"),
+                     ({"prior_sigma": float("inf")}, "prior_sigma = inf")):
+        spec = FitSpec(noise={"v_rest_mV": ObservationNoise(**kw)})
+        with pytest.raises(ConfigError, match=frag):
+            _check_spec(spec, ds)

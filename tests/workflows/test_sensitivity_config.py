@@ -52,6 +52,16 @@ BAD = [
     ("posterior missing", _bad(("posterior",), {"path": "nope/posterior.nc",
                                                 "variables": ["g_k_nS"]}), "posterior.path"),
     ("failure mode", _bad(("sensitivity", "failure_handling"), "drop"), "drop"),
+    ("bounds above registry domain", _bad(("inputs", "k_o_mM", "bounds"), [3.0, 2500.0]),
+     "inputs.k_o_mM.bounds"),
+    ("fixed bool", _bad(("fixed", "na_o_mM"), True), "fixed.na_o_mM = true"),
+    ("second order with morris", _bad(("sensitivity",), {
+        "model": "pump_leak", "method": "morris", "n": 10, "seed": 0,
+        "second_order": True}), "sensitivity.second_order"),
+    ("n over cap", _bad(("sensitivity", "n"), 2**25), "sensitivity.n = 33554432"),
+    ("duplicate outputs", _bad(("sensitivity", "outputs"), ["v_rest_mV", "v_rest_mV"]),
+     "duplicate"),
+    ("string seed", _bad(("sensitivity", "seed"), "0"), "sensitivity.seed"),
 ]
 
 
