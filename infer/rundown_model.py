@@ -60,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from iongrad.infer.limits import SAMPLER_CAPS, SEED_LIMIT
 from iongrad.infer.priors import DEFAULT_PRIORS, LogNormalPrior
 from iongrad.infer.rundown_op import (
     FREE_PARAMETERS,
@@ -532,9 +533,6 @@ _FIT_KEYS = ("model", "dataset", "sidecar", "parameters", "observables", "mode",
 _TOP_KEYS = ("fit", "fixed", "priors", "noise", "sampler", "kind", "description")
 _SAMPLER = {"seed": None, "draws": 500, "tune": 500, "chains": 2, "cores": 1,
             "target_accept": 0.9, "prior_draws": 200}
-#: Caps of the sampler sizes (as in :mod:`iongrad.workflows.schema`).
-_SAMPLER_CAPS = {"draws": 100_000, "tune": 100_000, "chains": 64, "cores": 64,
-                 "prior_draws": 100_000}
 
 
 def _check_keys(section: dict, allowed, where: str) -> None:
@@ -628,10 +626,11 @@ def resolve_rundown_config(raw: dict, dataset_ref: dict, dataset) -> dict:
     sampler_raw = raw.get("sampler", {})
     _check_keys(sampler_raw, _SAMPLER, "sampler")
     seed = sampler_raw.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ConfigError(f"sampler.seed: required integer >= 0 and < 2**32, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"sampler.seed: required integer >= 0 and < {SEED_LIMIT}, "
+                          f"got {seed!r}")
     sampler = {k: sampler_raw.get(k, v) for k, v in _SAMPLER.items()}
-    for k, cap in _SAMPLER_CAPS.items():
+    for k, cap in SAMPLER_CAPS.items():
         v = sampler[k]
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= cap:
             raise ConfigError(f"sampler.{k}: expected an integer >= 1 and <= {cap}, got {v!r}")

@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from iongrad.infer.limits import SAMPLER_CAPS, SEED_LIMIT
 from iongrad.models import quantities as qty
 from iongrad.models.errors import ConfigError
 
@@ -54,16 +55,13 @@ __all__ = [
 # ======================================================================================
 # Caps
 # ======================================================================================
-#: NUTS draws / tuning steps per chain.
-MAX_DRAWS = 100_000
-MAX_TUNE = 100_000
-#: Chains and worker processes of the sampler.
-MAX_CHAINS = 64
-MAX_CORES = 64
-#: Prior predictive draws.
-MAX_PRIOR_DRAWS = 100_000
-#: Seeds: 0 <= seed < 2**32 (NumPy takes larger ones; they add nothing).
-SEED_LIMIT = 2**32
+#: NUTS draws / tuning steps per chain, chains, worker processes, prior predictive draws
+#: and seeds: stated once in :mod:`iongrad.infer.limits`.
+MAX_DRAWS = SAMPLER_CAPS["draws"]
+MAX_TUNE = SAMPLER_CAPS["tune"]
+MAX_CHAINS = SAMPLER_CAPS["chains"]
+MAX_CORES = SAMPLER_CAPS["cores"]
+MAX_PRIOR_DRAWS = SAMPLER_CAPS["prior_draws"]
 #: Sensitivity base sample size ``n`` and the convergence loop's ``max_n``.
 MAX_SENS_N = 2**24
 #: Model evaluations of one sensitivity run (largest design + fallback LHS); at
