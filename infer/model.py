@@ -29,6 +29,7 @@ import numpy as np
 
 from iongrad.infer.priors import UNITS, prior_for
 from iongrad.models.errors import ConfigError
+from iongrad.models.quantities import unit_of as registry_unit
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
 __all__ = ["DERIVED", "DERIVED_UNITS", "NOISE_DEFAULTS", "FitSpec", "ObservationNoise",
@@ -372,9 +373,8 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows):
 
 #: Units of the derived quantities and observables.
 DERIVED_UNITS: dict[str, str] = {
-    "v_rest_mV": "mV", "na_i_mM": "mM", "k_i_mM": "mM", "pump_current_pA": "pA",
-    "atp_per_s": "ATP/s", "o2_per_s": "O2/s", "r_in_MOhm": "MΩ", "k_na_shift_mM": "mM",
-}
+    k: registry_unit(k) for k in ("v_rest_mV", "na_i_mM", "k_i_mM", "pump_current_pA",
+                                  "atp_per_s", "o2_per_s", "r_in_MOhm", "k_na_shift_mM")}
 
 
 def unit_of(name: str, units: dict[str, str] | None = None) -> str:
@@ -398,7 +398,7 @@ def unit_of(name: str, units: dict[str, str] | None = None) -> str:
     for table in (units or {}, DERIVED_UNITS, UNITS):
         if base in table:
             return table[base]
-    return ""
+    return registry_unit(base)
 
 
 def pd_unique(values) -> list:
