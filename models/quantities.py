@@ -23,7 +23,10 @@ from iongrad.models.constants import T_DEFAULT_K
 
 __all__ = [
     "QUANTITIES",
+    "CONC_MAX_mM",
     "Quantity",
+    "V_MAX_mV",
+    "defaults",
     "domain_text",
     "get",
     "hint_for",
