@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from iongrad.data.loader import _in_range
-from iongrad.data.vocabulary import QUANTITIES
+from iongrad.data.vocabulary import QUANTITIES, UNITS
+from iongrad.models.quantities import get as get_quantity
 from iongrad.models.steady_state import DEFAULT_PARAMS, solve_steady_state
 
 __all__ = ["FIXED_PARAMS", "GENERATOR_VERSION", "NOISE", "SYNTHETIC", "GenerationError",
@@ -64,9 +65,12 @@ NOISE: dict[str, dict[str, Any]] = {
 _FORMAT = {"k_o_mM": "{:.1f}", "na_o_mM": "{:.1f}", "activity_load_pA": "{:.1f}",
            "v_rest_mV": "{:.2f}", "r_in_MOhm": "{:.1f}", "pump_current_pA": "{:.3f}",
            "o2_per_s": "{:.5e}", "na_i_mM": "{:.3f}"}
-_UNITS = {"k_o_mM": "mM", "na_o_mM": "mM", "activity_load_pA": "pA", "v_rest_mV": "mV",
-          "r_in_MOhm": "MOhm", "pump_current_pA": "pA", "o2_per_s": "molecules/s",
-          "na_i_mM": "mM", "fxyd_state": ""}
+#: Unit written to the sidecar for each column: the plain canonical unit of the
+#: registry dimension of the quantity ("molecules/s" for o2_per_s).
+_UNITS = {c: next(iter(UNITS[get_quantity(c).dimension]))
+          for c in ("k_o_mM", "na_o_mM", "activity_load_pA", "v_rest_mV", "r_in_MOhm",
+                    "pump_current_pA", "o2_per_s", "na_i_mM")}
+_UNITS["fxyd_state"] = ""  # categorical
 _DESCRIPTIONS = {
     "cell": "cell id",
     "k_o_mM": "extracellular K+ of the bath",

@@ -500,7 +500,7 @@ def _read_table(text: str, label: str, cols: list[_Col]) -> pd.DataFrame:
 
 def _in_range(x: np.ndarray, q: Quantity) -> np.ndarray:
     lo_ok = (x >= q.low) if q.low_inclusive else (x > q.low)
-    return lo_ok & (x < q.high)
+    return lo_ok & ((x <= q.high) if q.high_inclusive else (x < q.high))
 
 
 def _unit_hint(q: Quantity, unit: str, raw_values) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iongrad.models import quantities as _registry
 from iongrad.models.constants import N_A_PER_MOL
 
 __all__ = [
@@ -70,6 +71,8 @@ UNITS: dict[str, dict[str, float]] = {
     "molecular_rate": {
         "molecules/s": 1.0, "1/s": 1.0, "amol/s": 1e-18 * N_A_PER_MOL,
         "fmol/s": 1e-15 * N_A_PER_MOL, "pmol/s": 1e-12 * N_A_PER_MOL,
+        # the registry's canonical units of atp_per_s and o2_per_s
+        "ATP/s": 1.0, "O2/s": 1.0,
     },
     "time": {"s": 1.0, "ms": 1e-3, "min": 60.0, "h": 3600.0},
     "categorical": {"": 1.0},
@@ -82,7 +85,7 @@ _OFFSETS: dict[str, float] = {"degC": 273.15, "°C": 273.15}
 
 @dataclass(frozen=True)
 class Quantity:
-    """One canonical quantity.
+    """One canonical quantity of a dataset (a view of its registry entry).
 
     Attributes
     ----------
@@ -95,11 +98,13 @@ class Quantity:
     unit : str
         Canonical unit (values in the loaded frame are in this unit).
     low, high : float
-        Plausible range in the canonical unit.
+        Plausible range in the canonical unit (the registry domain).
     low_inclusive : bool
         Whether ``low`` itself is allowed (``False`` for quantities that must be > 0).
     description : str
         Human-readable meaning, used in error messages and docs.
+    high_inclusive : bool
+        Whether ``high`` itself is allowed.
     """
 
     name: str
@@ -110,55 +115,41 @@ class Quantity:
     high: float = float("inf")
     low_inclusive: bool = False
     description: str = ""
+    high_inclusive: bool = False
 
     def range_text(self) -> str:
         """The allowed range as text, e.g. ``"> 0 and < 2000 mM"``."""
-        lo = (">= " if self.low_inclusive else "> ") + f"{self.low:g}"
-        return f"{lo} and < {self.high:g} {self.unit}".strip()
+        parts = []
+        if self.low > float("-inf"):
+            parts.append((">= " if self.low_inclusive else "> ") + f"{self.low:g}")
+        if self.high < float("inf"):
+            parts.append(("<= " if self.high_inclusive else "< ") + f"{self.high:g}")
+        return f"{' and '.join(parts) or 'any value'} {self.unit}".strip()
 
 
-def _q(name, role, dimension, unit, low=float("-inf"), high=float("inf"),
-       low_inclusive=False, description=""):
-    return Quantity(name, role, dimension, unit, low, high, low_inclusive, description)
+def _from_registry(name: str, role: str) -> Quantity:
+    q = _registry.get(name)
+    return Quantity(q.name, role, q.dimension, q.unit, q.low, q.high, q.low_inclusive,
+                    q.description, q.high_inclusive)
 
 
-_CONC_MAX_mM = 2000.0  # 2 M: above this a "mM" column is almost surely µM
+#: Observables a dataset may hold, in this order; units and ranges from the registry.
+_OBSERVABLE_NAMES = ("v_rest_mV", "r_in_MOhm", "na_i_mM", "k_i_mM", "pump_current_pA",
+                     "o2_per_s", "atp_per_s", "k_na_mM")
+#: Numeric conditions a dataset may hold; units and ranges from the registry.
+_CONDITION_NAMES = ("k_o_mM", "na_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA",
+                    "time_s")
 
-OBSERVABLES: dict[str, Quantity] = {q.name: q for q in (
-    _q("v_rest_mV", "observable", "potential", "mV", -200.0, 200.0,
-       description="resting membrane potential"),
-    _q("r_in_MOhm", "observable", "resistance", "MOhm", 0.0, 1e6,
-       description="input resistance"),
-    _q("na_i_mM", "observable", "concentration", "mM", 0.0, _CONC_MAX_mM,
-       description="intracellular Na+ concentration"),
-    _q("k_i_mM", "observable", "concentration", "mM", 0.0, _CONC_MAX_mM,
-       description="intracellular K+ concentration"),
-    _q("pump_current_pA", "observable", "current", "pA", -1e5, 1e5,
-       description="ouabain-sensitive pump current, outward positive"),
-    _q("o2_per_s", "observable", "molecular_rate", "molecules/s", 0.0, 1e14,
-       description="O2 consumption, molecules per second per cell"),
-    _q("atp_per_s", "observable", "molecular_rate", "molecules/s", 0.0, 1e15,
-       description="ATP consumption, molecules per second per cell"),
-    _q("k_na_mM", "observable", "concentration", "mM", 0.0, _CONC_MAX_mM,
-       description="apparent half-activation of the pump by intracellular Na+"),
-)}
+OBSERVABLES: dict[str, Quantity] = {n: _from_registry(n, "observable")
+                                    for n in _OBSERVABLE_NAMES}
 
-CONDITIONS: dict[str, Quantity] = {q.name: q for q in (
-    _q("k_o_mM", "condition", "concentration", "mM", 0.0, _CONC_MAX_mM,
-       description="extracellular K+ concentration"),
-    _q("na_o_mM", "condition", "concentration", "mM", 0.0, _CONC_MAX_mM,
-       description="extracellular Na+ concentration"),
-    _q("cl_o_mM", "condition", "concentration", "mM", 0.0, _CONC_MAX_mM,
-       description="extracellular Cl- concentration"),
-    _q("temperature_K", "condition", "temperature", "K", 250.0, 350.0, True,
-       description="temperature"),
-    _q("activity_load_pA", "condition", "current", "pA", 0.0, 1e5, True,
-       description="Na+ load from activity (as a current)"),
-    _q("fxyd_state", "condition", "categorical", "",
-       description="FXYD subunit state: " + ", ".join(FXYD_STATES)),
-    _q("time_s", "condition", "time", "s", 0.0, 1e7, True,
-       description="time since onset (time courses)"),
-)}
+CONDITIONS: dict[str, Quantity] = {
+    **{n: _from_registry(n, "condition") for n in _CONDITION_NAMES[:5]},
+    # categorical: not a numeric quantity, so not in the registry
+    "fxyd_state": Quantity("fxyd_state", "condition", "categorical", "",
+                           description="FXYD subunit state: " + ", ".join(FXYD_STATES)),
+    "time_s": _from_registry("time_s", "condition"),
+}
 
 ID_QUANTITIES: tuple[str, ...] = ("cell", "recording")
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from iongrad.infer.priors import UNITS, prior_for
 from iongrad.models.errors import ConfigError
-from iongrad.models.quantities import unit_of as unit_of_quantity
+from iongrad.models.quantities import unit_of as registry_unit
 from iongrad.models.quantities import violation
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
@@ -141,7 +141,7 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
             _fail(f"reference: {name!r} is not a condition{_near(name, ROW_CONDITIONS)}; "
                   f"allowed: {ROW_CONDITIONS}")
         if isinstance(val, bool) or not isinstance(val, int | float):
-            _fail(f"reference.{name} = {val!r}: expected a number in {unit_of_quantity(name)}")
+            _fail(f"reference.{name} = {val!r}: expected a number in {registry_unit(name)}")
         bad = violation(name, val)
         if bad:
             _fail(f"reference.{name}: {bad}")
@@ -407,9 +407,8 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows):
 
 #: Units of the derived quantities and observables.
 DERIVED_UNITS: dict[str, str] = {
-    "v_rest_mV": "mV", "na_i_mM": "mM", "k_i_mM": "mM", "pump_current_pA": "pA",
-    "atp_per_s": "ATP/s", "o2_per_s": "O2/s", "r_in_MOhm": "MΩ", "k_na_shift_mM": "mM",
-}
+    k: registry_unit(k) for k in ("v_rest_mV", "na_i_mM", "k_i_mM", "pump_current_pA",
+                                  "atp_per_s", "o2_per_s", "r_in_MOhm", "k_na_shift_mM")}
 
 
 def unit_of(name: str, units: dict[str, str] | None = None) -> str:
@@ -433,7 +432,7 @@ def unit_of(name: str, units: dict[str, str] | None = None) -> str:
     for table in (units or {}, DERIVED_UNITS, UNITS):
         if base in table:
             return table[base]
-    return ""
+    return registry_unit(base)
 
 
 def pd_unique(values) -> list:

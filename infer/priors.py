@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iongrad.models.errors import ConfigError
+from iongrad.models.quantities import unit_of
 from iongrad.models.steady_state import PARAM_UNITS
 
 __all__ = ["DEFAULT_PRIORS", "LogNormalPrior", "prior_for"]
@@ -96,4 +97,6 @@ def prior_for(name: str, overrides: dict | None = None) -> LogNormalPrior:
     return LogNormalPrior(float(median), float(sd_log), base.unit, base.source)
 
 
-UNITS = dict(PARAM_UNITS, k_na_unphos_mM="mM", k_na_phos_mM="mM")
+#: Units of every steady-state and FXYD-state parameter, from the quantity registry.
+UNITS: dict[str, str] = {k: unit_of(k) for k in (*PARAM_UNITS, "k_na_unphos_mM",
+                                                 "k_na_phos_mM")}

@@ -70,7 +70,7 @@ from iongrad.infer.rundown_op import (
     SolveFailed,
 )
 from iongrad.models.errors import ConfigError
-from iongrad.models.quantities import QUANTITIES, violation
+from iongrad.models.quantities import QUANTITIES, unit_of, violation
 from iongrad.models.rundown import RUNDOWN_DEFAULTS
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
@@ -82,12 +82,11 @@ __all__ = ["OBSERVABLES", "RUNDOWN_PRIORS", "RundownSpec", "add_derived",
 OBSERVABLES: dict[str, str] = {"v_rest_mV": "v_mV", "na_i_mM": "na_i_mM",
                                "k_o_mM": "k_o_mM", "k_i_mM": "k_i_mM"}
 NOISE_PRIOR_SIGMA = {"v_rest_mV": 3.0, "na_i_mM": 2.0, "k_o_mM": 2.0, "k_i_mM": 10.0}
-_UNITS = {"tau_atp_s": "s", "tau_block_s": "s", "p_na_cm_s": "cm/s", "p_k_cm_s": "cm/s",
-          "p_cl_cm_s": "cm/s", "pump_density_per_um2": "sites/µm^2",
-          "turnover_max_per_s": "1/s", "k_na_mM": "mM",
-          "extracellular_fraction": "dimensionless", "v_rest_mV": "mV", "na_i_mM": "mM",
-          "k_o_mM": "mM", "k_i_mM": "mM", "time_to_threshold_s": "s", "v_end_mV": "mV",
-          "na_i_end_mM": "mM", "k_i_end_mM": "mM", "k_o_end_mM": "mM"}
+_UNITS = {k: unit_of(k) for k in (
+    "tau_atp_s", "tau_block_s", "p_na_cm_s", "p_k_cm_s", "p_cl_cm_s", "pump_density_per_um2",
+    "turnover_max_per_s", "k_na_mM", "extracellular_fraction", "v_rest_mV", "na_i_mM",
+    "k_o_mM", "k_i_mM", "time_to_threshold_s", "v_end_mV", "na_i_end_mM", "k_i_end_mM",
+    "k_o_end_mM")}
 
 #: Priors of the run-down parameters (log-normal; extracellular_fraction: logit-normal).
 RUNDOWN_PRIORS: dict[str, LogNormalPrior] = {

@@ -260,7 +260,10 @@ class RundownSensitivitySolver:
                     break
         if y_in is None:
             keys = {k: v for k, v in p.items() if k in DEFAULT_PARAMS}
-            ss = solve_steady_state(leak="ghk", volume="fixed", **keys)
+            try:
+                ss = solve_steady_state(leak="ghk", volume="fixed", **keys)
+            except ModelInputError as exc:  # a draw outside a registry domain
+                raise SolveFailed(f"domain: {exc}") from None
             if not bool(ss.feasible):
                 raise SolveFailed("steady state: no pump–leak steady state")
             y_in = np.array([float(ss.na_i_mM), float(ss.k_i_mM), float(ss.cl_i_mM)])

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from numpy.typing import ArrayLike
 
-from iongrad.models._backend import check, namespace
+from iongrad.models._backend import check, check_broadcast, namespace
 from iongrad.models.constants import F_C_PER_MOL, R_J_PER_MOL_K, T_DEFAULT_K
-from iongrad.models.thermo import electrochemical_dg_kJ_mol
+from iongrad.models.thermo import dg_in_kernel_kJ_mol
 
 __all__ = ["cotransport_dg_kJ_mol", "max_accumulation_ratio"]
 
@@ -45,10 +45,20 @@ def cotransport_dg_kJ_mol(
     z_s : array_like
         Substrate charge.
     """
-    s_ratio_in_out = check("s_ratio_in_out", s_ratio_in_out, "dimensionless ratio", positive=True)
+    s_ratio_in_out = check("s_ratio_in_out", s_ratio_in_out)
+    a = _checked(na_i_mM, na_o_mM, v_mV, n_na, z_s, temperature_K, s_ratio_in_out=s_ratio_in_out)
     # the substrate term is the electrochemical ΔG of S with c_in/c_out = the ratio
-    dg_s = electrochemical_dg_kJ_mol(s_ratio_in_out, 1.0, z_s, v_mV, temperature_K)
-    return dg_s + n_na * electrochemical_dg_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K)
+    dg_s = dg_in_kernel_kJ_mol(s_ratio_in_out, 1.0, a["z_s"], a["v_mV"], a["temperature_K"])
+    return dg_s + a["n_na"] * dg_in_kernel_kJ_mol(a["na_i_mM"], a["na_o_mM"], 1, a["v_mV"],
+                                                  a["temperature_K"])
+
+
+def _checked(na_i_mM, na_o_mM, v_mV, n_na, z_s, temperature_K, **extra):
+    a = {"na_i_mM": check("na_i_mM", na_i_mM), "na_o_mM": check("na_o_mM", na_o_mM),
+         "v_mV": check("v_mV", v_mV), "n_na": check("n_na", n_na), "z_s": check("z_s", z_s),
+         "temperature_K": check("temperature_K", temperature_K)}
+    check_broadcast(**extra, **a)
+    return a
 
 
 def max_accumulation_ratio(
@@ -59,8 +69,13 @@ def max_accumulation_ratio(
     z_s: ArrayLike = 0,
     temperature_K: ArrayLike = T_DEFAULT_K,
 ) -> ArrayLike:
-    """Largest S_i/S_o a symporter can sustain (ΔG_net = 0), dimensionless."""
-    xp = namespace(na_i_mM, na_o_mM, v_mV, n_na, z_s, temperature_K)
-    dg_na = electrochemical_dg_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K) * 1e3
-    dg_charge = z_s * F_C_PER_MOL * v_mV * 1e-3
-    return xp.exp(-(n_na * dg_na + dg_charge) / (R_J_PER_MOL_K * temperature_K))
+    """Largest S_i/S_o a symporter can sustain (ΔG_net = 0), dimensionless.
+
+    Parameters are those of :func:`cotransport_dg_kJ_mol` (without the ratio).
+    """
+    a = _checked(na_i_mM, na_o_mM, v_mV, n_na, z_s, temperature_K)
+    xp = namespace(*a.values())
+    t, v = a["temperature_K"], a["v_mV"]
+    dg_na = dg_in_kernel_kJ_mol(a["na_i_mM"], a["na_o_mM"], 1, v, t) * 1e3
+    dg_charge = a["z_s"] * F_C_PER_MOL * v * 1e-3
+    return xp.exp(-(a["n_na"] * dg_na + dg_charge) / (R_J_PER_MOL_K * t))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from numpy.typing import ArrayLike
 
-from iongrad.models._backend import check, namespace
+from iongrad.models._backend import check, check_broadcast, namespace
 from iongrad.models.constants import T_DEFAULT_K, rt_over_f_mV
 
 __all__ = ["donnan_equilibrium"]
@@ -49,11 +49,14 @@ def donnan_equilibrium(
     dict
         ``k_i_mM``, ``na_i_mM``, ``cl_i_mM``, ``ratio`` (ρ) and ``v_donnan_mV``.
     """
-    a_mM = check("a_mM", a_mM, "mM", nonnegative=True)
-    cl_o_mM = check("cl_o_mM", cl_o_mM, "mM", positive=True)
-    k_o_mM = check("k_o_mM", k_o_mM, "mM", positive=True)
-    na_o_mM = check("na_o_mM", na_o_mM, "mM", nonnegative=True)
-    z_a = check("z_a", z_a, "elementary charges", positive=True)
+    a_mM = check("a_mM", a_mM)
+    cl_o_mM = check("cl_o_mM", cl_o_mM)
+    k_o_mM = check("k_o_mM", k_o_mM)
+    na_o_mM = check("na_o_mM", na_o_mM, quantity="na_o_permeant_mM")
+    z_a = check("z_a", z_a)
+    temperature_K = check("temperature_K", temperature_K)
+    check_broadcast(a_mM=a_mM, cl_o_mM=cl_o_mM, k_o_mM=k_o_mM, na_o_mM=na_o_mM, z_a=z_a,
+                    temperature_K=temperature_K)
     xp = namespace(a_mM, cl_o_mM, k_o_mM, na_o_mM, z_a, temperature_K)
     cat = k_o_mM + na_o_mM
     za = z_a * a_mM

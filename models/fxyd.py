@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from iongrad.models._backend import check, namespace
+from iongrad.models._backend import check, check_broadcast, namespace
 from iongrad.models.errors import ModelInputError
-from iongrad.models.pump import hill_activation
+from iongrad.models.pump import hill_kernel
 
 __all__ = ["mixed_pump_rate", "na_set_point_mM", "na_set_point_mixed_mM"]
 
@@ -48,9 +48,11 @@ def na_set_point_mM(
         ``K_Na (J/(V_max-J))^(1/n)``; ``inf`` where the influx reaches or exceeds
         the pump capacity (no steady state exists).
     """
-    influx = check("influx", influx, "rate unit of v_max", nonnegative=True)
-    v_max = check("v_max", v_max, "rate unit of influx", positive=True)
-    k_na_mM = check("k_na_mM", k_na_mM, "mM", positive=True)
+    influx = check("influx", influx, quantity="influx_rate")
+    v_max = check("v_max", v_max, quantity="v_max_rate")
+    k_na_mM = check("k_na_mM", k_na_mM)
+    hill_na = check("hill_na", hill_na)
+    check_broadcast(influx=influx, v_max=v_max, k_na_mM=k_na_mM, hill_na=hill_na)
     xp = namespace(influx, v_max, k_na_mM, hill_na)
     frac = influx / v_max
     ok = frac < 1.0
@@ -67,10 +69,39 @@ def mixed_pump_rate(
     phi: ArrayLike,
     hill_na: ArrayLike = 1.0,
 ) -> ArrayLike:
-    """Pump rate of a population with phosphorylated fraction ``phi`` (same unit as v_max)."""
+    """Pump rate of a population with phosphorylated fraction ``phi`` (same unit as v_max).
+
+    Parameters
+    ----------
+    na_i_mM : array_like
+        Intracellular Na+, mM.
+    v_max : array_like
+        Maximal pump rate (any rate unit; > 0).
+    k_unphos_mM, k_phos_mM : array_like
+        K_Na of unphosphorylated and phosphorylated pumps, mM.
+    phi : array_like
+        Phosphorylated fraction, in [0, 1].
+    hill_na : array_like
+        Hill coefficient.
+
+    Returns
+    -------
+    array_like
+        ``(1-phi) v(Na; K_u) + phi v(Na; K_p)``, in the unit of ``v_max``.
+    """
+    a = {"na_i_mM": check("na_i_mM", na_i_mM),
+         "v_max": check("v_max", v_max, quantity="v_max_rate"),
+         "k_unphos_mM": check("k_unphos_mM", k_unphos_mM),
+         "k_phos_mM": check("k_phos_mM", k_phos_mM),
+         "phi": check("phi", phi), "hill_na": check("hill_na", hill_na)}
+    check_broadcast(**a)
+    return _mixed_rate(*a.values())
+
+
+def _mixed_rate(na_i_mM, v_max, k_unphos_mM, k_phos_mM, phi, hill_na):
     return v_max * (
-        (1.0 - phi) * hill_activation(na_i_mM, k_unphos_mM, hill_na)
-        + phi * hill_activation(na_i_mM, k_phos_mM, hill_na)
+        (1.0 - phi) * hill_kernel(na_i_mM, k_unphos_mM, hill_na)
+        + phi * hill_kernel(na_i_mM, k_phos_mM, hill_na)
     )
 
 
@@ -91,16 +122,18 @@ def na_set_point_mixed_mM(
     bisection on ln Na_i (the rate is strictly increasing in Na_i), so it always
     converges when ``influx < v_max``; returns ``inf`` otherwise.
     """
-    influx = check("influx", influx, "rate unit of v_max", nonnegative=True)
-    v_max = check("v_max", v_max, "rate unit of influx", positive=True)
-    k_u = check("k_unphos_mM", k_unphos_mM, "mM", positive=True)
-    k_p = check("k_phos_mM", k_phos_mM, "mM", positive=True)
-    phi = check("phi", phi, "fraction in [0, 1]", nonnegative=True)
-    if (phi > 1).any():
-        raise ModelInputError(f"phi must be a fraction in [0, 1]; got {float(phi.max())!r}")
-    influx, v_max, k_u, k_p, phi, n = np.broadcast_arrays(
-        influx, v_max, k_u, k_p, phi, np.asarray(hill_na, float)
-    )
+    influx = check("influx", influx, quantity="influx_rate")
+    v_max = check("v_max", v_max, quantity="v_max_rate")
+    k_u = check("k_unphos_mM", k_unphos_mM)
+    k_p = check("k_phos_mM", k_phos_mM)
+    phi = check("phi", phi)
+    hill_na = check("hill_na", hill_na)
+    rtol = float(check("rtol", rtol, "dimensionless", positive=True))
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
+        raise ModelInputError(f"max_iter must be an int >= 1; got {max_iter!r}")
+    check_broadcast(influx=influx, v_max=v_max, k_unphos_mM=k_u, k_phos_mM=k_p, phi=phi,
+                    hill_na=hill_na)
+    influx, v_max, k_u, k_p, phi, n = np.broadcast_arrays(influx, v_max, k_u, k_p, phi, hill_na)
     ok = influx < v_max
     frac = np.where(ok, influx / v_max, 0.5)
     kmin, kmax = np.minimum(k_u, k_p), np.maximum(k_u, k_p)
@@ -110,7 +143,7 @@ def na_set_point_mixed_mM(
     lo = np.where(frac > 0, lo, -np.inf)
     for _ in range(max_iter):
         mid = 0.5 * (lo + hi)
-        r = mixed_pump_rate(np.exp(mid), 1.0, k_u, k_p, phi, n) - frac
+        r = _mixed_rate(np.exp(mid), 1.0, k_u, k_p, phi, n) - frac
         lo = np.where(r < 0, mid, lo)
         hi = np.where(r < 0, hi, mid)
         if np.all(hi - lo < rtol):

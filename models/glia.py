@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from numpy.typing import ArrayLike
 
-from iongrad.models._backend import check, namespace
+from iongrad.models._backend import check, check_broadcast, namespace
 from iongrad.models.constants import T_DEFAULT_K, rt_over_f_mV
 
 __all__ = ["k_buffering"]
@@ -39,9 +39,12 @@ def k_buffering(
     dict
         ``k_i_after_mM`` and ``delta_v_mV`` (ΔE_K, mV).
     """
-    k_uptake_mol = check("k_uptake_mol", k_uptake_mol, "mol", nonnegative=True)
-    volume_pL = check("volume_pL", volume_pL, "pL", positive=True)
-    k_i_mM = check("k_i_mM", k_i_mM, "mM", positive=True)
+    k_uptake_mol = check("k_uptake_mol", k_uptake_mol)
+    volume_pL = check("volume_pL", volume_pL)
+    k_i_mM = check("k_i_mM", k_i_mM)
+    temperature_K = check("temperature_K", temperature_K)
+    check_broadcast(k_uptake_mol=k_uptake_mol, volume_pL=volume_pL, k_i_mM=k_i_mM,
+                    temperature_K=temperature_K)
     xp = namespace(k_uptake_mol, volume_pL, k_i_mM, temperature_K)
     # mol / (pL * 1e-12 L/pL) = mol/L; * 1e3 -> mM
     after = k_i_mM + k_uptake_mol / (volume_pL * 1e-12) * 1e3

@@ -19,34 +19,53 @@ from __future__ import annotations
 
 from numpy.typing import ArrayLike
 
-from iongrad.models._backend import check
+from iongrad.models._backend import check, check_broadcast
 from iongrad.models.constants import E_CHARGE_C
+from iongrad.models.quantities import defaults
 
 __all__ = [
     "PUMP_DEFAULTS",
     "electrogenic_dv_mV",
     "hill_activation",
+    "hill_kernel",
     "pump_current_pA",
     "pump_turnover_per_s",
     "sphere_area_um2",
     "sphere_volume_pL",
 ]
 
-#: Default pump constants (units in the names).
-PUMP_DEFAULTS = {
-    "turnover_max_per_s": 100.0,
-    "k_na_mM": 12.0,
-    "hill_na": 3.0,
-    "k_k_mM": 1.5,
-    "hill_k": 1.0,
-    "atp_mM": 2.0,
-    "k_atp_mM": 0.2,
-}
+#: Default pump constants (units in the names), from :mod:`iongrad.models.quantities`.
+PUMP_DEFAULTS: dict[str, float] = defaults(
+    ("turnover_max_per_s", "k_na_mM", "hill_na", "k_k_mM", "hill_k", "atp_mM", "k_atp_mM"))
+
+
+def hill_kernel(c_mM: ArrayLike, k_half_mM: ArrayLike, n: ArrayLike = 1.0) -> ArrayLike:
+    """:func:`hill_activation` without input checks (solvers, graphs)."""
+    return 1.0 / (1.0 + (k_half_mM / c_mM) ** n)
 
 
 def hill_activation(c_mM: ArrayLike, k_half_mM: ArrayLike, n: ArrayLike = 1.0) -> ArrayLike:
-    """Hill activation ``c^n/(c^n + K^n) = 1/(1 + (K/c)^n)``, dimensionless in [0, 1]."""
-    return 1.0 / (1.0 + (k_half_mM / c_mM) ** n)
+    """Hill activation ``c^n/(c^n + K^n) = 1/(1 + (K/c)^n)``, dimensionless in [0, 1].
+
+    Parameters
+    ----------
+    c_mM : array_like
+        Ligand concentration, mM.
+    k_half_mM : array_like
+        Half-activation constant, mM.
+    n : array_like
+        Hill coefficient.
+
+    Returns
+    -------
+    array_like
+        Fractional activation.
+    """
+    c_mM = check("c_mM", c_mM)
+    k_half_mM = check("k_half_mM", k_half_mM)
+    n = check("n", n, quantity="hill_n")
+    check_broadcast(c_mM=c_mM, k_half_mM=k_half_mM, n=n)
+    return hill_kernel(c_mM, k_half_mM, n)
 
 
 def pump_turnover_per_s(
@@ -80,19 +99,17 @@ def pump_turnover_per_s(
     k_atp_mM : array_like
         Michaelis constant for ATP, mM.
     """
-    na_i_mM = check("na_i_mM", na_i_mM, "mM", positive=True)
-    k_o_mM = check("k_o_mM", k_o_mM, "mM", positive=True)
-    atp_mM = check("atp_mM", atp_mM, "mM", nonnegative=True)
-    turnover_max_per_s = check("turnover_max_per_s", turnover_max_per_s, "1/s", nonnegative=True)
-    k_na_mM = check("k_na_mM", k_na_mM, "mM", positive=True)
-    k_k_mM = check("k_k_mM", k_k_mM, "mM", positive=True)
-    k_atp_mM = check("k_atp_mM", k_atp_mM, "mM", positive=True)
+    args = {"na_i_mM": na_i_mM, "k_o_mM": k_o_mM, "atp_mM": atp_mM,
+            "turnover_max_per_s": turnover_max_per_s, "k_na_mM": k_na_mM, "hill_na": hill_na,
+            "k_k_mM": k_k_mM, "hill_k": hill_k, "k_atp_mM": k_atp_mM}
+    a = {k: check(k, v) for k, v in args.items()}
+    check_broadcast(**a)
     return (
-        turnover_max_per_s
-        * hill_activation(na_i_mM, k_na_mM, hill_na)
-        * hill_activation(k_o_mM, k_k_mM, hill_k)
-        * atp_mM
-        / (atp_mM + k_atp_mM)
+        a["turnover_max_per_s"]
+        * hill_kernel(a["na_i_mM"], a["k_na_mM"], a["hill_na"])
+        * hill_kernel(a["k_o_mM"], a["k_k_mM"], a["hill_k"])
+        * a["atp_mM"]
+        / (a["atp_mM"] + a["k_atp_mM"])
     )
 
 
@@ -112,26 +129,30 @@ def pump_current_pA(
     turnover_per_s : array_like
         Cycles per second per pump (>= 0).
     """
-    density_per_um2 = check("density_per_um2", density_per_um2, "sites/µm^2", nonnegative=True)
-    area_um2 = check("area_um2", area_um2, "µm^2", positive=True)
-    turnover_per_s = check("turnover_per_s", turnover_per_s, "1/s", nonnegative=True)
+    density_per_um2 = check("density_per_um2", density_per_um2,
+                            quantity="pump_density_per_um2")
+    area_um2 = check("area_um2", area_um2)
+    turnover_per_s = check("turnover_per_s", turnover_per_s)
+    check_broadcast(density_per_um2=density_per_um2, area_um2=area_um2,
+                    turnover_per_s=turnover_per_s)
     return density_per_um2 * area_um2 * turnover_per_s * E_CHARGE_C * 1e12
 
 
 def electrogenic_dv_mV(i_pump_pA: ArrayLike, r_m_ohm: ArrayLike) -> ArrayLike:
     """Direct hyperpolarisation by the pump current, ``ΔV = I × R_m``, mV (pA × Ω → mV)."""
-    i_pump_pA = check("i_pump_pA", i_pump_pA, "pA")
-    r_m_ohm = check("r_m_ohm", r_m_ohm, "Ω", positive=True)
+    i_pump_pA = check("i_pump_pA", i_pump_pA)
+    r_m_ohm = check("r_m_ohm", r_m_ohm)
+    check_broadcast(i_pump_pA=i_pump_pA, r_m_ohm=r_m_ohm)
     return i_pump_pA * 1e-12 * r_m_ohm * 1e3
 
 
 def sphere_area_um2(radius_um: ArrayLike) -> ArrayLike:
     """Surface area of a sphere, µm^2, from its radius in µm."""
-    radius_um = check("radius_um", radius_um, "µm", positive=True)
+    radius_um = check("radius_um", radius_um)
     return 4.0 * 3.141592653589793 * radius_um**2
 
 
 def sphere_volume_pL(radius_um: ArrayLike) -> ArrayLike:
     """Volume of a sphere, pL (1 µm^3 = 1e-3 pL), from its radius in µm."""
-    radius_um = check("radius_um", radius_um, "µm", positive=True)
+    radius_um = check("radius_um", radius_um)
     return 4.0 / 3.0 * 3.141592653589793 * radius_um**3 * 1e-3

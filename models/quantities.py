@@ -23,7 +23,10 @@ from iongrad.models.constants import T_DEFAULT_K
 
 __all__ = [
     "QUANTITIES",
+    "CONC_MAX_mM",
     "Quantity",
+    "V_MAX_mV",
+    "defaults",
     "domain_text",
     "get",
     "hint_for",
@@ -60,7 +63,9 @@ class Quantity:
     roles : tuple of str
         Any of ``"parameter"`` (a model input that can be fixed, sampled or fitted),
         ``"condition"`` (an experimental setting in a dataset), ``"observable"`` (a
-        measured value in a dataset), ``"output"`` (computed by a model).
+        measured value in a dataset), ``"output"`` (computed by a model),
+        ``"argument"`` (an argument of a function of :mod:`iongrad.models` that is
+        not a model parameter, e.g. a valence or a radius).
     description : str
         One line, used in messages, docs and reports.
     """
@@ -109,7 +114,9 @@ def _q(name, unit, dimension, low=-_INF, high=_INF, *, lo_in=False, hi_in=False,
 
 _NEURON_AREA_um2 = 4.0 * math.pi * 10.0**2
 _NEURON_VOLUME_pL = 4.0 / 3.0 * math.pi * 10.0**3 * 1e-3
-_P, _C, _O, _OUT = "parameter", "condition", "observable", "output"
+_P, _C, _O, _OUT, _A = "parameter", "condition", "observable", "output", "argument"
+#: Largest potential argument accepted by the thermodynamic functions, mV.
+V_MAX_mV = 1000.0
 
 _ENTRIES: tuple[Quantity, ...] = (
     # ---- leaks ------------------------------------------------------------------------
@@ -173,14 +180,14 @@ _ENTRIES: tuple[Quantity, ...] = (
     _q("temperature_K", "K", "temperature", 250, 350, lo_in=True, hi_in=True,
        default=T_DEFAULT_K, roles=(_P, _C), description="absolute temperature"),
     # ---- run-down ---------------------------------------------------------------------
-    _q("onset_s", "s", "time", 0, 1e7, lo_in=True, hi_in=True, default=0.0,
-       description="onset of anoxia or ouabain"),
+    _q("onset_s", "s", "time", 0, _INF, lo_in=True, default=0.0,
+       description="onset of anoxia or ouabain (finite; beyond the end time: never)"),
     _q("tau_atp_s", "s", "time", 0, 1e7, hi_in=True, default=45.0,
        description="time constant of ATP loss after anoxia onset"),
-    _q("tau_block_s", "s", "time", 0, 1e7, hi_in=True, default=30.0,
-       description="time constant of ouabain binding"),
+    _q("tau_block_s", "s", "time", 0, 1e7, lo_in=True, hi_in=True, default=30.0,
+       description="time constant of ouabain binding (0: an instant block)"),
     _q("ouabain_uM", "µM", "concentration_uM", 0, 1e5, lo_in=True, hi_in=True, default=10.0,
-       description="ouabain dose"),
+       description="ouabain dose (the run-down model also takes inf: saturating)"),
     _q("ouabain_ic50_uM", "µM", "concentration_uM", 0, 1e5, hi_in=True, default=0.1,
        description="ouabain IC50"),
     _q("extracellular_fraction", "dimensionless", "fraction", 0, 1, default=math.nan,
@@ -211,10 +218,10 @@ _ENTRIES: tuple[Quantity, ...] = (
        description="intracellular Cl-"),
     _q("pump_current_pA", "pA", "current", -1e5, 1e5, roles=(_O, _OUT),
        description="ouabain-sensitive pump current, outward positive"),
-    _q("atp_per_s", "ATP molecules/s", "molecular_rate", 0, 1e15, roles=(_O, _OUT),
-       description="ATP consumption per cell"),
-    _q("o2_per_s", "O2 molecules/s", "molecular_rate", 0, 1e14, roles=(_O, _OUT),
-       description="O2 consumption per cell"),
+    _q("atp_per_s", "ATP/s", "molecular_rate", 0, 1e15, roles=(_O, _OUT),
+       description="ATP consumption per cell (molecules per second)"),
+    _q("o2_per_s", "O2/s", "molecular_rate", 0, 1e14, roles=(_O, _OUT),
+       description="O2 consumption per cell (molecules per second)"),
     _q("k_na_shift_mM", "mM", "concentration", -CONC_MAX_mM, CONC_MAX_mM, roles=(_OUT,),
        description="shift of K_Na on FXYD phosphorylation"),
     _q("na_set_point_mM", "mM", "concentration", 0, _INF, roles=(_OUT,),
@@ -233,6 +240,76 @@ _ENTRIES: tuple[Quantity, ...] = (
        description="intracellular K+ at the end time"),
     _q("k_o_end_mM", "mM", "concentration", 0, CONC_MAX_mM, roles=(_OUT,),
        description="extracellular K+ at the end time"),
+
+    # ---- arguments of the functions of iongrad.models ---------------------------------
+    _q("c_in_mM", "mM", "concentration", 0, CONC_MAX_mM, roles=(_A,),
+       description="intracellular concentration of an ion"),
+    _q("c_out_mM", "mM", "concentration", 0, CONC_MAX_mM, roles=(_A,),
+       description="extracellular concentration of an ion"),
+    _q("c_mM", "mM", "concentration", 0, CONC_MAX_mM, roles=(_A,),
+       description="concentration of an activating ligand"),
+    _q("k_half_mM", "mM", "concentration", 0, CONC_MAX_mM, roles=(_A,),
+       description="half-activation constant"),
+    _q("hill_n", "dimensionless", "dimensionless", 0, 10, hi_in=True, default=1.0,
+       roles=(_A,), description="Hill coefficient"),
+    _q("z", "elementary charges", "dimensionless", -10, 10, lo_in=True, hi_in=True,
+       default=1.0, roles=(_A,),
+       description="valence of an ion (non-zero where a Nernst potential is taken)"),
+    _q("z_s", "elementary charges", "dimensionless", -10, 10, lo_in=True, hi_in=True,
+       default=0.0, roles=(_A,), description="charge of a cotransported substrate"),
+    _q("n_na", "ions per cycle", "dimensionless", 0, 10, hi_in=True, default=2.0,
+       roles=(_A,), description="Na+ ions cotransported per substrate molecule"),
+    _q("s_ratio_in_out", "dimensionless", "dimensionless", 0, 1e15, roles=(_A,),
+       description="substrate concentration ratio S_i/S_o"),
+    _q("v_mV", "mV", "potential", -V_MAX_mV, V_MAX_mV, lo_in=True, hi_in=True,
+       roles=(_A,), description="membrane potential, inside minus outside"),
+    _q("e_rev_mV", "mV", "potential", -V_MAX_mV, V_MAX_mV, lo_in=True, hi_in=True,
+       roles=(_A,), description="reversal potential"),
+    _q("e_na_mV", "mV", "potential", -V_MAX_mV, V_MAX_mV, lo_in=True, hi_in=True,
+       roles=(_A, _OUT), description="Na+ Nernst potential"),
+    _q("e_k_mV", "mV", "potential", -V_MAX_mV, V_MAX_mV, lo_in=True, hi_in=True,
+       roles=(_A, _OUT), description="K+ Nernst potential"),
+    _q("threshold_mV", "mV", "potential", -V_MAX_mV, V_MAX_mV, lo_in=True, hi_in=True,
+       roles=(_A,), description="threshold potential of a depolarisation"),
+    _q("g_nS", "nS", "conductance", 0, 1e6, lo_in=True, roles=(_A,),
+       description="leak conductance (ohmic)"),
+    _q("permeability_cm_s", "cm/s", "permeability", 0, 1.0, lo_in=True, roles=(_A,),
+       description="membrane permeability of an ion (GHK)"),
+    _q("p_rel", "cm/s or relative", "permeability", 0, _INF, lo_in=True, roles=(_A,),
+       description="permeability, absolute (cm/s) or relative (only ratios matter)"),
+    _q("coupling_ratio", "Na+ per K+", "dimensionless", 0, 10, hi_in=True, default=1.5,
+       roles=(_A,), description="Na+ moved per K+ by the pump (Mullins-Noda r)"),
+    _q("turnover_per_s", "1/s", "rate", 0, 1e5, lo_in=True, roles=(_A,),
+       description="pump cycles per second per site"),
+    _q("i_pump_pA", "pA", "current", 0, 1e5, lo_in=True, roles=(_A,),
+       description="electrogenic pump current (outward, one charge per cycle)"),
+    _q("r_m_ohm", "Ω", "resistance_ohm", 0, 1e15, roles=(_A,),
+       description="membrane (input) resistance"),
+    _q("radius_um", "µm", "length", 0, 1e5, hi_in=True, roles=(_A,),
+       description="radius of a spherical cell"),
+    _q("atp_flux_per_s", "ATP/s", "molecular_rate", 0, 1e15, lo_in=True,
+       roles=(_A,), description="ATP hydrolysed per second by a cell"),
+    _q("dg_atp_kJ_mol", "kJ/mol", "molar_energy", 0, 100, hi_in=True, default=55.0,
+       roles=(_A,), description="free energy of ATP hydrolysis in the cell"),
+    _q("power_W", "W", "power", 0, 1e6, lo_in=True, roles=(_A, _OUT),
+       description="free-energy dissipation of pumping"),
+    _q("budget_W", "W", "power", 0, 1e6, hi_in=True, roles=(_A,),
+       description="energy budget the pumping cost is compared with"),
+    _q("a_mM", "mM", "concentration", 0, CONC_MAX_mM, lo_in=True, roles=(_A,),
+       description="impermeant intracellular anions of a Donnan system"),
+    _q("na_o_permeant_mM", "mM", "concentration", 0, CONC_MAX_mM, lo_in=True, default=0.0,
+       roles=(_A,), description="extracellular permeant Na+ of a Donnan system "
+                                "(0 for a K+-only system)"),
+    _q("k_uptake_mol", "mol", "amount", 0, 1e-3, lo_in=True, roles=(_A,),
+       description="K+ taken up by an astrocyte"),
+    _q("influx_rate", "rate unit of v_max", "rate", 0, _INF, lo_in=True, roles=(_A,),
+       description="Na+ influx the pump must balance (same unit as v_max)"),
+    _q("v_max_rate", "rate unit of influx", "rate", 0, _INF, roles=(_A,),
+       description="maximal pump Na+ extrusion rate (same unit as influx)"),
+    _q("t_eval_s", "s", "time", roles=(_A,),
+       description="output times of a simulation"),
+    _q("state_conc_mM", "mM", "concentration", 0, CONC_MAX_mM, roles=(_A,),
+       description="a concentration of the run-down state vector"),
 )
 
 #: Every quantity, by name.

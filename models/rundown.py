@@ -74,6 +74,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
+from iongrad.models import quantities as _quantities
 from iongrad.models._backend import check, namespace
 from iongrad.models.constants import (
     F_C_PER_MOL,
@@ -82,7 +83,7 @@ from iongrad.models.constants import (
     rt_over_f_mV,
 )
 from iongrad.models.errors import ModelInputError
-from iongrad.models.pump import hill_activation
+from iongrad.models.pump import hill_kernel as hill_activation
 from iongrad.models.steady_state import (
     _leak_scale,
     _max_pump_current_pA,
@@ -118,21 +119,11 @@ Leak = Literal["ghk", "ohmic"]
 #: ouabain-sensitive isoforms (human α1, rodent α2/α3; rodent α1 is ~100-fold
 #: less sensitive). ``c_m_uF_cm2`` (1 µF/cm², the usual specific capacitance) is
 #: used only for the ``capacitive_charge_mM`` diagnostic.
-RUNDOWN_DEFAULTS: dict[str, float] = {
-    "onset_s": 0.0,
-    "tau_atp_s": 45.0,
-    "tau_block_s": 30.0,
-    "ouabain_uM": 10.0,
-    "ouabain_ic50_uM": 0.1,
-    "extracellular_fraction": float("nan"),  # nan -> infinite bath (fixed outside)
-    "c_m_uF_cm2": 1.0,
-}
+RUNDOWN_DEFAULTS: dict[str, float] = _quantities.defaults(
+    ("onset_s", "tau_atp_s", "tau_block_s", "ouabain_uM", "ouabain_ic50_uM",
+     "extracellular_fraction", "c_m_uF_cm2"))  # extracellular_fraction nan: infinite bath
 
-_RUNDOWN_UNITS = {
-    "onset_s": "s", "tau_atp_s": "s", "tau_block_s": "s", "ouabain_uM": "µM",
-    "ouabain_ic50_uM": "µM", "extracellular_fraction": "dimensionless, in (0, 1)",
-    "c_m_uF_cm2": "µF/cm^2",
-}
+_RUNDOWN_UNITS = {k: _quantities.unit_of(k) for k in RUNDOWN_DEFAULTS}
 
 #: Names of the state variables, in order (the last three only with a finite ECS).
 STATE_NAMES = ("na_i_mM", "k_i_mM", "cl_i_mM", "na_o_mM", "k_o_mM", "cl_o_mM")
@@ -172,29 +163,9 @@ def rundown_params(*, leak: Leak = "ghk", **overrides: Any) -> dict[str, np.ndar
     p = _resolve_params(leak, "fixed", overrides)
     full = dict(RUNDOWN_DEFAULTS)
     full.update(rd)
-    u = _RUNDOWN_UNITS
-    p["onset_s"] = check("onset_s", full["onset_s"], u["onset_s"])
-    p["tau_atp_s"] = check("tau_atp_s", full["tau_atp_s"], u["tau_atp_s"], positive=True)
-    p["tau_block_s"] = check("tau_block_s", full["tau_block_s"], u["tau_block_s"],
-                             nonnegative=True)
-    dose = check("ouabain_uM", full["ouabain_uM"], u["ouabain_uM"], finite=False,
-                 nonnegative=True)
-    if np.any(np.isnan(dose)):
-        raise ModelInputError(f"ouabain_uM must be >= 0 (in µM; inf = saturating); "
-                              f"got {full['ouabain_uM']!r}")
-    p["ouabain_uM"] = dose
-    p["ouabain_ic50_uM"] = check("ouabain_ic50_uM", full["ouabain_ic50_uM"],
-                                 u["ouabain_ic50_uM"], positive=True)
-    alpha = np.asarray(full["extracellular_fraction"], dtype=float)
-    if not np.all(np.isnan(alpha)):
-        alpha = check("extracellular_fraction", alpha, u["extracellular_fraction"])
-        if np.any((alpha <= 0) | (alpha >= 1)):
-            got = full["extracellular_fraction"]
-            raise ModelInputError(
-                "extracellular_fraction must be in (0, 1) (dimensionless; extracellular "
-                f"volume = alpha/(1 - alpha) × cell volume); got {got!r}")
-    p["extracellular_fraction"] = alpha
-    p["c_m_uF_cm2"] = check("c_m_uF_cm2", full["c_m_uF_cm2"], u["c_m_uF_cm2"], positive=True)
+    # Domains from the registry; model rule: a dose of inf means saturating ouabain.
+    for k in RUNDOWN_DEFAULTS:
+        p[k] = check(k, full[k], allow_inf=k == "ouabain_uM")
     return p
 
 
@@ -672,7 +643,7 @@ class DepolarisationTime(NamedTuple):
 
 
 def _check_times(t_eval_s) -> np.ndarray:
-    t = check("t_eval_s", t_eval_s, "s")
+    t = check("t_eval_s", t_eval_s)
     if t.ndim != 1:
         raise ModelInputError(f"t_eval_s must be 1-D (in s); got shape {t.shape}")
     if t.size >= 2 and np.any(np.diff(t) <= 0):
@@ -788,7 +759,7 @@ def simulate_rundown(t_eval_s, *, onset_s: float = 0.0, mode: Mode = "anoxia",
             y0 += [p["na_o_mM"], p["k_o_mM"], p["cl_o_mM"]]
         y0 = np.array(y0)
     else:
-        y0 = check("initial_state", initial_state, "mM", positive=True).astype(float)
+        y0 = check("initial_state", initial_state, quantity="state_conc_mM").astype(float)
         if y0.shape != (n,):
             raise ModelInputError(f"initial_state must have {n} entries ({STATE_NAMES[:n]}, "
                                   f"mM); got shape {y0.shape}")
@@ -925,7 +896,10 @@ def time_to_depolarisation_s(result: RundownResult, threshold_mV: float
     ModelInputError
         If ``result`` is from a failed solve or the threshold is not finite.
     """
-    thr = float(check("threshold_mV", threshold_mV, "mV"))
+    thr = check("threshold_mV", threshold_mV)
+    if thr.ndim:
+        raise ModelInputError(f"threshold_mV must be a scalar (in mV); got shape {thr.shape}")
+    thr = float(thr)
     if not result.success:
         raise ModelInputError(f"result is from a failed solve ({result.message}); "
                               "no depolarisation time")

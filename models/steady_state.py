@@ -46,15 +46,21 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
+from iongrad.models import quantities as _quantities
 from iongrad.models._backend import NP, check, check_broadcast, namespace
 from iongrad.models._roots import expand_bracket, ridders
-from iongrad.models.constants import E_CHARGE_C, F_C_PER_MOL, T_DEFAULT_K, rt_over_f_mV
+from iongrad.models.constants import (
+    E_CHARGE_C,
+    F_C_PER_MOL,
+    PUMP_COUPLING_RATIO,
+    T_DEFAULT_K,
+    rt_over_f_mV,
+)
 from iongrad.models.energy import ATP_PER_O2_DEFAULT
 from iongrad.models.errors import ModelInputError
-from iongrad.models.pump import PUMP_DEFAULTS, hill_activation
+from iongrad.models.pump import hill_kernel as hill_activation
 from iongrad.models.thermo import (
     mullins_noda_ghk_mV,
-    mullins_noda_ohmic_mV,
     u_over_one_minus_exp_neg_u,
 )
 
@@ -69,52 +75,29 @@ __all__ = [
     "steady_state_residuals",
 ]
 
+#: Names of the steady-state parameters, in the order of :data:`DEFAULT_PARAMS`.
+_PARAM_NAMES = (
+    "g_na_nS", "g_k_nS", "g_cl_nS", "p_na_cm_s", "p_k_cm_s", "p_cl_cm_s",
+    "pump_density_per_um2", "area_um2", "volume_pL", "turnover_max_per_s", "k_na_mM",
+    "hill_na", "k_k_mM", "hill_k", "atp_mM", "k_atp_mM", "na_o_mM", "k_o_mM", "cl_o_mM",
+    "a_i_mM", "activity_load_pA", "z_a", "osm_o_mOsm", "temperature_K", "atp_per_o2",
+)
+
 #: A typical small mammalian neuron (soma as a 10 µm-radius sphere). Units in the names.
-DEFAULT_PARAMS: dict[str, float] = {
-    "g_na_nS": 0.15,
-    "g_k_nS": 0.6,
-    "g_cl_nS": 0.3,
-    "p_na_cm_s": 4.0e-8,
-    "p_k_cm_s": 6.0e-7,
-    "p_cl_cm_s": 1.0e-7,
-    "pump_density_per_um2": 1000.0,
-    "area_um2": 4.0 * np.pi * 10.0**2,
-    "volume_pL": 4.0 / 3.0 * np.pi * 10.0**3 * 1e-3,
-    "turnover_max_per_s": PUMP_DEFAULTS["turnover_max_per_s"],
-    "k_na_mM": PUMP_DEFAULTS["k_na_mM"],
-    "hill_na": PUMP_DEFAULTS["hill_na"],
-    "k_k_mM": PUMP_DEFAULTS["k_k_mM"],
-    "hill_k": PUMP_DEFAULTS["hill_k"],
-    "atp_mM": PUMP_DEFAULTS["atp_mM"],
-    "k_atp_mM": PUMP_DEFAULTS["k_atp_mM"],
-    "na_o_mM": 145.0,
-    "k_o_mM": 4.0,
-    "cl_o_mM": 123.0,
-    "a_i_mM": 155.0,
-    "activity_load_pA": 0.0,
-    "z_a": 1.0,
-    "osm_o_mOsm": float("nan"),  # nan -> 2 (Na_o + K_o), an electroneutral monovalent bath
-    "temperature_K": T_DEFAULT_K,
-    "atp_per_o2": ATP_PER_O2_DEFAULT,
-}
+#: Values are the defaults of :mod:`iongrad.models.quantities`; ``osm_o_mOsm`` is nan
+#: (computed: 2 (Na_o + K_o), an electroneutral monovalent bath).
+DEFAULT_PARAMS: dict[str, float] = _quantities.defaults(_PARAM_NAMES)
 
-#: Units of every parameter, used in error messages and reports.
-PARAM_UNITS: dict[str, str] = {
-    "g_na_nS": "nS", "g_k_nS": "nS", "g_cl_nS": "nS",
-    "p_na_cm_s": "cm/s", "p_k_cm_s": "cm/s", "p_cl_cm_s": "cm/s",
-    "pump_density_per_um2": "sites/µm^2", "area_um2": "µm^2", "volume_pL": "pL",
-    "turnover_max_per_s": "1/s", "k_na_mM": "mM", "hill_na": "dimensionless",
-    "k_k_mM": "mM", "hill_k": "dimensionless", "atp_mM": "mM", "k_atp_mM": "mM",
-    "na_o_mM": "mM", "k_o_mM": "mM", "cl_o_mM": "mM", "a_i_mM": "mM", "activity_load_pA": "pA",
-    "z_a": "elementary charges", "osm_o_mOsm": "mOsm", "temperature_K": "K",
-    "atp_per_o2": "ATP per O2",
-}
+#: Units of every parameter (from the registry), used in error messages and reports.
+PARAM_UNITS: dict[str, str] = {k: _quantities.unit_of(k) for k in _PARAM_NAMES}
 
-_POSITIVE = {"area_um2", "volume_pL", "k_na_mM", "hill_na", "k_k_mM", "hill_k", "k_atp_mM",
-             "na_o_mM", "k_o_mM", "cl_o_mM", "a_i_mM", "z_a", "temperature_K",
-             "atp_per_o2"}
-_NONNEG = {"g_cl_nS", "p_cl_cm_s", "pump_density_per_um2", "turnover_max_per_s", "atp_mM",
-           "activity_load_pA"}
+# Domain classes derived from the registry (used by the PyTensor Op's domain mask):
+# lower bound 0 excluded -> positive; 0 included -> nonnegative.
+_POSITIVE = {k for k in _PARAM_NAMES
+             if _quantities.get(k).low > 0
+             or (_quantities.get(k).low == 0 and not _quantities.get(k).low_inclusive)}
+_NONNEG = {k for k in _PARAM_NAMES
+           if _quantities.get(k).low == 0 and _quantities.get(k).low_inclusive}
 _LEAK_PARAMS = {"ohmic": ("g_na_nS", "g_k_nS", "g_cl_nS"),
                 "ghk": ("p_na_cm_s", "p_k_cm_s", "p_cl_cm_s")}
 
@@ -327,20 +310,11 @@ def _resolve_params(leak: str, volume: str, overrides: dict) -> dict:
             f"unknown steady-state parameter(s) {unknown}; known: {sorted(DEFAULT_PARAMS)}")
     p = dict(DEFAULT_PARAMS)
     p.update(overrides)
-    out = {}
+    # Model rule (not a domain): the Na+ and K+ leaks of the chosen leak model carry the
+    # pump's fluxes, so they must be > 0 although the registry domain is >= 0.
     leak_positive = set(_LEAK_PARAMS[leak][:2])
-    for name, value in p.items():
-        unit = PARAM_UNITS[name]
-        if name == "osm_o_mOsm":
-            arr = np.asarray(value, dtype=float)
-            if np.any(np.isinf(arr)) or np.any(arr[~np.isnan(arr)] <= 0):
-                raise ModelInputError(f"osm_o_mOsm must be > 0 (in mOsm); got {value!r}")
-            out[name] = arr
-        elif name in _POSITIVE or name in leak_positive:
-            out[name] = check(name, value, unit, positive=True)
-        else:
-            out[name] = check(name, value, unit, nonnegative=name in _NONNEG
-                              or name in _LEAK_PARAMS["ohmic"] + _LEAK_PARAMS["ghk"])
+    out = {name: check(name, value, positive=name in leak_positive)
+           for name, value in p.items()}
     check_broadcast(**out)
     return out
 
@@ -426,7 +400,10 @@ def steady_state_residuals(na_i_mM: ArrayLike, k_i_mM: ArrayLike, cl_i_mM: Array
     for ohmic, the sum of both unidirectional GHK fluxes — so that a balance at
     equilibrium (no pump) is judged against the fluxes it balances, not zero.
     """
-    from iongrad.models.thermo import ghk_current_pA, ohmic_current_pA
+    from iongrad.models.thermo import ghk_current_kernel_pA as ghk_current_pA
+
+    def ohmic_current_pA(v, e, g):
+        return g * (v - e)
 
     i_p = (_max_pump_current_pA(p) * hill_activation(na_i_mM, p["k_na_mM"], p["hill_na"]))
     t = p["temperature_K"]
@@ -783,25 +760,40 @@ def closed_form_steady_state(na_i_mM: ArrayLike, k_i_mM: ArrayLike, na_o_mM: Arr
     dict
         ``v_rest_mV``, ``pump_current_pA``, ``atp_per_s``, ``o2_per_s``.
     """
-    from iongrad.models.thermo import ghk_current_pA, nernst_mV
+    from iongrad.models.thermo import ghk_current_kernel_pA
 
-    xp = namespace(na_i_mM, k_i_mM, na_o_mM, k_o_mM, g_na_nS, g_k_nS, p_na_cm_s, p_k_cm_s)
-    del xp
+    if leak not in _LEAK_PARAMS:
+        raise ModelInputError(f"leak must be 'ohmic' or 'ghk'; got {leak!r}")
+    a = {"na_i_mM": na_i_mM, "k_i_mM": k_i_mM, "na_o_mM": na_o_mM, "k_o_mM": k_o_mM,
+         "temperature_K": temperature_K, "atp_per_o2": atp_per_o2}
     if leak == "ohmic":
         if g_na_nS is None or g_k_nS is None:
             raise ModelInputError("ohmic closed form needs g_na_nS and g_k_nS (nS)")
-        e_na = nernst_mV(na_o_mM, na_i_mM, 1, temperature_K)
-        e_k = nernst_mV(k_o_mM, k_i_mM, 1, temperature_K)
-        v = mullins_noda_ohmic_mV(g_na_nS, g_k_nS, e_na, e_k)
-        i_p = g_k_nS * (v - e_k) / 2.0
-    elif leak == "ghk":
+        a.update(g_na_nS=g_na_nS, g_k_nS=g_k_nS)
+    else:
         if p_na_cm_s is None or p_k_cm_s is None:
             raise ModelInputError("GHK closed form needs p_na_cm_s and p_k_cm_s (cm/s)")
-        v = mullins_noda_ghk_mV(p_k_cm_s, p_na_cm_s, k_o_mM, k_i_mM, na_o_mM, na_i_mM,
-                                temperature_K=temperature_K)
-        i_p = ghk_current_pA(v, k_i_mM, k_o_mM, p_k_cm_s, area_um2, 1, temperature_K) / 2.0
+        a.update(p_na_cm_s=p_na_cm_s, p_k_cm_s=p_k_cm_s, area_um2=area_um2)
+    # Model rule (not a domain): both leaks carry the pump's fluxes, so both are > 0.
+    leak_positive = _LEAK_PARAMS[leak][:2]
+    a = {k: check(k, v, positive=k in leak_positive) for k, v in a.items()}
+    check_broadcast(**a)
+    t = a["temperature_K"]
+    xp = namespace(*a.values())
+    vt = rt_over_f_mV(t)
+    if leak == "ohmic":
+        e_na = vt * xp.log(a["na_o_mM"] / a["na_i_mM"])
+        e_k = vt * xp.log(a["k_o_mM"] / a["k_i_mM"])
+        g_na_nS, g_k_nS = a["g_na_nS"], a["g_k_nS"]
+        r = PUMP_COUPLING_RATIO
+        v = (g_na_nS * e_na + r * g_k_nS * e_k) / (g_na_nS + r * g_k_nS)
+        i_p = g_k_nS * (v - e_k) / 2.0
     else:
-        raise ModelInputError(f"leak must be 'ohmic' or 'ghk'; got {leak!r}")
+        v = mullins_noda_ghk_mV(a["p_k_cm_s"], a["p_na_cm_s"], a["k_o_mM"], a["k_i_mM"],
+                                a["na_o_mM"], a["na_i_mM"], temperature_K=t)
+        i_p = ghk_current_kernel_pA(v, a["k_i_mM"], a["k_o_mM"], a["p_k_cm_s"], a["area_um2"],
+                                    1, t) / 2.0
+    atp_per_o2 = a["atp_per_o2"]
     atp = i_p * 1e-12 / E_CHARGE_C
     return {"v_rest_mV": v, "pump_current_pA": i_p, "atp_per_s": atp,
             "o2_per_s": atp / atp_per_o2}

@@ -9,9 +9,10 @@ is positive outward (a cation leaving the cell).
 
 from __future__ import annotations
 
+import numpy as np
 from numpy.typing import ArrayLike
 
-from iongrad.models._backend import check, namespace
+from iongrad.models._backend import check, check_broadcast, is_symbolic, namespace
 from iongrad.models.constants import (
     F_C_PER_MOL,
     PUMP_COUPLING_RATIO,
@@ -19,9 +20,12 @@ from iongrad.models.constants import (
     T_DEFAULT_K,
     rt_over_f_mV,
 )
+from iongrad.models.errors import ModelInputError
 
 __all__ = [
+    "dg_in_kernel_kJ_mol",
     "electrochemical_dg_kJ_mol",
+    "ghk_current_kernel_pA",
     "ghk_current_pA",
     "ghk_flux_term_mM",
     "ghk_voltage_mV",
@@ -58,16 +62,23 @@ def nernst_mV(
     E_mV : array_like
         Equilibrium potential, mV.
     """
-    c_out_mM = check("c_out_mM", c_out_mM, "mM", positive=True)
-    c_in_mM = check("c_in_mM", c_in_mM, "mM", positive=True)
-    temperature_K = check("temperature_K", temperature_K, "K", positive=True)
-    z = check("z", z, "elementary charges")
+    c_out_mM = check("c_out_mM", c_out_mM)
+    c_in_mM = check("c_in_mM", c_in_mM)
+    z = check("z", z)
+    temperature_K = check("temperature_K", temperature_K)
+    check_broadcast(c_out_mM=c_out_mM, c_in_mM=c_in_mM, z=z, temperature_K=temperature_K)
+    if not is_symbolic(z) and (z == 0).any():
+        raise ModelInputError("z must be a non-zero valence (elementary charges) for a Nernst "
+                              f"potential; got {_first_zero(z)}")
     xp = namespace(c_out_mM, c_in_mM, z, temperature_K)
-    if not xp.symbolic and (z == 0).any():
-        from iongrad.models.errors import ModelInputError
-
-        raise ModelInputError("z must be a non-zero valence (elementary charges); got 0")
     return rt_over_f_mV(temperature_K) / z * xp.log(c_out_mM / c_in_mM)
+
+
+def _first_zero(arr) -> str:
+    arr = np.asarray(arr)
+    if arr.ndim == 0:
+        return "0"
+    return f"0 at index {tuple(int(i) for i in np.argwhere(arr == 0)[0])}"
 
 
 def u_over_one_minus_exp_neg_u(u: ArrayLike) -> ArrayLike:
@@ -135,18 +146,49 @@ def ghk_current_pA(
     I_pA : array_like
         Current carried by the ion, pA, positive outward.
     """
-    c_in_mM = check("c_in_mM", c_in_mM, "mM", positive=True)
-    c_out_mM = check("c_out_mM", c_out_mM, "mM", positive=True)
-    permeability_cm_s = check("permeability_cm_s", permeability_cm_s, "cm/s", nonnegative=True)
-    area_um2 = check("area_um2", area_um2, "µm^2", positive=True)
-    v_mV = check("v_mV", v_mV, "mV")
+    v_mV = check("v_mV", v_mV)
+    c_in_mM = check("c_in_mM", c_in_mM)
+    c_out_mM = check("c_out_mM", c_out_mM)
+    permeability_cm_s = check("permeability_cm_s", permeability_cm_s)
+    area_um2 = check("area_um2", area_um2)
+    z = check("z", z)
+    temperature_K = check("temperature_K", temperature_K)
+    check_broadcast(v_mV=v_mV, c_in_mM=c_in_mM, c_out_mM=c_out_mM,
+                    permeability_cm_s=permeability_cm_s, area_um2=area_um2, z=z,
+                    temperature_K=temperature_K)
+    return ghk_current_kernel_pA(v_mV, c_in_mM, c_out_mM, permeability_cm_s, area_um2, z,
+                                 temperature_K)
+
+
+def ghk_current_kernel_pA(v_mV, c_in_mM, c_out_mM, permeability_cm_s, area_um2, z=1,
+                          temperature_K=T_DEFAULT_K):
+    """:func:`ghk_current_pA` without input checks (for solvers on validated inputs)."""
     # P[cm/s]*1e-2 -> m/s; A[µm²]*1e-12 -> m²; c[mM] = mol/m³; A -> pA: *1e12.
     flux = ghk_flux_term_mM(v_mV, c_in_mM, c_out_mM, z, temperature_K)
     return z * F_C_PER_MOL * permeability_cm_s * area_um2 * 1e-2 * flux
 
 
 def ohmic_current_pA(v_mV: ArrayLike, e_rev_mV: ArrayLike, g_nS: ArrayLike) -> ArrayLike:
-    """Ohmic leak current ``g (V - E)``, pA (nS × mV = pA), positive outward."""
+    """Ohmic leak current ``g (V - E)``, pA (nS × mV = pA), positive outward.
+
+    Parameters
+    ----------
+    v_mV : array_like
+        Membrane potential, mV.
+    e_rev_mV : array_like
+        Reversal potential, mV.
+    g_nS : array_like
+        Conductance, nS (>= 0).
+
+    Returns
+    -------
+    I_pA : array_like
+        Current, pA, positive outward.
+    """
+    v_mV = check("v_mV", v_mV)
+    e_rev_mV = check("e_rev_mV", e_rev_mV)
+    g_nS = check("g_nS", g_nS)
+    check_broadcast(v_mV=v_mV, e_rev_mV=e_rev_mV, g_nS=g_nS)
     return g_nS * (v_mV - e_rev_mV)
 
 
@@ -171,21 +213,32 @@ def ghk_voltage_mV(
     ratios matter. Cl- terms are dropped when ``p_cl`` is 0 or the Cl-
     concentrations are not given.
     """
-    k_o_mM = check("k_o_mM", k_o_mM, "mM", positive=True)
-    k_i_mM = check("k_i_mM", k_i_mM, "mM", positive=True)
-    na_o_mM = check("na_o_mM", na_o_mM, "mM", positive=True)
-    na_i_mM = check("na_i_mM", na_i_mM, "mM", positive=True)
-    p_k = check("p_k", p_k, "cm/s or relative", nonnegative=True)
-    p_na = check("p_na", p_na, "cm/s or relative", nonnegative=True)
-    p_cl = check("p_cl", p_cl, "cm/s or relative", nonnegative=True)
-    xp = namespace(k_o_mM, k_i_mM, na_o_mM, na_i_mM, p_k, p_na, p_cl, cl_o_mM, cl_i_mM)
+    k_o_mM = check("k_o_mM", k_o_mM)
+    k_i_mM = check("k_i_mM", k_i_mM)
+    na_o_mM = check("na_o_mM", na_o_mM)
+    na_i_mM = check("na_i_mM", na_i_mM)
+    p_k = check("p_k", p_k, quantity="p_rel")
+    p_na = check("p_na", p_na, quantity="p_rel")
+    p_cl = check("p_cl", p_cl, quantity="p_rel")
+    temperature_K = check("temperature_K", temperature_K)
+    with_cl = cl_o_mM is not None and cl_i_mM is not None
+    if with_cl:
+        cl_o_mM = check("cl_o_mM", cl_o_mM)
+        cl_i_mM = check("cl_i_mM", cl_i_mM)
+    check_broadcast(k_o_mM=k_o_mM, k_i_mM=k_i_mM, na_o_mM=na_o_mM, na_i_mM=na_i_mM,
+                    cl_o_mM=cl_o_mM if with_cl else None, cl_i_mM=cl_i_mM if with_cl else None,
+                    p_k=p_k, p_na=p_na, p_cl=p_cl, temperature_K=temperature_K)
+    xp = namespace(k_o_mM, k_i_mM, na_o_mM, na_i_mM, p_k, p_na, p_cl, cl_o_mM, cl_i_mM,
+                   temperature_K)
     num = p_k * k_o_mM + p_na * na_o_mM
     den = p_k * k_i_mM + p_na * na_i_mM
-    if cl_o_mM is not None and cl_i_mM is not None:
-        cl_o_mM = check("cl_o_mM", cl_o_mM, "mM", positive=True)
-        cl_i_mM = check("cl_i_mM", cl_i_mM, "mM", positive=True)
+    if with_cl:
         num = num + p_cl * cl_i_mM
         den = den + p_cl * cl_o_mM
+    if not xp.symbolic and not np.all(np.asarray(den) > 0):
+        raise ModelInputError("p_k, p_na (and p_cl) are all 0 at some index; the GHK voltage "
+                              "needs at least one permeant ion (permeabilities >= 0, in cm/s "
+                              "or relative)")
     return rt_over_f_mV(temperature_K) * xp.log(num / den)
 
 
@@ -201,12 +254,22 @@ def electrochemical_dg_kJ_mol(
     Negative values mean inward movement releases energy (e.g. Na+ entry at rest).
     Moving the ion outward costs ``-ΔG``.
     """
-    c_in_mM = check("c_in_mM", c_in_mM, "mM", positive=True)
-    c_out_mM = check("c_out_mM", c_out_mM, "mM", positive=True)
-    temperature_K = check("temperature_K", temperature_K, "K", positive=True)
-    xp = namespace(c_in_mM, c_out_mM, z, v_mV, temperature_K)
+    c_in_mM = check("c_in_mM", c_in_mM)
+    c_out_mM = check("c_out_mM", c_out_mM)
+    z = check("z", z)
+    v_mV = check("v_mV", v_mV)
+    temperature_K = check("temperature_K", temperature_K)
+    check_broadcast(c_in_mM=c_in_mM, c_out_mM=c_out_mM, z=z, v_mV=v_mV,
+                    temperature_K=temperature_K)
+    return dg_in_kernel_kJ_mol(c_in_mM, c_out_mM, z, v_mV, temperature_K)
+
+
+def dg_in_kernel_kJ_mol(c_in, c_out, z, v_mV, temperature_K=T_DEFAULT_K):
+    """:func:`electrochemical_dg_kJ_mol` without input checks (``c_in/c_out`` may be
+    any positive ratio)."""
+    xp = namespace(c_in, c_out, z, v_mV, temperature_K)
     rt = R_J_PER_MOL_K * temperature_K
-    return (rt * xp.log(c_in_mM / c_out_mM) + z * F_C_PER_MOL * v_mV * 1e-3) * 1e-3
+    return (rt * xp.log(c_in / c_out) + z * F_C_PER_MOL * v_mV * 1e-3) * 1e-3
 
 
 def pump_cycle_dg_kJ_mol(
@@ -222,8 +285,14 @@ def pump_cycle_dg_kJ_mol(
     ``3 ΔG(Na+ out) + 2 ΔG(K+ in) = -3 ΔG_in(Na+) + 2 ΔG_in(K+)``. Compare with the
     free energy of ATP hydrolysis in cells, about 50–60 kJ/mol.
     """
-    dg_na_in = electrochemical_dg_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K)
-    dg_k_in = electrochemical_dg_kJ_mol(k_i_mM, k_o_mM, 1, v_mV, temperature_K)
+    na_i_mM, na_o_mM = check("na_i_mM", na_i_mM), check("na_o_mM", na_o_mM)
+    k_i_mM, k_o_mM = check("k_i_mM", k_i_mM), check("k_o_mM", k_o_mM)
+    v_mV = check("v_mV", v_mV)
+    temperature_K = check("temperature_K", temperature_K)
+    check_broadcast(na_i_mM=na_i_mM, na_o_mM=na_o_mM, k_i_mM=k_i_mM, k_o_mM=k_o_mM,
+                    v_mV=v_mV, temperature_K=temperature_K)
+    dg_na_in = dg_in_kernel_kJ_mol(na_i_mM, na_o_mM, 1, v_mV, temperature_K)
+    dg_k_in = dg_in_kernel_kJ_mol(k_i_mM, k_o_mM, 1, v_mV, temperature_K)
     return -3.0 * dg_na_in + 2.0 * dg_k_in
 
 
@@ -240,9 +309,22 @@ def mullins_noda_ohmic_mV(
     (r = 3/2): ``V = (g_Na E_Na + r g_K E_K)/(g_Na + r g_K)``, i.e.
     ``(2 g_Na E_Na + 3 g_K E_K)/(2 g_Na + 3 g_K)`` for the 3:2 pump.
     """
-    g_na_nS = check("g_na_nS", g_na_nS, "nS", nonnegative=True)
-    g_k_nS = check("g_k_nS", g_k_nS, "nS", nonnegative=True)
-    return (g_na_nS * e_na_mV + r * g_k_nS * e_k_mV) / (g_na_nS + r * g_k_nS)
+    g_na_nS = check("g_na_nS", g_na_nS)
+    g_k_nS = check("g_k_nS", g_k_nS)
+    e_na_mV = check("e_na_mV", e_na_mV)
+    e_k_mV = check("e_k_mV", e_k_mV)
+    r = check("r", r, quantity="coupling_ratio")
+    check_broadcast(g_na_nS=g_na_nS, g_k_nS=g_k_nS, e_na_mV=e_na_mV, e_k_mV=e_k_mV, r=r)
+    total = g_na_nS + r * g_k_nS
+    if not is_symbolic(total) and not np.all(total > 0):
+        g_na, g_k = np.broadcast_arrays(g_na_nS, g_k_nS)
+        i = np.argwhere(~(np.broadcast_to(total, g_na.shape) > 0))[0] if g_na.ndim else ()
+        where = f" at index {tuple(int(j) for j in i)}" if g_na.ndim else ""
+        raise ModelInputError(
+            "g_na_nS and g_k_nS are both 0 (nS); the Mullins-Noda potential needs a leak "
+            f"(got g_na_nS = {float(g_na[tuple(i)])!r}, g_k_nS = {float(g_k[tuple(i)])!r}"
+            f"{where})")
+    return (g_na_nS * e_na_mV + r * g_k_nS * e_k_mV) / total
 
 
 def mullins_noda_ghk_mV(
@@ -260,12 +342,15 @@ def mullins_noda_ghk_mV(
     ``V = (RT/F) ln((r P_K K_o + P_Na Na_o)/(r P_K K_i + P_Na Na_i))`` with r = 3/2.
     Permeabilities may be absolute (cm/s) or relative.
     """
+    p_k = check("p_k", p_k, quantity="p_rel")
+    r = check("r", r, quantity="coupling_ratio")
+    check_broadcast(p_k=p_k, r=r)
     return ghk_voltage_mV(
         k_o_mM,
         k_i_mM,
         na_o_mM,
         na_i_mM,
-        p_k=r * check("p_k", p_k, "cm/s or relative", nonnegative=True),
+        p_k=r * p_k,
         p_na=p_na,
         temperature_K=temperature_K,
     )

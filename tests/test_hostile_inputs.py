@@ -426,6 +426,16 @@ def _api_cases():
         ("rundown-negative-tau", lambda: simulate_rundown([0.0, 1.0], tau_atp_s=-5.0),
          ("tau_atp_s", "-5")),
         ("rundown-nan-times", lambda: simulate_rundown([0.0, float("nan")]), ("nan",)),
+        ("ss-celsius-as-kelvin", ss(temperature_K=37.0), ("temperature_K", "37", "310.15 K")),
+        ("ss-bool", ss(k_o_mM=True), ("k_o_mM", "bool")),
+        ("ss-datetime64", ss(k_o_mM=np.datetime64("2020-01-01")), ("k_o_mM", "2020-01-01")),
+        ("ss-complex", ss(k_o_mM=4 + 1j), ("k_o_mM", "complex")),
+        ("ss-masked", ss(k_o_mM=np.ma.masked_array([4.0, 5.0], mask=[0, 1])),
+         ("k_o_mM", "masked")),
+        ("ss-huge-int", ss(g_k_nS=10**400), ("g_k_nS", "1e400")),
+        ("ss-above-2M", ss(na_o_mM=145000.0), ("na_o_mM", "145000", "2000 mM")),
+        ("nernst-celsius", lambda: nernst_mV(4.0, 155.0, temperature_K=37), ("temperature_K",
+                                                                              "37")),
     ]
 
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from iongrad.models.quantities import unit_of as _registry_unit
+
 __all__ = [
     "MODELS",
     "ModelEntry",
@@ -58,29 +60,63 @@ class Parameter:
     default : float
         Value used when the parameter is neither fixed nor sampled.
     support : {"real", "positive", "nonnegative", "fraction"}
-        Values the model accepts; ``"fraction"`` is the closed interval [0, 1].
+        Coarse class of the domain (which distributions make sense); derived from
+        ``low``/``high`` by :meth:`from_registry`. ``"fraction"`` is [0, 1].
+    low, high : float
+        Domain bounds in ``unit`` (from :mod:`iongrad.models.quantities`).
+    low_inclusive, high_inclusive : bool
+        Whether the bounds belong to the domain.
     """
 
     name: str
     unit: str
     default: float
     support: str = "real"
+    low: float = -math.inf
+    high: float = math.inf
+    low_inclusive: bool = False
+    high_inclusive: bool = False
+
+    @classmethod
+    def from_registry(cls, name: str, *, default: float | None = None,
+                      positive: bool = False) -> Parameter:
+        """The parameter ``name`` with the unit, domain and default of its registry entry.
+
+        ``default`` overrides the registry default (a model-specific default);
+        ``positive`` excludes a lower bound of 0 (a model rule, e.g. the Na+ and K+
+        leaks of a leak model must be > 0 although the registry domain is >= 0).
+        """
+        from iongrad.models.quantities import get
+
+        q = get(name)
+        low_inclusive = q.low_inclusive and not (positive and q.low == 0)
+        if q.low == 0 and q.high == 1 and low_inclusive and q.high_inclusive:
+            support = "fraction"
+        elif q.low > 0 or (q.low == 0 and not low_inclusive):
+            support = "positive"
+        elif q.low == 0:
+            support = "nonnegative"
+        else:
+            support = "real"
+        value = q.default if default is None else default
+        return cls(name, q.unit, float("nan") if value is None else float(value), support,
+                   q.low, q.high, low_inclusive, q.high_inclusive)
 
     def contains(self, lo: float, hi: float | None = None) -> bool:
-        """True if the closed interval ``[lo, hi]`` (or the value ``lo``) lies in the support."""
+        """True if the closed interval ``[lo, hi]`` (or the value ``lo``) lies in the domain."""
         hi = lo if hi is None else hi
-        if self.support == "positive":
-            return lo > 0
-        if self.support == "nonnegative":
-            return lo >= 0
-        if self.support == "fraction":
-            return lo >= 0 and hi <= 1
-        return True
+        lo_ok = lo >= self.low if self.low_inclusive else lo > self.low
+        hi_ok = hi <= self.high if self.high_inclusive else hi < self.high
+        return bool(lo_ok and hi_ok)
 
     def support_text(self) -> str:
-        """Human-readable support, for error messages."""
-        return {"real": "any real value", "positive": "> 0", "nonnegative": ">= 0",
-                "fraction": "in [0, 1]"}[self.support]
+        """Human-readable domain, for error messages (e.g. ``"> 0 and < 2000"``)."""
+        parts = []
+        if self.low > -math.inf:
+            parts.append((">= " if self.low_inclusive else "> ") + f"{self.low:g}")
+        if self.high < math.inf:
+            parts.append(("<= " if self.high_inclusive else "< ") + f"{self.high:g}")
+        return " and ".join(parts) if parts else "any real value"
 
 
 @dataclass(frozen=True)
@@ -179,32 +215,19 @@ class ModelEntry:
 # --------------------------------------------------------------------------------------
 # Pump–leak steady state
 # --------------------------------------------------------------------------------------
-_STEADY_OUTPUTS = (
-    Output("v_rest_mV", "mV"),
-    Output("na_i_mM", "mM"),
-    Output("k_i_mM", "mM"),
-    Output("cl_i_mM", "mM"),
-    Output("pump_current_pA", "pA"),
-    Output("atp_per_s", "ATP molecules/s"),
-    Output("o2_per_s", "O2 molecules/s"),
-    Output("r_in_MOhm", "MOhm"),
-)
+_STEADY_OUTPUTS = tuple(
+    Output(n, _registry_unit(n))
+    for n in ("v_rest_mV", "na_i_mM", "k_i_mM", "cl_i_mM", "pump_current_pA", "atp_per_s",
+              "o2_per_s", "r_in_MOhm"))
 
 
-def _steady_parameters() -> tuple[Parameter, ...]:
+def _steady_parameters(leak: str) -> tuple[Parameter, ...]:
     from iongrad.models import steady_state as ss
 
-    leak_positive = {"g_na_nS", "g_k_nS", "p_na_cm_s", "p_k_cm_s", "osm_o_mOsm"}
-    out = []
-    for name, default in ss.DEFAULT_PARAMS.items():
-        if name in ss._POSITIVE or name in leak_positive:
-            support = "positive"
-        elif name in ss._NONNEG or name.startswith(("g_", "p_")):
-            support = "nonnegative"
-        else:
-            support = "real"
-        out.append(Parameter(name, ss.PARAM_UNITS[name], float(default), support))
-    return tuple(out)
+    # model rule: the Na+ and K+ leaks of the leak model carry the pump's fluxes (> 0)
+    leak_positive = {"ohmic": ("g_na_nS", "g_k_nS"), "ghk": ("p_na_cm_s", "p_k_cm_s")}[leak]
+    return tuple(Parameter.from_registry(name, positive=name in leak_positive)
+                 for name in ss.DEFAULT_PARAMS)
 
 
 def _steady_function(leak: str, volume: str, outputs: tuple[str, ...]):
@@ -223,9 +246,9 @@ def _steady_function(leak: str, volume: str, outputs: tuple[str, ...]):
 def _steady_entry(name: str, description: str, leak: str, volume: str) -> ModelEntry:
     outputs = _STEADY_OUTPUTS
     if volume == "osmotic":
-        outputs = (*outputs, Output("volume_pL", "pL"))
+        outputs = (*outputs, Output("volume_pL", _registry_unit("volume_pL")))
     outputs = (*outputs, Output("feasible", "bool"))
-    return ModelEntry(name=name, description=description, parameters=_steady_parameters(),
+    return ModelEntry(name=name, description=description, parameters=_steady_parameters(leak),
                       outputs=outputs,
                       function=_steady_function(leak, volume, tuple(o.name for o in outputs)))
 
@@ -234,12 +257,13 @@ def _steady_entry(name: str, description: str, leak: str, volume: str) -> ModelE
 # FXYD set point
 # --------------------------------------------------------------------------------------
 _FXYD_PARAMETERS = (
-    Parameter("na_influx_mM_per_s", "mM/s", 1.0, "nonnegative"),
-    Parameter("v_max_mM_per_s", "mM/s", 3.0, "positive"),
-    Parameter("k_unphos_mM", "mM", 10.0, "positive"),
-    Parameter("k_phos_mM", "mM", 20.0, "positive"),
-    Parameter("phi", "fraction phosphorylated", 0.5, "fraction"),
-    Parameter("hill_na", "dimensionless", 1.0, "positive"),
+    Parameter.from_registry("na_influx_mM_per_s"),
+    Parameter.from_registry("v_max_mM_per_s"),
+    Parameter.from_registry("k_unphos_mM"),
+    Parameter.from_registry("k_phos_mM"),
+    Parameter.from_registry("phi"),
+    # model-specific default: the set-point example of the source chapter has n = 1
+    Parameter.from_registry("hill_na", default=1.0),
 )
 
 
@@ -297,7 +321,8 @@ MODELS: dict[str, ModelEntry] = {
         name="fxyd_set_point",
         description="Na+ set point of a pump population with phosphorylated fraction phi",
         parameters=_FXYD_PARAMETERS,
-        outputs=(Output("na_set_point_mM", "mM"), Output("pump_load_fraction", "J/V_max"),
+        outputs=(Output("na_set_point_mM", _registry_unit("na_set_point_mM")),
+                 Output("pump_load_fraction", _registry_unit("pump_load_fraction")),
                  Output("feasible", "bool")),
         function=_fxyd_function),
     "ishigami": ModelEntry(
