@@ -63,6 +63,7 @@ from iongrad.models.errors import ConfigError, IongradError
 from iongrad.workflows.config import (
     check_keys,
     config_hash,
+    input_paths,
     load_toml,
     package_versions,
     require,
@@ -965,7 +966,7 @@ def run(args) -> int:
     out = Path(args.out).resolve()
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     summary = run_into_folder(out, lambda tmp: run_config(resolved, tmp, progress=progress),
-                              force=args.force)
+                              force=args.force, inputs=input_paths(resolved, cfg_path))
     summary["out_dir"] = str(out)
     print(json.dumps({k: summary[k] for k in ("out_dir", "model", "method", "n",
                                               "n_evaluations", "infeasible_fraction")}))
