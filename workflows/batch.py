@@ -599,8 +599,23 @@ def _remove_tree(path: Path) -> None:
     if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
         path.unlink(missing_ok=True)
         return
+    # what makes the folder recognisably ours goes last, so that a kill in the middle
+    # leaves a folder the next run still recognises (and removes)
+    last = (DONE_NAME, TASK_MARKER)
     for _ in range(2):  # e.g. something still writing into it: try once more
-        shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(path):
+                if entry.name in last:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+            for name in last:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path / name)
+            path.rmdir()
         if not os.path.lexists(path):
             return
 

@@ -258,8 +258,21 @@ class _Doc:
         return s
 
 
+_MD_LINE_START = re.compile(r"^(\s*)(#|[-+*](?=\s|$)|\d+(?=[.)](?:\s|$)))")
+
+
+def _md_marker(m: re.Match) -> str:
+    marker = m.group(2)
+    if marker[0].isdigit():  # "1. " starts an ordered list: escape its dot
+        return f"{m.group(1)}{marker}\\"
+    return f"{m.group(1)}\\{marker}"
+
+
 def _md_escape(text: Any) -> str:
-    """Escape text for Markdown: HTML-significant characters become entities."""
+    """Escape text for Markdown: HTML-significant characters become entities, line
+    breaks become spaces (a newline followed by ``#``, ``>``, ``-``, ``|``... would
+    start a heading, quote, list or table) and a block marker at the start of the
+    text is backslash-escaped, so a value can never add Markdown structure."""
     from markupsafe import Markup
 
     if isinstance(text, Markup):
@@ -269,6 +282,8 @@ def _md_escape(text: Any) -> str:
     s = str(text)
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     s = s.replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+    s = re.sub(r"[\r\n\v\f\x85\u2028\u2029]+", " ", s)
+    s = _MD_LINE_START.sub(_md_marker, s, count=1)
     return Markup(s)
 
 
