@@ -1028,12 +1028,18 @@ def _scan(out_dir: Path, tasks: Sequence[Task], manifest: _Manifest) -> None:
         _warn(f"removed {removed} incomplete task folder(s) left by an earlier run")
 
 
-def _reconcile_interrupted(out_dir: Path, manifest: _Manifest) -> None:
+def _reconcile_interrupted(out_dir: Path, manifest: _Manifest, *,
+                           remove_attempts: bool = False) -> None:
     """After an interruption: a running task whose folder got committed is done,
-    any other running task is pending again."""
+    any other running task is pending again (and, with ``remove_attempts``, its
+    temporary attempt folders are removed)."""
     for entry in manifest.entries.values():
         if entry["status"] != "running":
             continue
+        if remove_attempts:
+            for stray in (out_dir / "tasks").glob(f"{TMP_PREFIX}{entry['hash']}-*"):
+                if _is_ours(stray):
+                    _remove_tree(stray)
         folder = out_dir / entry["folder"]
         if check_task_folder(folder, expect_hash=entry["hash"]) is None:
             done = json.loads((folder / DONE_NAME).read_text(encoding="utf-8"))
@@ -1116,17 +1122,32 @@ def _run_dask(specs: list[dict[str, Any]], on_start: Callable[[str], None], *,
               ) -> Iterator[tuple[dict[str, Any], Outcome]]:
     from distributed import Client, LocalCluster
 
-    if scheduler is not None:
-        with Client(scheduler, timeout="30s") as client:
-            yield from _run_on_client(client, specs, on_start)
-        return
-    # dashboard_address=None turns the dashboard off, but the scheduler still serves
-    # its HTTP routes on 8787 unless told otherwise: keep that on a free loopback port
-    with (LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                       dashboard_address=None, host="127.0.0.1",
-                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster,
-          Client(cluster) as client):
-        yield from _run_on_client(client, specs, on_start)
+    # on an interruption the cluster is torn down while the exception propagates:
+    # silence Dask's logging from then on (its records are about the cancelled tasks)
+    quiet = contextlib.ExitStack()
+    with quiet:
+        if scheduler is not None:
+            with Client(scheduler, timeout="30s") as client:
+                try:
+                    yield from _run_on_client(client, specs, on_start)
+                except BaseException:
+                    quiet.enter_context(_quiet_dask())
+                    raise
+            return
+        # worker processes log at "error" and above unless the user configured otherwise
+        # (a cancelled task after Ctrl-C is not worth a warning per worker)
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+        # dashboard_address=None turns the dashboard off, but the scheduler still serves
+        # its HTTP routes on 8787 unless told otherwise: keep that on a free loopback port
+        with (LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, host="127.0.0.1",
+                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster,
+              Client(cluster) as client):
+            try:
+                yield from _run_on_client(client, specs, on_start)
+            except BaseException:
+                quiet.enter_context(_quiet_dask())
+                raise
 
 
 class _Progress:
@@ -1217,7 +1238,9 @@ def _quiet_dask() -> Iterator[None]:
     (they are tracebacks of tasks that were cancelled on purpose)."""
     import logging
 
-    loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    names = [n for n in list(logging.root.manager.loggerDict)
+             if n.split(".")[0] in ("distributed", "tornado", "asyncio")]
+    loggers = [logging.getLogger(n) for n in {"distributed", "tornado", "asyncio", *names}]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL + 1)
@@ -1325,7 +1348,10 @@ def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
             with _quiet_dask():
                 with contextlib.suppress(BaseException):
                     runner.close()
-                _reconcile_interrupted(out_dir, manifest)
+                # the local cluster is gone: its attempts will never finish (an external
+                # cluster's workers may still be running theirs; the next run cleans up)
+                _reconcile_interrupted(out_dir, manifest,
+                                       remove_attempts=scheduler is None)
                 manifest.write()
                 manifest.close_journal()
             raise
