@@ -1162,10 +1162,12 @@ class _Progress:
             self.bar = tqdm(total=total, desc="batch", unit="task", file=sys.stderr,
                             dynamic_ncols=True)
 
-    def update(self, entry: Mapping[str, Any], counts: Mapping[str, int]) -> None:
+    def update(self, entry: Mapping[str, Any],
+               counts: Callable[[], Mapping[str, int]]) -> None:
         self.n += 1
         if self.bar is not None:
-            self.bar.set_postfix_str(f"done={counts['done']} failed={counts['failed']}",
+            now = counts()  # O(tasks): only for the bar
+            self.bar.set_postfix_str(f"done={now['done']} failed={now['failed']}",
                                      refresh=False)
             self.bar.update(1)
         elif self.enabled:
@@ -1341,7 +1343,7 @@ def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
                         if _is_ours(stray):
                             _remove_tree(stray)
                 manifest.event(entry)
-                bar.update(entry, manifest.counts())
+                bar.update(entry, manifest.counts)
         except BaseException:
             # stop the executor first (closing the cluster lets running tasks end),
             # then record what actually got committed
