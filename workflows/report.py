@@ -93,9 +93,9 @@ def _write_atomic(path: Path, data: bytes | str) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; reports are for sharing
+        from iongrad.workflows.config import current_umask
+
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; follow the umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
