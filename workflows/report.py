@@ -1844,6 +1844,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for report.html/report.md (default: RUN_DIR)")
 
 
+def _check_report_out(out: Path, run_dir: Path) -> None:
+    """``--out`` of ``iongrad report``: a new folder, the run folder, a folder iongrad
+    wrote, or one without report files of its own (which would be overwritten)."""
+    from iongrad.workflows.config import RUN_MARKER
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
+    if not out.is_dir() or out.resolve() == run_dir.resolve() or (out / RUN_MARKER).is_file():
+        return
+    taken = [n for n in ("report.html", "report.md", "report_files") if (out / n).exists()]
+    if taken:
+        raise ConfigError(f"--out: {str(out)!r} already holds {', '.join(taken)}, not "
+                          "written by iongrad; choose another folder")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``iongrad report``: write the report(s) and print their paths."""
     run_dir = Path(args.run_dir)
@@ -1855,6 +1870,8 @@ def run(args: argparse.Namespace) -> int:
                               "written into it)")
         html, md = write_batch_index(run_dir)
     elif (run_dir / "run.json").is_file():
+        if args.out is not None:
+            _check_report_out(Path(args.out), run_dir)
         html, md = write_report(run_dir, args.out)
     else:
         raise ConfigError(f"{str(run_dir)!r} has neither run.json (a run folder) nor "

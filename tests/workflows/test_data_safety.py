@@ -381,3 +381,20 @@ def test_description_cannot_inject_markdown(tmp_path):
     assert not [line for line in lines if line.startswith("# Injected")]
     assert not [line for line in lines if line.startswith("- item")]
     assert any("ishigami # Injected - item" in line for line in lines)
+
+
+def test_report_out_never_overwrites_a_users_report(fit_inputs, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["sensitivity", str(fit_inputs / "sens.toml"), "--out", str(out),
+                 "--no-progress"]) == 0
+    theirs = tmp_path / "notebook"
+    theirs.mkdir()
+    (theirs / "report.md").write_text("my own report\n")
+    capsys.readouterr()
+    assert main(["report", str(out), "--out", str(theirs)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "report.md" in line and str(theirs) in line
+    assert (theirs / "report.md").read_text() == "my own report\n"
+    fresh = tmp_path / "fresh"
+    assert main(["report", str(out), "--out", str(fresh)]) == 0
+    assert (fresh / "report.md").is_file()
