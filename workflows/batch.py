@@ -11,14 +11,19 @@ Guarantees
 * Everything is validated (every task's config resolved) before any folder is
   created; a problem is one :class:`~iongrad.models.errors.ConfigError` naming
   the file and the key.
-* A task runs into ``DIR/tasks/.tmp-<hash>-<random>/``, writes ``DONE.json``
-  (status, timings, key results, every file with its size and SHA-256) last and
-  is then renamed into place. A folder counts as complete only if its
-  ``DONE.json`` is valid and its file list matches the folder byte for byte;
-  anything else is removed and redone on the next run. A killed attempt can
-  therefore never be mistaken for a finished result.
-* ``DIR/manifest.json`` is written atomically by the driver only, after every
-  task, and is rebuilt from the folders at the start of each run.
+* A task runs into ``DIR/tasks/.tmp-<hash>-<random>/`` (marked ``.iongrad-task`` as
+  soon as it exists), writes ``DONE.json`` (status, timings, key results, every file
+  with its size and SHA-256, and a digest of all that) last and is then renamed into
+  place. A folder counts as complete only if its ``DONE.json`` is valid and its file
+  list matches the folder byte for byte; an incomplete folder of iongrad's is removed
+  and redone on the next run (files in it that iongrad did not write are first moved
+  to ``DIR/untracked/<task id>/``). A killed attempt can therefore never be mistaken
+  for a finished result, and a task whose posterior is short is never committed.
+* Nothing iongrad did not write is removed: other entries of ``DIR/tasks`` are left
+  alone and reported; symbolic links are never followed.
+* ``DIR/manifest.json`` is written atomically by the driver only (at the start, at
+  the end and at most every 2 s; every task event is a line of ``journal.jsonl``)
+  and is rebuilt from the folders at the start of each run.
 * Re-running skips complete tasks, redoes incomplete ones and retries failed
   ones. A failing task is recorded (one line in the manifest, the traceback in
   ``DIR/failed/<hash>/error.txt``) and the others continue.
