@@ -971,7 +971,8 @@ def run(args) -> int:
     resolved = resolve_config(raw, cfg_path.resolve().parent)
     out = Path(args.out).resolve()
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    summary = run_into_folder(out, lambda tmp: run_config(resolved, tmp, progress=progress),
+    summary = run_into_folder(args.out,  # as given: a symbolic link is refused
+                              lambda tmp: run_config(resolved, tmp, progress=progress),
                               force=args.force, inputs=input_paths(resolved, cfg_path))
     summary["out_dir"] = str(out)
     print(json.dumps({k: summary[k] for k in ("out_dir", "model", "method", "n",

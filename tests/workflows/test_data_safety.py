@@ -398,3 +398,16 @@ def test_report_out_never_overwrites_a_users_report(fit_inputs, tmp_path, capsys
     fresh = tmp_path / "fresh"
     assert main(["report", str(out), "--out", str(fresh)]) == 0
     assert (fresh / "report.md").is_file()
+
+
+def test_out_symlink_is_refused_and_its_target_survives(fit_inputs, tmp_path, capsys):
+    target = tmp_path / "target"
+    digests = _user_files(target)
+    (target / ".iongrad-run").write_text("even with a marker")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    assert main(["sensitivity", str(fit_inputs / "sens.toml"), "--out", str(link), "--force",
+                 "--no-progress"]) == 2
+    assert "symbolic link" in _one_error_line(capsys.readouterr().err)
+    assert link.is_symlink()
+    assert {k: v for k, v in _digests(target).items() if k != ".iongrad-run"} == digests
