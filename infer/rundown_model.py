@@ -645,14 +645,19 @@ def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
     """NUTS, prior and posterior predictive; returns ``(idata, timings)``."""
     import pymc as pm
 
+    from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
+
     s = sampler
     t0 = time.perf_counter()
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The effect of Potentials")
-        idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                          cores=s["cores"], target_accept=s["target_accept"],
-                          random_seed=s["seed"], progressbar=progress,
-                          compute_convergence_checks=False)
+        with sampling_guard():
+            idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
+                              cores=s["cores"], target_accept=s["target_accept"],
+                              random_seed=s["seed"], progressbar=progress,
+                              compute_convergence_checks=False)
+        # PyMC returns the draws so far when interrupted: never keep those
+        check_complete_posterior(idata, draws=s["draws"], chains=s["chains"])
         t1 = time.perf_counter()
         idata.extend(pm.sample_prior_predictive(draws=s["prior_draws"],
                                                 random_seed=s["seed"] + 1))

@@ -11,14 +11,19 @@ Guarantees
 * Everything is validated (every task's config resolved) before any folder is
   created; a problem is one :class:`~iongrad.models.errors.ConfigError` naming
   the file and the key.
-* A task runs into ``DIR/tasks/.tmp-<hash>-<random>/``, writes ``DONE.json``
-  (status, timings, key results, every file with its size and SHA-256) last and
-  is then renamed into place. A folder counts as complete only if its
-  ``DONE.json`` is valid and its file list matches the folder byte for byte;
-  anything else is removed and redone on the next run. A killed attempt can
-  therefore never be mistaken for a finished result.
-* ``DIR/manifest.json`` is written atomically by the driver only, after every
-  task, and is rebuilt from the folders at the start of each run.
+* A task runs into ``DIR/tasks/.tmp-<hash>-<random>/`` (marked ``.iongrad-task`` as
+  soon as it exists), writes ``DONE.json`` (status, timings, key results, every file
+  with its size and SHA-256, and a digest of all that) last and is then renamed into
+  place. A folder counts as complete only if its ``DONE.json`` is valid and its file
+  list matches the folder byte for byte; an incomplete folder of iongrad's is removed
+  and redone on the next run (files in it that iongrad did not write are first moved
+  to ``DIR/untracked/<task id>/``). A killed attempt can therefore never be mistaken
+  for a finished result, and a task whose posterior is short is never committed.
+* Nothing iongrad did not write is removed: other entries of ``DIR/tasks`` are left
+  alone and reported; symbolic links are never followed.
+* ``DIR/manifest.json`` is written atomically by the driver only (at the start, at
+  the end and at most every 2 s; every task event is a line of ``journal.jsonl``)
+  and is rebuilt from the folders at the start of each run.
 * Re-running skips complete tasks, redoes incomplete ones and retries failed
   ones. A failing task is recorded (one line in the manifest, the traceback in
   ``DIR/failed/<hash>/error.txt``) and the others continue.
@@ -80,7 +85,16 @@ KINDS: dict[str, str] = {
 MANIFEST_SCHEMA = "iongrad.batch.manifest/1"
 DONE_SCHEMA = "iongrad.batch.done/1"
 DONE_NAME = "DONE.json"
+#: Written into a task folder the moment it is created; only folders carrying it (or a
+#: valid ``DONE.json`` naming the folder) are ever removed by the batch runner.
+TASK_MARKER = ".iongrad-task"
 TMP_PREFIX = ".tmp-"
+JOURNAL_NAME = "journal.jsonl"
+UNTRACKED_DIR = "untracked"
+#: Entries of a batch folder that iongrad writes (anything else: not a batch folder).
+_BATCH_ENTRIES = ("manifest.json", ".batch.lock", "tasks", "failed", UNTRACKED_DIR,
+                  JOURNAL_NAME)
+_MANIFEST_EVERY_S = 2.0
 STATUSES = ("pending", "running", "done", "failed", "skipped")
 _BATCH_KEYS = ("configs", "grid", "description")
 _PRESET_NAME = "name"
@@ -461,7 +475,22 @@ def _sha256(path: Path) -> str:
 
 
 def _list_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+    """Every file and symbolic link under ``folder`` (links are listed, never followed)."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        base = Path(root)
+        found += [base / name for name in files]
+        found += [base / name for name in dirs if (base / name).is_symlink()]
+    return sorted(found)
+
+
+def _done_digest(done: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of what ``DONE.json`` vouches for."""
+    body = {k: done.get(k) for k in ("schema", "status", "kind", "hash", "results",
+                                     "config", "files")}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True,
+                      default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _jsonable(obj: Any, rename: tuple[str, str] | None = None) -> Any:
@@ -541,18 +570,23 @@ def check_task_folder(folder: str | Path, *, expect_hash: str | None = None,
     files = done.get("files")
     if not isinstance(files, list):
         return f"{DONE_NAME} has no file list"
+    if done.get("digest") != _done_digest(done):
+        return f"{DONE_NAME} was changed after it was written (digest mismatch)"
     listed = {}
     for entry in files:
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             return f"{DONE_NAME} file list is malformed"
         listed[entry["path"]] = entry
-    present = {p.relative_to(folder).as_posix() for p in _list_files(folder)} - {DONE_NAME}
+    present = ({p.relative_to(folder).as_posix() for p in _list_files(folder)}
+               - {DONE_NAME, TASK_MARKER})
     if present != set(listed):
         missing = sorted(set(listed) - present)
         extra = sorted(present - set(listed))
         return f"file list mismatch (missing {missing}, unlisted {extra})"
     for rel, entry in listed.items():
         path = folder / rel
+        if path.is_symlink():
+            return f"{rel}: is a symbolic link"
         try:
             size = path.stat().st_size
         except OSError as exc:
@@ -565,9 +599,122 @@ def check_task_folder(folder: str | Path, *, expect_hash: str | None = None,
 
 
 def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    if path.exists():  # e.g. something still writing into it; try once more
-        shutil.rmtree(path, ignore_errors=True)
+    """Remove a folder iongrad wrote. A symbolic link is unlinked, never followed (and
+    ``shutil.rmtree`` unlinks the links inside a folder without following them)."""
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
+        path.unlink(missing_ok=True)
+        return
+    # what makes the folder recognisably ours goes last, so that a kill in the middle
+    # leaves a folder the next run still recognises (and removes)
+    last = (DONE_NAME, TASK_MARKER)
+    for _ in range(2):  # e.g. something still writing into it: try once more
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(path):
+                if entry.name in last:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+            for name in last:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path / name)
+            path.rmdir()
+        if not os.path.lexists(path):
+            return
+
+
+def _is_ours(folder: Path) -> bool:
+    """True if the batch runner wrote ``folder``: a real folder (not a link) holding
+    the task marker, or a ``DONE.json`` of this schema naming the folder."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    marker = folder / TASK_MARKER
+    if marker.is_file() and not marker.is_symlink():
+        return True
+    done_path = folder / DONE_NAME
+    if done_path.is_symlink() or not done_path.is_file():
+        return False
+    try:
+        done = json.loads(done_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return (isinstance(done, dict) and done.get("schema") == DONE_SCHEMA
+            and folder.name == f"{done.get('kind')}-{done.get('hash')}")
+
+
+def _listed_files(folder: Path) -> set[str]:
+    """Paths ``DONE.json`` lists (empty if it is missing or unreadable)."""
+    try:
+        done = json.loads((folder / DONE_NAME).read_text(encoding="utf-8"))
+        return {e["path"] for e in done["files"] if isinstance(e.get("path"), str)}
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError):
+        return set()
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path.1``, ``path.2``, ... whichever does not exist yet."""
+    if not os.path.lexists(path):
+        return path
+    i = 1
+    while os.path.lexists(path.with_name(f"{path.name}.{i}")):
+        i += 1
+    return path.with_name(f"{path.name}.{i}")
+
+
+def _set_aside(folder: Path, out_dir: Path) -> list[str]:
+    """Move every file of a task folder that iongrad did not write (not listed in its
+    ``DONE.json``, not the marker) to ``out_dir/untracked/<folder name>/<path>``,
+    never overwriting; returns the new paths relative to ``out_dir``."""
+    listed = _listed_files(folder) | {DONE_NAME, TASK_MARKER}
+    moved = []
+    for path in _list_files(folder):
+        rel = path.relative_to(folder).as_posix()
+        if rel in listed:
+            continue
+        dest = _free_name(out_dir / UNTRACKED_DIR / folder.name / rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(path, dest)
+        moved.append(dest.relative_to(out_dir).as_posix())
+    return moved
+
+
+def _remove_failed(out_dir: Path, task_hash: str) -> None:
+    """Remove ``DIR/failed/<hash>``: only the files iongrad writes there; the folder
+    goes only if nothing else is in it."""
+    folder = out_dir / "failed" / task_hash
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if (path.name == "error.txt" or (path.name.startswith(".error.txt.")
+                                         and path.name.endswith(".tmp"))) \
+                and (path.is_symlink() or path.is_file()):
+            path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _short_posterior(folder: Path, resolved: Mapping[str, Any]) -> str | None:
+    """Why ``folder/posterior.nc`` holds fewer chains or draws than the config asked
+    for, or ``None`` (also when there is no posterior or no sampler settings)."""
+    sampler = resolved.get("sampler") if isinstance(resolved, Mapping) else None
+    path = folder / "posterior.nc"
+    if not isinstance(sampler, Mapping) or not path.is_file():
+        return None
+    want = (sampler.get("chains"), sampler.get("draws"))
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        if "posterior" not in nc.groups:
+            return "posterior.nc has no posterior group"
+        dims = nc.groups["posterior"].dimensions
+        got = (len(dims["chain"]) if "chain" in dims else 0,
+               len(dims["draw"]) if "draw" in dims else 0)
+    if got != want:
+        return (f"posterior.nc holds {got[0]} chain(s) x {got[1]} draw(s), the config "
+                f"asks for {want[0]} x {want[1]}: sampling was cut short")
+    return None
 
 
 def execute_task(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -599,22 +746,28 @@ def execute_task(spec: Mapping[str, Any]) -> dict[str, Any]:
                             "pid": os.getpid()}
     try:
         tmp.mkdir()
+        (tmp / TASK_MARKER).write_text(spec["hash"] + "\n", encoding="utf-8")
         module = importlib.import_module(spec["module"])
         results = module.run_config(json.loads(json.dumps(spec["resolved"])), tmp,
                                     progress=False)
+        short = _short_posterior(tmp, spec["resolved"])
+        if short is not None:
+            raise RuntimeError(short)
         # results may name the folder they were written to: name the final one
         results = _jsonable(results if results is not None else {}, (str(tmp), str(final)))
         if DONE_NAME in {p.name for p in tmp.iterdir()}:
             raise RuntimeError(f"{spec['module']}.run_config wrote {DONE_NAME}, a name "
                                "reserved for the batch runner")
         files = [{"path": p.relative_to(tmp).as_posix(), "size": p.stat().st_size,
-                  "sha256": _sha256(p)} for p in _list_files(tmp)]
+                  "sha256": _sha256(p)} for p in _list_files(tmp)
+                 if p.relative_to(tmp).as_posix() != TASK_MARKER]
         finished_at = _now()
         duration = time.perf_counter() - t0
         done = {"schema": DONE_SCHEMA, "status": "done", "task_id": spec["task_id"],
                 "kind": spec["kind"], "hash": spec["hash"], "attempt": spec["attempt"],
                 **info, "finished_at": finished_at, "duration_s": round(duration, 6),
                 "results": results, "files": files, "config": spec["resolved"]}
+        done["digest"] = _done_digest(json.loads(json.dumps(done, default=str)))
         write_json_atomic(tmp / DONE_NAME, done)
         _fsync_dir(tmp)
         existing = _commit(tmp, final, spec["hash"])
@@ -652,6 +805,11 @@ def _commit(tmp: Path, final: Path, expect_hash: str) -> dict[str, Any] | None:
     if check_task_folder(final, expect_hash=expect_hash) is None:
         _remove_tree(tmp)
         return json.loads((final / DONE_NAME).read_text(encoding="utf-8"))
+    if not _is_ours(final):
+        raise RuntimeError(f"{final} exists and was not written by iongrad; move it away "
+                           "to run this task")
+    for rel in _set_aside(final, final.parent.parent):
+        _warn(f"moved {rel} (not written by iongrad) out of {final.name} before redoing it")
     stale = final.with_name(f"{TMP_PREFIX}{expect_hash}-stale-{secrets.token_hex(4)}")
     os.rename(final, stale)
     _remove_tree(stale)
@@ -715,16 +873,27 @@ def _batch_lock(out_dir: Path) -> Iterator[None]:
 
 
 class _Manifest:
-    """The driver's view of every task; the only writer of ``manifest.json``."""
+    """The driver's view of every task; the only writer of ``manifest.json``.
+
+    Task events (start, end) are appended to ``journal.jsonl`` (constant cost per
+    task); ``manifest.json`` is rewritten at the start, at the end and at most every
+    :data:`_MANIFEST_EVERY_S` seconds in between. Both are rebuilt from the task
+    folders at every start, so neither can claim a task that is not complete.
+    """
 
     def __init__(self, out_dir: Path, tasks: Sequence[Task], executor: str):
         self.out_dir = out_dir
         self.path = out_dir / "manifest.json"
+        self.journal_path = out_dir / JOURNAL_NAME
         self.executor = executor
         self.created_at = _now()
         self.entries: dict[str, dict[str, Any]] = {}
         self.untracked: list[str] = []
+        self.foreign: list[str] = []
+        self.moved_aside: list[str] = []
         self.warnings: list[str] = []
+        self._journal: Any = None
+        self._written = 0.0
         for task in tasks:
             self.entries[task.id] = {
                 "id": task.id, "kind": task.kind, "label": task.label,
@@ -740,69 +909,142 @@ class _Manifest:
         return counts
 
     def write(self) -> None:
+        """Rewrite ``manifest.json`` (atomically) and start a new journal."""
         write_json_atomic(self.path, {
             "schema": MANIFEST_SCHEMA, "batch_dir": str(self.out_dir),
             "run_started_at": self.created_at, "updated_at": _now(),
             "executor": self.executor, "counts": self.counts(),
             "tasks": list(self.entries.values()), "untracked_folders": self.untracked,
-            "warnings": self.warnings})
+            "foreign_folders": self.foreign, "moved_aside": self.moved_aside,
+            "warnings": self.warnings, "journal": JOURNAL_NAME})
+        self._written = time.monotonic()
+        self.close_journal()
+        # the manifest now holds every event: the journal restarts empty
+        self._journal = open(self.journal_path, "w", encoding="utf-8")
+
+    def event(self, entry: Mapping[str, Any]) -> None:
+        """Record a task's new state: one journal line; the manifest now and then."""
+        if self._journal is None:
+            self.write()
+            return
+        self._journal.write(json.dumps({
+            "at": _now(), "id": entry["id"], "status": entry["status"],
+            "attempts": entry["attempts"], "error": entry["error"]},
+            default=str) + "\n")
+        self._journal.flush()
+        if time.monotonic() - self._written >= _MANIFEST_EVERY_S:
+            self.write()
+
+    def close_journal(self) -> None:
+        if self._journal is not None:
+            with contextlib.suppress(OSError):
+                self._journal.close()
+            self._journal = None
 
 
-def _previous_attempts(path: Path) -> dict[str, int]:
-    """Attempt counts from an earlier manifest, if it is readable (counts only)."""
-    try:
+def _previous_attempts(path: Path, journal: Path | None = None) -> dict[str, int]:
+    """Attempt counts from an earlier manifest and the journal of events after it
+    (whatever of them is readable; counts only)."""
+    counts: dict[str, int] = {}
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
         old = json.loads(path.read_text(encoding="utf-8"))
-        return {t["id"]: int(t.get("attempts", 0)) for t in old.get("tasks", [])}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return {}
+        counts = {t["id"]: int(t.get("attempts", 0)) for t in old.get("tasks", [])}
+    if journal is not None:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            for line in journal.read_text(encoding="utf-8").splitlines():
+                try:
+                    event = json.loads(line)
+                    counts[event["id"]] = max(counts.get(event["id"], 0),
+                                              int(event["attempts"]))
+                except (ValueError, TypeError, KeyError):
+                    continue  # a line cut short by a kill
+    return counts
 
 
 def _scan(out_dir: Path, tasks: Sequence[Task], manifest: _Manifest) -> None:
-    """Rebuild task states from the folders; remove leftovers of killed attempts."""
+    """Rebuild task states from the folders; remove leftovers of killed attempts.
+
+    Only folders iongrad wrote (:func:`_is_ours`) are ever removed; before one is
+    removed, any file in it that iongrad did not write is moved to
+    ``DIR/untracked/<folder>/``. Anything else in ``DIR/tasks`` (a folder of the
+    user's, a symbolic link, a file) is left alone and listed as a foreign entry.
+    """
     tasks_dir = out_dir / "tasks"
     for stray in out_dir.glob(".manifest.json.*.tmp"):
-        stray.unlink(missing_ok=True)
+        if stray.is_file() and not stray.is_symlink():
+            stray.unlink(missing_ok=True)
     by_id = {task.id: task for task in tasks}
-    previous = _previous_attempts(manifest.path)
+    previous = _previous_attempts(manifest.path, manifest.journal_path)
     removed = 0
     for folder in sorted(tasks_dir.iterdir()):
-        if folder.name.startswith(TMP_PREFIX):  # an attempt that never committed
-            _remove_tree(folder)
-            removed += 1
-            continue
-        if not folder.is_dir():
-            continue
+        rel = f"tasks/{folder.name}"
+        if folder.name.startswith(TMP_PREFIX) and not folder.is_symlink() \
+                and folder.is_dir():
+            if _is_ours(folder):  # an attempt that never committed
+                _remove_tree(folder)
+                removed += 1
+                continue
+            with contextlib.suppress(OSError):  # killed between mkdir and its marker
+                folder.rmdir()
+                removed += 1
+                continue
         task = by_id.get(folder.name)
+        if folder.is_symlink() or not folder.is_dir() or not _is_ours(folder):
+            manifest.foreign.append(rel)
+            if task is not None:
+                manifest.entries[task.id].update(
+                    status="failed", error=f"{rel} exists and was not written by iongrad; "
+                                           "move it away to run this task")
+            continue
         reason = check_task_folder(folder, expect_hash=task.hash if task else None)
         if reason is not None:
+            moved = _set_aside(folder, out_dir)
+            if moved:
+                manifest.moved_aside += moved
+                manifest.warnings.append(
+                    f"moved {len(moved)} file(s) iongrad did not write out of {rel} to "
+                    f"{UNTRACKED_DIR}/{folder.name}/ before redoing it")
             _remove_tree(folder)
             removed += 1
             continue
         if task is None:
-            manifest.untracked.append(f"tasks/{folder.name}")
+            manifest.untracked.append(rel)
             continue
         done = json.loads((folder / DONE_NAME).read_text(encoding="utf-8"))
         manifest.entries[task.id].update(
             status="skipped", attempts=max(int(done.get("attempt", 1)), 1),
             started_at=done.get("started_at"), finished_at=done.get("finished_at"),
             duration_s=done.get("duration_s"), results=done.get("results"))
-        shutil.rmtree(out_dir / "failed" / task.hash, ignore_errors=True)
+        _remove_failed(out_dir, task.hash)
     for task_id, entry in manifest.entries.items():
         if entry["status"] == "pending":
             entry["attempts"] = previous.get(task_id, 0)
             error_file = out_dir / "failed" / entry["hash"] / "error.txt"
             if error_file.is_file():
                 entry["error"] = _first_error_line(error_file)
+    if manifest.foreign:
+        manifest.warnings.append(
+            f"left alone {len(manifest.foreign)} entr(y/ies) in {tasks_dir} that iongrad "
+            f"did not write: {', '.join(manifest.foreign[:5])}"
+            + (" ..." if len(manifest.foreign) > 5 else ""))
+    for message in manifest.warnings:
+        _warn(message)
     if removed:
         _warn(f"removed {removed} incomplete task folder(s) left by an earlier run")
 
 
-def _reconcile_interrupted(out_dir: Path, manifest: _Manifest) -> None:
+def _reconcile_interrupted(out_dir: Path, manifest: _Manifest, *,
+                           remove_attempts: bool = False) -> None:
     """After an interruption: a running task whose folder got committed is done,
-    any other running task is pending again."""
+    any other running task is pending again (and, with ``remove_attempts``, its
+    temporary attempt folders are removed)."""
     for entry in manifest.entries.values():
         if entry["status"] != "running":
             continue
+        if remove_attempts:
+            for stray in (out_dir / "tasks").glob(f"{TMP_PREFIX}{entry['hash']}-*"):
+                if _is_ours(stray):
+                    _remove_tree(stray)
         folder = out_dir / entry["folder"]
         if check_task_folder(folder, expect_hash=entry["hash"]) is None:
             done = json.loads((folder / DONE_NAME).read_text(encoding="utf-8"))
@@ -810,7 +1052,7 @@ def _reconcile_interrupted(out_dir: Path, manifest: _Manifest) -> None:
                          finished_at=done.get("finished_at"),
                          duration_s=done.get("duration_s"), results=done.get("results"),
                          error=None)
-            shutil.rmtree(out_dir / "failed" / entry["hash"], ignore_errors=True)
+            _remove_failed(out_dir, entry["hash"])
         else:
             entry["status"] = "pending"
 
@@ -885,17 +1127,32 @@ def _run_dask(specs: list[dict[str, Any]], on_start: Callable[[str], None], *,
               ) -> Iterator[tuple[dict[str, Any], Outcome]]:
     from distributed import Client, LocalCluster
 
-    if scheduler is not None:
-        with Client(scheduler, timeout="30s") as client:
-            yield from _run_on_client(client, specs, on_start)
-        return
-    # dashboard_address=None turns the dashboard off, but the scheduler still serves
-    # its HTTP routes on 8787 unless told otherwise: keep that on a free loopback port
-    with (LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                       dashboard_address=None, host="127.0.0.1",
-                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster,
-          Client(cluster) as client):
-        yield from _run_on_client(client, specs, on_start)
+    # on an interruption the cluster is torn down while the exception propagates:
+    # silence Dask's logging from then on (its records are about the cancelled tasks)
+    quiet = contextlib.ExitStack()
+    with quiet:
+        if scheduler is not None:
+            with Client(scheduler, timeout="30s") as client:
+                try:
+                    yield from _run_on_client(client, specs, on_start)
+                except BaseException:
+                    quiet.enter_context(_quiet_dask())
+                    raise
+            return
+        # worker processes log at "error" and above unless the user configured otherwise
+        # (a cancelled task after Ctrl-C is not worth a warning per worker)
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+        # dashboard_address=None turns the dashboard off, but the scheduler still serves
+        # its HTTP routes on 8787 unless told otherwise: keep that on a free loopback port
+        with (LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, host="127.0.0.1",
+                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster,
+              Client(cluster) as client):
+            try:
+                yield from _run_on_client(client, specs, on_start)
+            except BaseException:
+                quiet.enter_context(_quiet_dask())
+                raise
 
 
 class _Progress:
@@ -910,10 +1167,12 @@ class _Progress:
             self.bar = tqdm(total=total, desc="batch", unit="task", file=sys.stderr,
                             dynamic_ncols=True)
 
-    def update(self, entry: Mapping[str, Any], counts: Mapping[str, int]) -> None:
+    def update(self, entry: Mapping[str, Any],
+               counts: Callable[[], Mapping[str, int]]) -> None:
         self.n += 1
         if self.bar is not None:
-            self.bar.set_postfix_str(f"done={counts['done']} failed={counts['failed']}",
+            now = counts()  # O(tasks): only for the bar
+            self.bar.set_postfix_str(f"done={now['done']} failed={now['failed']}",
                                      refresh=False)
             self.bar.update(1)
         elif self.enabled:
@@ -946,6 +1205,57 @@ def _write_batch_index(out_dir: Path, manifest: _Manifest) -> None:
         writer(out_dir)
     except Exception as exc:  # the results are complete; a report failure must not hide it
         manifest.warnings.append(f"batch index report failed: {_one_line(exc)}")
+
+
+def _prepare_out_dir(out_dir: str | Path) -> Path:
+    """Create the batch folder, or check that an existing one is a batch folder."""
+    out_dir = Path(out_dir).expanduser().resolve()
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError(f"--out {out_dir} exists and is not a folder")
+        if out_dir.is_dir():
+            names = {p.name for p in out_dir.iterdir()}
+            if names and not names & {"manifest.json", ".batch.lock"}:
+                raise ConfigError(
+                    f"--out {out_dir} is not empty and is not a batch folder (no "
+                    "manifest.json); give a new or empty folder, or an earlier batch's")
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out_dir}: {exc.strerror or exc}") from None
+    return out_dir
+
+
+def _check_subfolders(out_dir: Path) -> None:
+    """``tasks``, ``failed`` and ``untracked`` must be real folders (or absent): the
+    runner never works through a symbolic link."""
+    for name in ("tasks", "failed", UNTRACKED_DIR):
+        sub = out_dir / name
+        if sub.is_symlink():
+            raise ConfigError(f"--out {out_dir}: {name!r} is a symbolic link (to "
+                              f"{os.readlink(sub)}); iongrad batch does not work through "
+                              "links; replace it by a folder")
+        if os.path.lexists(sub) and not sub.is_dir():
+            raise ConfigError(f"--out {out_dir}: {name!r} is not a folder")
+    (out_dir / "tasks").mkdir(exist_ok=True)
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Silence Dask's log records while a cluster is torn down after an interruption
+    (they are tracebacks of tasks that were cancelled on purpose)."""
+    import logging
+
+    names = [n for n in list(logging.root.manager.loggerDict)
+             if n.split(".")[0] in ("distributed", "tornado", "asyncio")]
+    loggers = [logging.getLogger(n) for n in {"distributed", "tornado", "asyncio", *names}]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
@@ -981,10 +1291,7 @@ def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
     """
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
-    out_dir = Path(out_dir).expanduser().resolve()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir} exists and is not a folder")
-    (out_dir / "tasks").mkdir(parents=True, exist_ok=True)
+    out_dir = _prepare_out_dir(out_dir)
     if scheduler is not None:
         executor = f"dask scheduler {scheduler}"
     elif workers == 0:
@@ -992,8 +1299,10 @@ def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
     else:
         executor = f"dask LocalCluster, {workers} worker process(es)"
     with _batch_lock(out_dir):
+        _check_subfolders(out_dir)
         manifest = _Manifest(out_dir, tasks, executor)
         _scan(out_dir, tasks, manifest)
+        n_scan_warnings = len(manifest.warnings)
         manifest.write()
         by_id = {task.id: task for task in tasks}
         specs = []
@@ -1010,8 +1319,7 @@ def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
             entry = manifest.entries[task_id]
             entry.update(status="running", attempts=entry["attempts"] + 1,
                          started_at=_now(), finished_at=None, duration_s=None)
-            if workers == 0 and scheduler is None:
-                manifest.write()
+            manifest.event(entry)
 
         bar = _Progress(len(specs), progress)
         runner: Iterator[tuple[dict[str, Any], Outcome]]
@@ -1031,31 +1339,38 @@ def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
                     entry["started_at"] = outcome["started_at"]
                 if outcome["status"] == "done":
                     entry.update(error=None, results=outcome["results"])
-                    shutil.rmtree(out_dir / "failed" / task.hash, ignore_errors=True)
+                    _remove_failed(out_dir, task.hash)
                 else:
                     entry.update(error=outcome["error"], results=None)
                     _write_error(out_dir, task, outcome)
                     # a worker that died mid-task leaves its temporary folder behind
                     for stray in (out_dir / "tasks").glob(f"{TMP_PREFIX}{task.hash}-*"):
-                        _remove_tree(stray)
-                manifest.write()
-                bar.update(entry, manifest.counts())
+                        if _is_ours(stray):
+                            _remove_tree(stray)
+                manifest.event(entry)
+                bar.update(entry, manifest.counts)
         except BaseException:
             # stop the executor first (closing the cluster lets running tasks end),
             # then record what actually got committed
-            with contextlib.suppress(Exception):
-                runner.close()
-            _reconcile_interrupted(out_dir, manifest)
-            manifest.write()
+            with _quiet_dask():
+                with contextlib.suppress(BaseException):
+                    runner.close()
+                # the local cluster is gone: its attempts will never finish (an external
+                # cluster's workers may still be running theirs; the next run cleans up)
+                _reconcile_interrupted(out_dir, manifest,
+                                       remove_attempts=scheduler is None)
+                manifest.write()
+                manifest.close_journal()
             raise
         finally:
             with contextlib.suppress(Exception):
                 runner.close()
             bar.close()
         _write_batch_index(out_dir, manifest)
-        for message in manifest.warnings:
+        for message in manifest.warnings[n_scan_warnings:]:
             _warn(message)
         manifest.write()
+        manifest.close_journal()
     return BatchResult(out_dir=out_dir, counts=manifest.counts(),
                        manifest=json.loads(manifest.path.read_text(encoding="utf-8")),
                        warnings=list(manifest.warnings))
@@ -1092,26 +1407,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="validate and list the tasks; run and write nothing")
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C (close the cluster, write the manifest, exit 130)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``iongrad batch``; return 0 if every task succeeded, 1 if any failed.
 
@@ -1135,9 +1430,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"{task.id}  {state:8s}  {task.label}")
         print(f"iongrad batch: {len(tasks)} task(s), dry run, nothing written")
         return 0
-    with _sigterm_as_interrupt():
+    try:
         result = run_batch(tasks, args.out, workers=workers, scheduler=args.scheduler,
                            progress=not args.no_progress)
+    except KeyboardInterrupt:
+        # SIGINT and SIGTERM arrive here as KeyboardInterrupt (iongrad.workflows.cli)
+        out = Path(args.out).expanduser().resolve()
+        committed = sum(check_task_folder(out / "tasks" / t.id, expect_hash=t.hash) is None
+                        for t in tasks)
+        sys.stderr.write(f"iongrad batch: interrupted; {committed} of {len(tasks)} task(s) "
+                         "committed, re-run to finish\n")
+        return 130
     c = result.counts
     print(f"iongrad batch: {len(tasks)} task(s): {c['done']} done, {c['skipped']} skipped, "
           f"{c['failed']} failed -> {result.out_dir}")

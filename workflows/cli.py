@@ -48,7 +48,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _install_signal_handlers() -> None:
+    """SIGINT and SIGTERM: record the interruption, then raise ``KeyboardInterrupt``.
+
+    The record lets code that catches ``KeyboardInterrupt`` on the user's behalf (PyMC
+    returns the draws taken so far) turn the result back into an interruption.
+    """
+    import signal
+    import threading
+
+    from iongrad.infer.interrupts import clear_interrupted, mark_interrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    clear_interrupted()
+
+    def handler(signum, frame):
+        mark_interrupted()
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``iongrad`` command line; return the exit code.
+
+    0 success, 1 a failure while running (e.g. disk full, a sampler that came back
+    short), 2 bad input or usage (one line on stderr), 130 interrupted (SIGINT or
+    SIGTERM; nothing is left at ``--out``).
+    """
+    from iongrad.infer.interrupts import IncompletePosteriorError
     from iongrad.models.errors import IongradError
 
     parser = build_parser()
@@ -56,17 +90,32 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_missing", False):
         sys.stderr.write(f"iongrad: error: '{args.command}' is not available in this build\n")
         return 2
-    mod = importlib.import_module(args._module)
+    import signal
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.getsignal(sig)
+    _install_signal_handlers()
     try:
+        mod = importlib.import_module(args._module)
         return int(mod.run(args) or 0)
     except (IongradError, FileNotFoundError, IsADirectoryError, PermissionError,
             UnicodeDecodeError) as exc:
-        msg = " ".join(str(exc).split())
-        sys.stderr.write(f"iongrad {args.command}: error: {msg}\n")
+        sys.stderr.write(f"iongrad {args.command}: error: {_one_line(exc)}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("iongrad: interrupted\n")
+        sys.stderr.write(f"iongrad {args.command}: interrupted\n")
         return 130
+    except (OSError, IncompletePosteriorError) as exc:  # a failure while running
+        sys.stderr.write(f"iongrad {args.command}: failed: {_one_line(exc)}\n")
+        return 1
+    finally:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in previous.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Configs are parsed as data only (``tomllib``), never evaluated. Every error is a
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -18,7 +19,18 @@ from typing import Any
 
 from iongrad.models.errors import ConfigError
 
-__all__ = ["check_keys", "config_hash", "load_toml", "require", "write_json_atomic"]
+__all__ = [
+    "RUN_MARKER",
+    "check_keys",
+    "check_out_folder",
+    "config_hash",
+    "current_umask",
+    "input_paths",
+    "load_toml",
+    "require",
+    "run_into_folder",
+    "write_json_atomic",
+]
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -141,8 +153,26 @@ def config_hash(resolved: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def current_umask() -> int:
+    """The process umask (read without changing it where the OS allows)."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write JSON to ``path`` atomically (temporary file in the same folder, then rename).
+
+    The file gets the permissions a plain ``open()`` would give it (``0666`` minus the
+    umask), not the ``0600`` of the temporary file.
+    """
     import os
     import tempfile
 
@@ -152,6 +182,7 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=2, sort_keys=True, default=str)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~current_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -173,37 +204,200 @@ def package_versions(packages: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def run_into_folder(out: str | Path, work, *, force: bool = False):
-    """Run ``work(tmp_dir)`` in a temporary sibling of ``out``, then rename it to ``out``.
+#: Marker file written into every folder :func:`run_into_folder` creates; ``--force``
+#: replaces only folders that carry it.
+RUN_MARKER = ".iongrad-run"
 
-    Nothing half-written is ever left at ``out``: on any error the temporary folder
-    is removed and ``out`` is untouched. A non-empty existing ``out`` is refused
-    unless ``force``. Returns whatever ``work`` returns.
+
+def input_paths(resolved: Any, *extra: str | Path) -> list[Path]:
+    """Files a resolved config reads: every absolute path of an existing file in it.
+
+    Parameters
+    ----------
+    resolved : dict
+        A resolved config (dataset ``csv``/``sidecar``, ``[posterior] path``, ...).
+    *extra : str or Path
+        More inputs, e.g. the config file itself.
+
+    Returns
+    -------
+    list of Path
+        Resolved paths, without duplicates. A dataset CSV brings its default sidecar
+        (same stem, ``.json``) if that exists.
+    """
+    found: list[Path] = []
+
+    def add(p: Path) -> None:
+        p = p.resolve()
+        if p not in found:
+            found.append(p)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list | tuple):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and node.startswith("/") and len(node) < 4096:
+            with contextlib.suppress(OSError, ValueError):
+                p = Path(node)
+                if p.is_file():
+                    add(p)
+                    side = p.with_suffix(".json")
+                    if p.suffix.lower() == ".csv" and side.is_file():
+                        add(side)
+
+    walk(resolved)
+    for p in extra:
+        add(Path(p))
+    return found
+
+
+def _out_problem(exc: OSError, out: Path) -> ConfigError:
+    import os
+
+    reason = exc.strerror or os.strerror(exc.errno or 0) or str(exc)
+    return ConfigError(f"--out: cannot use {str(out)!r}: {reason}")
+
+
+def check_out_folder(out: str | Path, *, force: bool = False,
+                     inputs: Iterable[str | Path] = ()) -> Path:
+    """Check that ``out`` may receive a run; return it as an absolute path.
+
+    Parameters
+    ----------
+    out : str or Path
+        The ``--out`` folder.
+    force : bool
+        Allow replacing a non-empty ``out``, but only one that iongrad wrote (it holds
+        the :data:`RUN_MARKER` file).
+    inputs : iterable of path
+        Files the run reads (config, dataset, posterior). ``out`` may not be one of
+        them nor a folder holding any of them, with or without ``force``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the folder and why it cannot be used.
     """
     import os
+
+    out = Path(os.path.abspath(Path(out).expanduser()))
+    try:
+        real = out.resolve()
+        for given in inputs:
+            p = Path(given).resolve()
+            if p == real or real in p.parents:
+                raise ConfigError(
+                    f"--out: {str(out)!r} holds {str(p)!r}, an input of this run; "
+                    "choose a new or empty folder elsewhere")
+        if out.is_symlink():
+            raise ConfigError(f"--out: {str(out)!r} is a symbolic link; give a real folder")
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()):
+            if not force:
+                raise ConfigError(f"--out: folder {str(out)!r} is not empty; use --force "
+                                  "to replace it")
+            marker = out / RUN_MARKER
+            if marker.is_symlink() or not marker.is_file():
+                raise ConfigError(
+                    f"--out: folder {str(out)!r} was not written by iongrad (no "
+                    f"{RUN_MARKER} file); --force replaces only iongrad run folders; "
+                    "choose another folder or empty it yourself")
+        parent = out.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise ConfigError(f"--out: {str(parent)!r} is a file, not a folder")
+        if len(out.name.encode()) > 200:  # leaves room for the temporary sibling's name
+            raise ConfigError(f"--out: folder name {out.name[:40]!r}... is too long "
+                              f"({len(out.name.encode())} bytes; at most 200)")
+    except OSError as exc:
+        raise _out_problem(exc, out) from None
+    return out
+
+
+def _remove_run_folder(path: Path) -> None:
+    """Remove a folder this process created or that carries the run marker, never
+    following a symbolic link."""
+    import os
     import shutil
+
+    if path.is_symlink():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def run_into_folder(out: str | Path, work, *, force: bool = False,
+                    inputs: Iterable[str | Path] = ()):
+    """Run ``work(tmp_dir)`` in a temporary sibling of ``out``, then rename it to ``out``.
+
+    Nothing half-written is ever left at ``out``: on any error or interruption the
+    temporary folder is removed and ``out`` is untouched. A non-empty existing ``out``
+    is refused unless ``force``, and even then only if iongrad wrote it (it holds the
+    :data:`RUN_MARKER` file, which every folder made here gets). ``out`` may never be,
+    or contain, one of ``inputs``.
+
+    Parameters
+    ----------
+    out : str or Path
+        Final folder.
+    work : callable
+        ``work(tmp_dir) -> result``; writes the outputs into ``tmp_dir``.
+    force : bool
+        Replace an existing iongrad run folder.
+    inputs : iterable of path
+        Files the run reads (see :func:`input_paths`).
+
+    Returns
+    -------
+    object
+        Whatever ``work`` returns.
+
+    Raises
+    ------
+    ConfigError
+        If ``out`` cannot be used (checked before ``work`` runs).
+    """
+    import os
     import tempfile
 
-    out = Path(out).resolve()
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ConfigError(f"--out: folder {str(out)!r} is not empty; use --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; give the final folder normal rights
+    inputs = list(inputs)
+    out = check_out_folder(out, force=force, inputs=inputs)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as exc:
+        raise _out_problem(exc, out) from None
+    try:
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp creates 0700
         result = work(tmp)
+        (tmp / RUN_MARKER).write_text("written by iongrad; 'iongrad ... --force' may "
+                                      "replace this folder\n", encoding="utf-8")
         old = None
         if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-        os.replace(tmp, out)
+            check_out_folder(out, force=force, inputs=inputs)  # still ours?
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            try:
+                os.replace(out, old / "previous")
+            except BaseException:
+                old.rmdir()
+                raise
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            if old is not None:
+                os.replace(old / "previous", out)
+                old.rmdir()
+            raise
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_run_folder(old)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_run_folder(tmp)
         raise
     return result

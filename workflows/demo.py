@@ -198,25 +198,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``iongrad demo``: check the folder, run, print where the reports are."""
-    out = Path(args.out).resolve()
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not args.force:
-        raise ConfigError(f"--out: folder {str(out)!r} is not empty; use --force to "
-                          "replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from iongrad.workflows.config import RUN_MARKER, check_out_folder
+
+    # the demo writes in place (its saved sensitivity config names fit/posterior.nc by
+    # path), so it cannot use run_into_folder; the same rules apply: --force replaces
+    # only a folder iongrad wrote, and a failure leaves nothing behind
+    out = check_out_folder(args.out, force=args.force)
+    existed = out.is_dir()
     old = None
-    if out.is_dir() and any(out.iterdir()):  # --force: keep the old folder until success
-        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-        os.replace(out, old / "previous")
-    out.mkdir(exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if existed and any(out.iterdir()):  # --force on an iongrad folder: keep it until success
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.replace(out, old / "previous")
+            existed = False
+        out.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot use {str(out)!r}: {exc.strerror or exc}") from None
     try:
         paths = run_demo(out, progress=args.progress)
+        (out / RUN_MARKER).write_text("written by iongrad demo; 'iongrad demo --force' may "
+                                      "replace this folder\n", encoding="utf-8")
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
+        if existed:  # the user's empty folder: empty it again, keep it
+            for child in out.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(out, ignore_errors=True)
         if old is not None:
             os.replace(old / "previous", out)
-            shutil.rmtree(old, ignore_errors=True)
+            old.rmdir()
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

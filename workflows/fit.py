@@ -57,6 +57,7 @@ from typing import Any
 
 from iongrad.models.errors import ConfigError, DataError
 from iongrad.workflows.config import (
+    input_paths,
     load_toml,
     package_versions,
     run_into_folder,
@@ -243,6 +244,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     import pymc as pm
 
     from iongrad.infer.diagnostics import diagnose, identifiability, summary_table
+    from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
     from iongrad.infer.model import build_model, unit_of
 
     if resolved.get("model") == "rundown":
@@ -263,10 +265,13 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         # predictive draws come from posterior draws, which all have one.
         warnings.filterwarnings("ignore", message="The effect of Potentials")
         try:
-            idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                              cores=s["cores"], target_accept=s["target_accept"],
-                              init=s["init"], random_seed=seed, progressbar=progress,
-                              compute_convergence_checks=False)
+            with sampling_guard():
+                idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
+                                  cores=s["cores"], target_accept=s["target_accept"],
+                                  init=s["init"], random_seed=seed, progressbar=progress,
+                                  compute_convergence_checks=False)
+            # PyMC returns the draws so far when interrupted: never keep those
+            check_complete_posterior(idata, draws=s["draws"], chains=s["chains"])
         except pm.exceptions.SamplingError as exc:
             bad = ", ".join(f"{k}={v}" for k, v in
                             getattr(exc, "initial_point", {}).items()) or "see [fixed]"
@@ -425,7 +430,8 @@ def run(args) -> int:
             _try_report(tmp)
         return summary
 
-    summary = run_into_folder(args.out, work, force=args.force)
+    inputs = input_paths(resolved, cfg)
+    summary = run_into_folder(args.out, work, force=args.force, inputs=inputs)
     out = Path(args.out).resolve()
     print(f"fit written to {out}")
     print(format_verdict(summary["diagnostics"]))

@@ -93,9 +93,9 @@ def _write_atomic(path: Path, data: bytes | str) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; reports are for sharing
+        from iongrad.workflows.config import current_umask
+
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; follow the umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -258,8 +258,21 @@ class _Doc:
         return s
 
 
+_MD_LINE_START = re.compile(r"^(\s*)(#|[-+*](?=\s|$)|\d+(?=[.)](?:\s|$)))")
+
+
+def _md_marker(m: re.Match) -> str:
+    marker = m.group(2)
+    if marker[0].isdigit():  # "1. " starts an ordered list: escape its dot
+        return f"{m.group(1)}{marker}\\"
+    return f"{m.group(1)}\\{marker}"
+
+
 def _md_escape(text: Any) -> str:
-    """Escape text for Markdown: HTML-significant characters become entities."""
+    """Escape text for Markdown: HTML-significant characters become entities, line
+    breaks become spaces (a newline followed by ``#``, ``>``, ``-``, ``|``... would
+    start a heading, quote, list or table) and a block marker at the start of the
+    text is backslash-escaped, so a value can never add Markdown structure."""
     from markupsafe import Markup
 
     if isinstance(text, Markup):
@@ -269,6 +282,8 @@ def _md_escape(text: Any) -> str:
     s = str(text)
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     s = s.replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+    s = re.sub(r"[\r\n\v\f\x85\u2028\u2029]+", " ", s)
+    s = _MD_LINE_START.sub(_md_marker, s, count=1)
     return Markup(s)
 
 
@@ -1856,6 +1871,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for report.html/report.md (default: RUN_DIR)")
 
 
+def _check_report_out(out: Path, run_dir: Path) -> None:
+    """``--out`` of ``iongrad report``: a new folder, the run folder, a folder iongrad
+    wrote, or one without report files of its own (which would be overwritten)."""
+    from iongrad.workflows.config import RUN_MARKER
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
+    if not out.is_dir() or out.resolve() == run_dir.resolve() or (out / RUN_MARKER).is_file():
+        return
+    taken = [n for n in ("report.html", "report.md", "report_files") if (out / n).exists()]
+    if taken:
+        raise ConfigError(f"--out: {str(out)!r} already holds {', '.join(taken)}, not "
+                          "written by iongrad; choose another folder")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``iongrad report``: write the report(s) and print their paths."""
     run_dir = Path(args.run_dir)
@@ -1867,6 +1897,8 @@ def run(args: argparse.Namespace) -> int:
                               "written into it)")
         html, md = write_batch_index(run_dir)
     elif (run_dir / "run.json").is_file():
+        if args.out is not None:
+            _check_report_out(Path(args.out), run_dir)
         html, md = write_report(run_dir, args.out)
     else:
         raise ConfigError(f"{str(run_dir)!r} has neither run.json (a run folder) nor "

@@ -53,6 +53,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ from iongrad.models.errors import ConfigError, IongradError
 from iongrad.models.quantities import QUANTITIES, violation
 from iongrad.workflows.config import (
     config_hash,
+    input_paths,
     load_toml,
     package_versions,
     run_into_folder,
@@ -416,8 +418,13 @@ def _analyze(method: str, resolved: dict, u: np.ndarray, y: np.ndarray, output: 
         if method == "efast":
             from SALib.analyze import fast
 
-            si = fast.analyze(problem, y, M=resolved["efast_m"], num_resamples=nr,
-                              conf_level=cl, seed=seed)
+            with warnings.catch_warnings():
+                # SALib warns on every call that eFAST bootstrap intervals are indicative
+                # only; run.json's notes say so for every eFAST run (_failure_report)
+                warnings.filterwarnings("ignore", category=UserWarning,
+                                        message="FAST confidence intervals are estimated")
+                si = fast.analyze(problem, y, M=resolved["efast_m"], num_resamples=nr,
+                                  conf_level=cl, seed=seed)
             return (_rows(output, method, "S1", names, si["S1"], si["S1_conf"], **kw)
                     + _rows(output, method, "ST", names, si["ST"], si["ST_conf"], **kw))
         if method == "morris":
@@ -860,8 +867,9 @@ def run(args) -> int:
     resolved = resolve_config(raw, cfg_path.resolve().parent)
     out = Path(args.out).resolve()
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    summary = run_into_folder(out, lambda tmp: run_config(resolved, tmp, progress=progress),
-                              force=args.force)
+    summary = run_into_folder(args.out,  # as given: a symbolic link is refused
+                              lambda tmp: run_config(resolved, tmp, progress=progress),
+                              force=args.force, inputs=input_paths(resolved, cfg_path))
     summary["out_dir"] = str(out)
     print(json.dumps({k: summary[k] for k in ("out_dir", "model", "method", "n",
                                               "n_evaluations", "infeasible_fraction")}))

@@ -138,9 +138,12 @@ def test_leftover_tmp_folders_are_removed(configs, tmp_path):
     (task,) = batch.expand_tasks(configs[1:2])
     tmp = out / "tasks" / f".tmp-{task.hash}-deadbeef"
     tmp.mkdir()
+    (tmp / batch.TASK_MARKER).write_text(task.hash + "\n")  # written by every attempt
     (tmp / "draws.npy").write_bytes(b"partial")
+    empty = out / "tasks" / f".tmp-{task.hash}-0badc0de"  # killed before its marker
+    empty.mkdir()
     assert _run(*configs[:2], "--out", out) == 0
-    assert not tmp.exists()
+    assert not tmp.exists() and not empty.exists()
     assert read_manifest(out)["counts"] == {"pending": 0, "running": 0, "done": 1,
                                             "failed": 0, "skipped": 1}
 
