@@ -145,6 +145,15 @@ CASES = [
     Case("cli-batch-workers-negative", ["batch", "{d}/sens.toml", "--out", "{out}",
                                         "--workers", "-3", "--no-progress"],
          {"sens.toml": SENS_TOML}),
+    # a four-line grid of 40 values per axis is 2.56 million tasks: counted and refused
+    # at once (it used to hang --dry-run)
+    Case("cli-batch-grid-too-large", ["batch", "{d}/sens.toml", "--grid", "{d}/grid.toml",
+                                      "--out", "{out}", "--dry-run"],
+         {"sens.toml": SENS_TOML,
+          "grid.toml": "[grid]\n" + "".join(
+              f'"fixed.{k}" = [{", ".join(str(1.0 + i / 10) for i in range(40))}]\n'
+              for k in ("k_o_mM", "na_o_mM", "cl_o_mM", "a_i_mM"))},
+         stderr_has="at most 10,000 tasks"),
     Case("cli-report-missing-dir", ["report", "{d}/norun", "--out", "{out}"]),
     Case("cli-report-file-not-dir", ["report", "{d}/fit.toml", "--out", "{out}"],
          {"fit.toml": "x = 1\n"}),

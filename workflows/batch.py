@@ -45,6 +45,7 @@ import hashlib
 import importlib
 import itertools
 import json
+import math
 import os
 import secrets
 import shutil
@@ -231,6 +232,27 @@ def load_grid(path: str | Path) -> list[list[tuple[str, dict[str, Any]]]]:
         check_keys(raw, ["grid"], str(path))
         return _parse_grid(raw["grid"], f"{path}: grid")
     return _parse_grid(raw, f"{path}: grid")
+
+
+#: Most tasks one batch may expand to. Counted before anything is expanded or resolved
+#: (a four-line grid of 40 values per axis is 2.56 million tasks); split a larger study
+#: into several batches.
+MAX_TASKS = 10_000
+
+
+def _count_points(axes: Sequence[list[tuple[str, dict[str, Any]]]]) -> int:
+    return math.prod(len(axis) for axis in axes) if axes else 1
+
+
+def _check_task_count(n_before: int, axes: Sequence[list[tuple[str, dict[str, Any]]]],
+                      path: Path, where: str) -> None:
+    n = _count_points(axes)
+    if n_before + n > MAX_TASKS:
+        sizes = " x ".join(str(len(axis)) for axis in axes) or "1"
+        raise ConfigError(
+            f"{where}: the grid expands {path.name} to {n:,} task(s) ({sizes}), "
+            f"{n_before + n:,} in all; a batch may have at most {MAX_TASKS:,} tasks: split it "
+            "into several batches or use fewer grid values")
 
 
 def _grid_points(axes: Sequence[list[tuple[str, dict[str, Any]]]],
@@ -422,6 +444,7 @@ def expand_tasks(paths: Sequence[str | Path], *,
         path = Path(given).expanduser().resolve()
         raw = load_toml(path)
         if not _is_batch_file(raw):
+            _check_task_count(len(tasks), cli_axes, path, where_cli)
             tasks.extend(_tasks_for_config(path, raw, cli_axes, where_cli))
             continue
         if isinstance(raw.get("batch"), Mapping):
@@ -447,6 +470,7 @@ def expand_tasks(paths: Sequence[str | Path], *,
             if _is_batch_file(sub_raw):
                 raise ConfigError(f"{where}.configs: {rel!r} is itself a batch file; "
                                   "batch files do not nest")
+            _check_task_count(len(tasks), axes, sub, f"{where}.grid")
             tasks.extend(_tasks_for_config(sub, sub_raw, axes, f"{where}.grid"))
     unique: dict[str, Task] = {}
     for task in tasks:
