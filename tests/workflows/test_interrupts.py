@@ -49,7 +49,7 @@ def _long_fit_config(folder: Path, *, chains: int, cores: int) -> Path:
             continue
         lines.append(line)
         if line.strip() == "[sampler]":
-            lines += ["draws = 400000", "tune = 100", f"chains = {chains}",
+            lines += ["draws = 100000", "tune = 100", f"chains = {chains}",
                       f"cores = {cores}", "prior_draws = 10"]
     path = folder / "long_fit.toml"
     path.write_text("\n".join(lines) + "\n")
