@@ -331,6 +331,10 @@ def _environments():
     return html, md
 
 
+#: In ``<stem>_files/``: the figure files the last report wrote there (and may replace).
+_FIGURE_LIST = ".iongrad-figures.json"
+
+
 def _render(doc: _Doc, out_dir: Path, stem: str) -> tuple[Path, Path]:
     """Render ``doc`` to ``out_dir/<stem>.html`` and ``.md`` (+ ``<stem>_files/*.png``)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -352,10 +356,20 @@ def _render(doc: _Doc, out_dir: Path, stem: str) -> tuple[Path, Path]:
         keep.add(name)
         _write_atomic(files_dir / name, b["png"])
         b["md_href"] = Markup(f"{stem}_files/{name}")
-    if files_dir.is_dir():  # figures of an earlier report that no longer exist
-        for old in files_dir.glob("*.png"):
-            if old.name not in keep:
+    if files_dir.is_dir():
+        # figures an earlier report wrote that this one no longer has; only names that
+        # report listed as its own are removed (a PNG you put here is never touched)
+        listing = files_dir / _FIGURE_LIST
+        try:
+            earlier = json.loads(listing.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            earlier = []
+        for name in earlier if isinstance(earlier, list) else []:
+            old = files_dir / str(name)
+            if (isinstance(name, str) and name not in keep and "/" not in name
+                    and old.is_file() and not old.is_symlink()):
                 old.unlink(missing_ok=True)
+        _write_atomic(listing, json.dumps(sorted(keep)))
     html_env, md_env = _environments()
     context = {"doc": doc}
     html = html_env.get_template("report.html.j2").render(context)

@@ -411,3 +411,28 @@ def test_out_symlink_is_refused_and_its_target_survives(fit_inputs, tmp_path, ca
     assert "symbolic link" in _one_error_line(capsys.readouterr().err)
     assert link.is_symlink()
     assert {k: v for k, v in _digests(target).items() if k != ".iongrad-run"} == digests
+
+
+def test_rebuilding_a_report_keeps_pngs_it_did_not_write(fit_inputs, tmp_path, capsys):
+    """A re-built report replaces only its own figures: a PNG of yours in report_files/
+    survives byte for byte; a figure the earlier report wrote and this one lacks goes."""
+    out = tmp_path / "run"
+    assert main(["sensitivity", str(fit_inputs / "sens.toml"), "--out", str(out),
+                 "--no-progress"]) == 0
+    assert main(["report", str(out)]) == 0
+    files = out / "report_files"
+    ours = sorted(p.name for p in files.glob("*.png"))
+    assert ours, "the sensitivity report has figures"
+    mine = files / "my_annotated_figure.png"
+    mine.write_bytes(b"\x89PNG\r\n\x1a\n my own notes")
+    listing = files / ".iongrad-figures.json"
+    stale = files / "figure_of_an_older_version.png"
+    stale.write_bytes(b"\x89PNG\r\n\x1a\n")
+    listing.write_text(json.dumps([*ours, stale.name]))
+    before = hashlib.sha256(mine.read_bytes()).hexdigest()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert hashlib.sha256(mine.read_bytes()).hexdigest() == before
+    assert not stale.exists()
+    assert sorted(p.name for p in files.glob("*.png")) == sorted([*ours, mine.name])
+    assert json.loads(listing.read_text()) == ours
