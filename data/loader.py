@@ -553,7 +553,8 @@ def _quantity_values(raw: pd.Series, col: _Col, label: str, *, allow_blank: bool
         scale = UNITS[q.dimension][col.unit]
         lo = (q.low - (canon - x * scale)[bad][0]) / scale if np.isfinite(q.low) else q.low
         hi = (q.high - (canon - x * scale)[bad][0]) / scale if np.isfinite(q.high) else q.high
-        exp = f"{'>=' if q.low_inclusive else '>'} {lo:g} and < {hi:g} {col.unit}"
+        exp = (f"{'>=' if q.low_inclusive else '>'} {lo:g} and "
+               f"{'<=' if q.high_inclusive else '<'} {hi:g} {col.unit}")
         if col.unit != q.unit:
             exp += f" ({q.range_text()})"
         raise _cell_error(label, bad, col.csv, raw, f"{q.description} out of range", exp,

@@ -69,6 +69,8 @@ CASES = [
     Case("temperature in degC declared as K", BASE_CSV.replace(",310,", ",37,"),
          expect=["data row 1", "column 'temp'", "'37'", ">= 250", "K",
                  "degrees Celsius", "2 more row(s)"]),
+    Case("temperature above the inclusive upper bound", BASE_CSV.replace(",310,", ",360,"),
+         expect=["data row 1", "column 'temp'", "'360'", ">= 250 and <= 350 K"]),
     Case("micromolar declared as mM", BASE_CSV.replace("12.0,0.5", "12000,0.5")
          .replace("11.0,0.4", "11000,0.4"),
          expect=["data row 1", "column 'na'", "'12000'", "look like µM"]),
