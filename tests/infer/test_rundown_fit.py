@@ -1,7 +1,7 @@
 """Run-down fit: spec validation, config dispatch, and a short recovery fit.
 
 The recovery fit is the shipped example config (``workflows/examples/fit_rundown.toml``:
-five parameters, three recordings, 2 chains x 500 + 500 NUTS iterations), run end to end
+five parameters, three recordings, 2 chains x (500 + 1000) NUTS iterations), run end to end
 as ``iongrad fit`` runs it; the true values are in the dataset's provenance (written by
 :mod:`iongrad.data.generate_rundown`).
 """
