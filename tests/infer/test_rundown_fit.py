@@ -77,15 +77,26 @@ def example_fit(tmp_path_factory):
 
 
 def test_example_fit_recovers_the_generating_parameters(example_fit, dataset):
-    """Five parameters from three recordings: every truth inside its 94% HDI, converged."""
+    """Five parameters from three recordings: all truths inside a joint 94% credible region,
+    converged.
+
+    Five separate 94% HDIs all contain their truths with probability 0.94^5 = 0.73 even for
+    a perfectly calibrated posterior, so that check fails one correct fit in four. The joint
+    check uses Bonferroni's correction: each truth inside its 1 - 0.06/5 = 98.8% HDI (family-wise
+    miss rate <= 6%). Calibration itself is tested by SBC (``test_sbc_fast.py``).
+    """
+    import arviz as az
     import pandas as pd
 
     out, result = example_fit
     truth = dataset.provenance["true_parameters"]["fitted"]
     summ = pd.read_csv(out / "summary.csv", index_col="variable")
+    post = az.from_netcdf(out / "posterior.nc").posterior
+    prob = 1.0 - 0.06 / len(truth)
     for name, value in truth.items():
         row = summ.loc[name]
-        assert row["hdi_3%"] <= value <= row["hdi_97%"], (name, value, row.to_dict())
+        lo, hi = az.hdi(np.asarray(post[name].values).ravel(), hdi_prob=prob)
+        assert lo <= value <= hi, (name, value, prob, lo, hi, row.to_dict())
         # and not merely inside a wide interval: within 3 posterior SDs of the mean
         assert abs(row["mean"] - value) < 3 * row["sd"], (name, value, row.to_dict())
     assert float(summ["r_hat"].max()) <= 1.01, summ["r_hat"]
