@@ -52,7 +52,6 @@ from iongrad.models._roots import expand_bracket, ridders
 from iongrad.models.constants import (
     E_CHARGE_C,
     F_C_PER_MOL,
-    PUMP_COUPLING_RATIO,
     T_DEFAULT_K,
     rt_over_f_mV,
 )
@@ -401,9 +400,7 @@ def steady_state_residuals(na_i_mM: ArrayLike, k_i_mM: ArrayLike, cl_i_mM: Array
     equilibrium (no pump) is judged against the fluxes it balances, not zero.
     """
     from iongrad.models.thermo import ghk_current_kernel_pA as ghk_current_pA
-
-    def ohmic_current_pA(v, e, g):
-        return g * (v - e)
+    from iongrad.models.thermo import ohmic_current_kernel_pA as ohmic_current_pA
 
     i_p = (_max_pump_current_pA(p) * hill_activation(na_i_mM, p["k_na_mM"], p["hill_na"]))
     t = p["temperature_K"]
@@ -760,7 +757,12 @@ def closed_form_steady_state(na_i_mM: ArrayLike, k_i_mM: ArrayLike, na_o_mM: Arr
     dict
         ``v_rest_mV``, ``pump_current_pA``, ``atp_per_s``, ``o2_per_s``.
     """
-    from iongrad.models.thermo import ghk_current_kernel_pA
+    from iongrad.models.thermo import (
+        ghk_current_kernel_pA,
+        mullins_noda_ohmic_mV,
+        nernst_mV,
+        ohmic_current_kernel_pA,
+    )
 
     if leak not in _LEAK_PARAMS:
         raise ModelInputError(f"leak must be 'ohmic' or 'ghk'; got {leak!r}")
@@ -779,15 +781,11 @@ def closed_form_steady_state(na_i_mM: ArrayLike, k_i_mM: ArrayLike, na_o_mM: Arr
     a = {k: check(k, v, positive=k in leak_positive) for k, v in a.items()}
     check_broadcast(**a)
     t = a["temperature_K"]
-    xp = namespace(*a.values())
-    vt = rt_over_f_mV(t)
     if leak == "ohmic":
-        e_na = vt * xp.log(a["na_o_mM"] / a["na_i_mM"])
-        e_k = vt * xp.log(a["k_o_mM"] / a["k_i_mM"])
-        g_na_nS, g_k_nS = a["g_na_nS"], a["g_k_nS"]
-        r = PUMP_COUPLING_RATIO
-        v = (g_na_nS * e_na + r * g_k_nS * e_k) / (g_na_nS + r * g_k_nS)
-        i_p = g_k_nS * (v - e_k) / 2.0
+        e_na = nernst_mV(a["na_o_mM"], a["na_i_mM"], 1, t)
+        e_k = nernst_mV(a["k_o_mM"], a["k_i_mM"], 1, t)
+        v = mullins_noda_ohmic_mV(a["g_na_nS"], a["g_k_nS"], e_na, e_k)
+        i_p = ohmic_current_kernel_pA(v, e_k, a["g_k_nS"]) / 2.0
     else:
         v = mullins_noda_ghk_mV(a["p_k_cm_s"], a["p_na_cm_s"], a["k_o_mM"], a["k_i_mM"],
                                 a["na_o_mM"], a["na_i_mM"], temperature_K=t)

@@ -32,6 +32,7 @@ __all__ = [
     "mullins_noda_ghk_mV",
     "mullins_noda_ohmic_mV",
     "nernst_mV",
+    "ohmic_current_kernel_pA",
     "ohmic_current_pA",
     "pump_cycle_dg_kJ_mol",
     "u_over_one_minus_exp_neg_u",
@@ -189,6 +190,11 @@ def ohmic_current_pA(v_mV: ArrayLike, e_rev_mV: ArrayLike, g_nS: ArrayLike) -> A
     e_rev_mV = check("e_rev_mV", e_rev_mV)
     g_nS = check("g_nS", g_nS)
     check_broadcast(v_mV=v_mV, e_rev_mV=e_rev_mV, g_nS=g_nS)
+    return ohmic_current_kernel_pA(v_mV, e_rev_mV, g_nS)
+
+
+def ohmic_current_kernel_pA(v_mV, e_rev_mV, g_nS):
+    """:func:`ohmic_current_pA` without input checks (for solvers on validated inputs)."""
     return g_nS * (v_mV - e_rev_mV)
 
 
