@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from iongrad.models.errors import ModelInputError
-from iongrad.models.quantities import QUANTITIES, hint_for
+from iongrad.models.quantities import QUANTITIES, first_bad, violation
 
 _PLAIN = (np.ndarray, np.generic, float, int, type(None))
 
@@ -148,13 +148,6 @@ def _short_repr(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _first_bad(arr: np.ndarray, mask: np.ndarray) -> tuple[float, str]:
-    idx = np.argwhere(mask)[0] if arr.ndim else ()
-    val = float(arr[tuple(idx)]) if arr.ndim else float(arr)
-    where = f" at index {tuple(int(i) for i in idx)}" if arr.ndim else ""
-    return val, where
-
-
 def check(name: str, value: Any, unit: str | None = None, *, quantity: str | None = None,
           positive: bool = False, nonnegative: bool = False, finite: bool = True,
           allow_inf: bool = False) -> Any:
@@ -203,21 +196,13 @@ def check(name: str, value: Any, unit: str | None = None, *, quantity: str | Non
     if arr.size == 0:
         raise ModelInputError(f"{name} is empty; expected a value in {unit_text}")
     if q is not None:
-        ok = q.contains(arr)
-        if q.default is not None and q.default != q.default:  # NaN default: computed
-            ok |= np.isnan(arr)
-        if allow_inf:
-            ok |= np.isposinf(arr)
-        if not ok.all():
-            v, where = _first_bad(arr, ~ok)
-            hint = hint_for(q.name, v)
-            dom = q.domain_text() + (" (or inf)" if allow_inf else "")
-            raise ModelInputError(f"{name} must be {dom}; got {v!r}{where}"
-                                  + (f" ({hint})" if hint else ""))
+        msg = violation(q.name, arr, label=name, allow_inf=allow_inf)
+        if msg:
+            raise ModelInputError(msg)
     elif finite:
         bad = ~np.isfinite(arr)
         if bad.any():
-            v, where = _first_bad(arr, bad)
+            v, where = first_bad(arr, bad)
             raise ModelInputError(f"{name} must be finite (in {unit_text}); got {v!r}{where}")
     for flag, test, text in ((positive, np.greater, "> 0"),
                              (nonnegative, np.greater_equal, ">= 0")):
@@ -226,7 +211,7 @@ def check(name: str, value: Any, unit: str | None = None, *, quantity: str | Non
             if allow_inf:
                 bad &= ~np.isposinf(arr)
             if bad.any():
-                v, where = _first_bad(arr, bad)
+                v, where = first_bad(arr, bad)
                 raise ModelInputError(f"{name} must be {text} (in {unit_text}) in this model; "
                                       f"got {v!r}{where}")
     return arr

@@ -28,6 +28,7 @@ __all__ = [
     "V_MAX_mV",
     "defaults",
     "domain_text",
+    "first_bad",
     "get",
     "hint_for",
     "names",
@@ -360,26 +361,38 @@ def hint_for(name: str, value: float) -> str:
     return ""
 
 
-def violation(name: str, value: Any) -> str | None:
+def first_bad(arr: np.ndarray, bad: np.ndarray) -> tuple[float, str]:
+    """The first value of ``arr`` where ``bad`` is True, and ``" at index (i, ...)"``
+    for an array (``""`` for a scalar)."""
+    if not np.ndim(arr):
+        return float(arr), ""
+    idx = np.argwhere(bad)[0]
+    return float(arr[tuple(idx)]), f" at index {tuple(int(i) for i in idx)}"
+
+
+def violation(name: str, value: Any, *, label: str | None = None,
+              allow_inf: bool = False) -> str | None:
     """Why ``value`` is outside the domain of ``name``, or ``None`` if it is inside.
 
     ``value`` may be an array; NaN is outside every domain except where the default
-    itself is NaN (a computed default). The message names the quantity, the first
-    bad value (with its index for arrays), the domain with its unit and, where one
-    is likely, the unit slip behind it.
+    itself is NaN (a computed default). The message names the quantity (or ``label``,
+    e.g. a function argument), the first bad value (with its index for arrays), the
+    domain with its unit and, where one is likely, the unit slip behind it.
+    ``allow_inf`` also accepts ``+inf`` (a model convention, e.g. a saturating dose).
     """
     q = get(name)
     arr = np.asarray(value, dtype=float)
     ok = q.contains(arr)
     if q.default is not None and math.isnan(q.default):
         ok = ok | np.isnan(arr)
+    if allow_inf:
+        ok = ok | np.isposinf(arr)
     if bool(np.all(ok)):
         return None
-    bad = np.argwhere(~ok)[0] if arr.ndim else ()
-    v = float(arr[tuple(bad)]) if arr.ndim else float(arr)
-    where = f" at index {tuple(int(i) for i in bad)}" if arr.ndim else ""
+    v, where = first_bad(arr, ~ok)
     hint = hint_for(name, v)
-    return (f"{name} must be {q.domain_text()}; got {v!r}{where}"
+    domain = q.domain_text() + (" (or inf)" if allow_inf else "")
+    return (f"{label or name} must be {domain}; got {v!r}{where}"
             + (f" ({hint})" if hint else ""))
 
 

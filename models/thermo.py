@@ -21,6 +21,7 @@ from iongrad.models.constants import (
     rt_over_f_mV,
 )
 from iongrad.models.errors import ModelInputError
+from iongrad.models.quantities import first_bad
 
 __all__ = [
     "dg_in_kernel_kJ_mol",
@@ -69,17 +70,11 @@ def nernst_mV(
     temperature_K = check("temperature_K", temperature_K)
     check_broadcast(c_out_mM=c_out_mM, c_in_mM=c_in_mM, z=z, temperature_K=temperature_K)
     if not is_symbolic(z) and (z == 0).any():
+        _, where = first_bad(z, z == 0)
         raise ModelInputError("z must be a non-zero valence (elementary charges) for a Nernst "
-                              f"potential; got {_first_zero(z)}")
+                              f"potential; got 0{where}")
     xp = namespace(c_out_mM, c_in_mM, z, temperature_K)
     return rt_over_f_mV(temperature_K) / z * xp.log(c_out_mM / c_in_mM)
-
-
-def _first_zero(arr) -> str:
-    arr = np.asarray(arr)
-    if arr.ndim == 0:
-        return "0"
-    return f"0 at index {tuple(int(i) for i in np.argwhere(arr == 0)[0])}"
 
 
 def u_over_one_minus_exp_neg_u(u: ArrayLike) -> ArrayLike:
