@@ -113,15 +113,18 @@ def missed_physical_roots(params: dict[str, np.ndarray], leak: str, volume: str,
                           max_conc_mM: float = 2000.0, chunk: int = 500) -> int:
     """Flagged points that do have a physical steady state (the solver must never miss one).
 
-    For every flagged point, the electroneutrality residual of
-    :func:`iongrad.models.steady_state.pump_leak_state` (V from the Na+ balance, K_i and
-    Cl_i explicit) is scanned on ``n_grid`` values of Na_i from 1e-4 mM to ``max_conc_mM``.
-    A sign change between two neighbouring grid points whose states are both physical
-    (finite, positive, every concentration <= ``max_conc_mM``, impermeant anions > 0 for
-    osmotic volume) brackets a physical root: such a point should have been solved.
+    For every flagged point, the electroneutrality residual of the solver's reduction
+    (:func:`iongrad.models.steady_core.reduced_state`: V from the Na+ balance, K_i and
+    Cl_i from theirs) is scanned on ``n_grid`` values of Na_i from 1e-4 mM to
+    ``max_conc_mM``. A sign change between two neighbouring grid points whose states are
+    both physical (finite, positive, every concentration <= ``max_conc_mM``, impermeant
+    anions > 0 for osmotic volume) brackets a physical root: such a point should have
+    been solved.
     """
-    from iongrad.models.steady_state import DEFAULT_PARAMS, _v_given_x, pump_leak_state
+    from iongrad.models.steady_core import reduced_state
+    from iongrad.models.steady_state import DEFAULT_PARAMS, _membrane_params, membrane_for
 
+    membrane = membrane_for(leak, volume)
     idx = np.flatnonzero(flagged)
     x_grid = np.linspace(np.log(1e-4), np.log(max_conc_mM), n_grid)
     missed = 0
@@ -132,15 +135,12 @@ def missed_physical_roots(params: dict[str, np.ndarray], leak: str, volume: str,
              for k, v in DEFAULT_PARAMS.items()}
         for k, v in params.items():
             p[k] = np.repeat(v[sel], n_grid)
-        if volume == "osmotic":
-            p["osm_o_mOsm"] = 2.0 * (p["na_o_mM"] + p["k_o_mM"])
         x = np.tile(x_grid, m)
+        st = reduced_state(membrane, _membrane_params(membrane, p), x)
+        h = st["h"]
         with np.errstate(all="ignore"):
-            v, ok_v = _v_given_x(x, p, leak)
-            st = pump_leak_state(x, v, p, leak=leak, volume=volume)
-            h = st["r_en_mM"] / st["en_scale_mM"]
             conc = np.stack([st["na_i_mM"], st["k_i_mM"], st["cl_i_mM"]])
-            phys = (ok_v & np.isfinite(v) & np.isfinite(h)
+            phys = (st["ok"] & np.isfinite(st["v_mV"]) & np.isfinite(h)
                     & np.all(np.isfinite(conc) & (conc > 0) & (conc <= max_conc_mM), axis=0))
             if volume == "osmotic":
                 phys &= st["a_i_mM"] > 0

@@ -29,6 +29,9 @@ __all__ = [
     "ghk_current_kernel_pA",
     "ghk_current_pA",
     "ghk_flux_term_mM",
+    "ghk_phi_d1",
+    "ghk_phi_d2",
+    "ghk_phi_family_np",
     "ghk_voltage_mV",
     "mullins_noda_ghk_mV",
     "mullins_noda_ohmic_mV",
@@ -91,6 +94,91 @@ def u_over_one_minus_exp_neg_u(u: ArrayLike) -> ArrayLike:
     m = -xp.expm1(-a)
     series = 1.0 + u / 2.0 + u * u / 12.0 - u**4 / 720.0
     return xp.where(small, series, xp.where(u >= 0, a / m, a * xp.exp(-a) / m))
+
+
+def ghk_phi_d1(u: ArrayLike) -> ArrayLike:
+    """Derivative ``Φ'(u)`` of ``Φ(u) = u/(1 - e^{-u})``, exact through ``u = 0``.
+
+    ``Φ'(u) = (1 - e^{-u}(1 + u))/(1 - e^{-u})^2``; for ``u < 0`` the algebraically
+    equal form ``e^{u}(e^{u} - 1 - u)/(e^{u} - 1)^2`` avoids inf - inf.
+    """
+    xp = namespace(u)
+    small = xp.abs(u) < _SERIES_CUTOFF
+    pos = u > 0
+    u_safe = xp.where(small, 1.0, u)
+    up = xp.where(pos, u_safe, 1.0)
+    un = xp.where(pos, -1.0, u_safe)
+    emp = -xp.expm1(-up)  # 1 - e^{-u} for u > 0
+    f_pos = (emp - up * xp.exp(-up)) / (emp * emp)
+    en = xp.exp(un)
+    emn = xp.expm1(un)  # e^{u} - 1 for u < 0
+    f_neg = en * (emn - un) / (emn * emn)
+    return xp.where(small, 0.5 + u / 6.0 - u**3 / 180.0, xp.where(pos, f_pos, f_neg))
+
+
+#: Below this |u| the second derivative is taken from its Taylor series (the closed
+#: form loses ~eps/u^2 to cancellation).
+_SERIES_CUTOFF_D2 = 0.25
+
+
+def ghk_phi_d2(u: ArrayLike) -> ArrayLike:
+    """Second derivative ``Φ''(u)``, exact through ``u = 0`` (Φ''(0) = 1/6).
+
+    With ``t = e^{-u}`` and ``m = 1 - t``: ``Φ'' = t (2u - 2m - u m)/m^3`` for
+    ``u > 0``; for ``u < 0``, with ``s = e^{u}``:
+    ``Φ'' = s (2u s - (2 + u)(s - 1))/(s - 1)^3`` (no overflow).
+    """
+    xp = namespace(u)
+    small = xp.abs(u) < _SERIES_CUTOFF_D2
+    pos = u > 0
+    u_safe = xp.where(small, 1.0, u)
+    up = xp.where(pos, u_safe, 1.0)
+    un = xp.where(pos, -1.0, u_safe)
+    t = xp.exp(-up)
+    m = -xp.expm1(-up)
+    f_pos = t * (2.0 * up - 2.0 * m - up * m) / (m * m * m)
+    s = xp.exp(un)
+    sm1 = xp.expm1(un)
+    f_neg = s * (2.0 * un * s - (2.0 + un) * sm1) / (sm1 * sm1 * sm1)
+    u2 = u * u
+    u4 = u2 * u2
+    series = (1.0 / 6.0 - u2 / 60.0 + u4 / 1008.0 - u4 * u2 / 21600.0 + u4 * u4 / 532224.0
+              - 691.0 * u4 * u4 * u2 / 9906624000.0)
+    return xp.where(small, series, xp.where(pos, f_pos, f_neg))
+
+
+def ghk_phi_family_np(u: np.ndarray, order: int = 0) -> tuple[np.ndarray, ...]:
+    """NumPy: ``Φ(u), Φ(-u)`` and, for ``order >= 1``, ``Φ'(u), Φ'(-u)`` (``order 2``:
+    also ``Φ''(u), Φ''(-u)``), sharing two transcendental calls.
+
+    Same values as :func:`u_over_one_minus_exp_neg_u`, :func:`ghk_phi_d1` and
+    :func:`ghk_phi_d2` (same series cut-offs): with ``a = |u|``, ``t = e^{-a}``,
+    ``m = 1 - t``: ``Φ(a) = a/m``, ``Φ(-a) = a t/m``, ``Φ'(a) = (m - a t)/m^2``,
+    ``Φ'(-a) = t (a - m)/m^2``, ``Φ''(±a) = ±t (2a - 2m - a m)/m^3 + (terms)``.
+    """
+    u = np.asarray(u, dtype=float)
+    a = np.abs(u)
+    small = a < _SERIES_CUTOFF
+    a_s = np.where(small, 1.0, a)
+    t = np.exp(-a_s)
+    m = -np.expm1(-a_s)
+    pos = u >= 0
+    phi_a, phi_ma = a_s / m, a_s * t / m
+    u2 = u * u
+    ser = 1.0 + u / 2.0 + u2 / 12.0 - u2 * u2 / 720.0
+    ser_m = 1.0 - u / 2.0 + u2 / 12.0 - u2 * u2 / 720.0
+    out = [np.where(small, ser, np.where(pos, phi_a, phi_ma)),
+           np.where(small, ser_m, np.where(pos, phi_ma, phi_a))]
+    if order >= 1:
+        m2 = m * m
+        d_a, d_ma = (m - a_s * t) / m2, t * (a_s - m) / m2
+        dser = 0.5 + u / 6.0 - u2 * u / 180.0
+        dser_m = 0.5 - u / 6.0 + u2 * u / 180.0
+        out += [np.where(small, dser, np.where(pos, d_a, d_ma)),
+                np.where(small, dser_m, np.where(pos, d_ma, d_a))]
+    if order >= 2:
+        out += [ghk_phi_d2(u), ghk_phi_d2(-u)]
+    return tuple(out)
 
 
 def ghk_flux_term_mM(

@@ -1,0 +1,459 @@
+"""Steady state of any membrane model, for many parameter sets at once (NumPy).
+
+Method
+------
+The unknowns are the intracellular concentration of every ion a mechanism moves and
+the membrane potential V; the equations are the flux balance of each ion and
+electroneutrality (:class:`iongrad.models.membrane.Membrane`). A *reduction plan* is
+derived from the structure of the equations, once per membrane model:
+
+1. a *master* unknown ``x`` is chosen (the log of the concentration a mechanism gives
+   a starting value for, e.g. ``ln Na_i`` for the pump; otherwise the first ion);
+2. the balances are ordered so that each, given ``x`` and the unknowns before it,
+   leaves exactly one new unknown. That unknown is then explicit when the balance is
+   linear in it or in its logarithm (an ohmic leak in V or in ln c, a GHK leak in c),
+   and otherwise found by a one-dimensional Newton iteration with the generated
+   derivative;
+3. what is left is one scalar equation in ``x`` — electroneutrality, with its total
+   derivative from the chain rule through the steps (all partial derivatives are
+   generated symbolically). It is solved by damped Newton for all parameter sets at
+   once, and where Newton does not settle, by a bracketed Ridders iteration on the
+   normalised residual.
+
+For the chapter's cell this is the monotone one-dimensional reduction in ``ln Na_i``
+(the residual is strictly increasing), so a unique steady state is found whenever one
+exists. Concentrations are positive by construction (log coordinates). Every answer
+is checked against every balance equation (relative residual ≤ ``rtol_check``, each
+judged against the gross fluxes it balances), the total current and
+electroneutrality; failures come back with a ``reason`` code (:data:`REASONS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from iongrad.models._roots import expand_bracket, ridders
+from iongrad.models.codegen import HoistedFunction, numpy_function
+from iongrad.models.mechanisms import ION, conc, param, voltage
+from iongrad.models.mechanisms.base import ghk_phi
+from iongrad.models.membrane import Membrane
+
+__all__ = ["REASONS", "SteadyPlan", "plan_for", "solve_membrane"]
+
+#: Codes of the ``reason`` output.
+REASONS = {
+    0: "ok",
+    1: "no sign change of the electroneutrality residual (no steady state)",
+    2: "iteration limit reached",
+    3: "balance residual above tolerance",
+    4: "osmotic volume: impermeant content would be negative (pump cannot stop swelling)",
+    5: "unphysical: an intracellular concentration above max_conc_mM (pump cannot balance "
+       "the leaks and the activity load)",
+}
+
+_TINY = 1e-300
+
+
+@dataclass
+class _Step:
+    ion: str                    # whose balance this step uses
+    unknown: sp.Symbol          # conc(ion') or V
+    explicit: sp.Expr | None    # closed-form value, or None (1-D Newton)
+    newton_var: sp.Symbol | None = None  # ln c or V, for a numeric step
+
+
+def _linear_solution(expr: sp.Expr, y: sp.Symbol) -> sp.Expr | None:
+    """``y`` with ``expr(y) = 0`` when ``expr`` is affine in ``y``, else None."""
+    if expr.has(y) and sp.diff(expr, y, 2) == 0:
+        slope = sp.diff(expr, y)
+        if slope.has(y):
+            return None
+        return -expr.subs(y, 0) / slope
+    return None
+
+
+def _phi_ratios(e: sp.Expr) -> sp.Expr:
+    """Rewrite ``Φ(u)/Φ(-u)`` as ``e^u`` (an identity of the GHK function), so that a
+    Cl- equilibrium is computed as ``Cl_o e^{w}`` and not as a ratio that underflows."""
+    def fix(m):
+        if not isinstance(m, sp.Mul):
+            return m
+        num = [a for a in m.args if isinstance(a, ghk_phi)]
+        den = [a.base for a in m.args
+               if isinstance(a, sp.Pow) and a.exp == -1 and isinstance(a.base, ghk_phi)]
+        for f in num:
+            for g in den:
+                if sp.simplify(f.args[0] + g.args[0]) == 0:
+                    rest = list(m.args)
+                    rest.remove(f)
+                    rest.remove(g**-1)
+                    return sp.Mul(*rest, sp.exp(f.args[0]))
+        return m
+    return e.replace(lambda a: isinstance(a, sp.Mul), fix)
+
+
+def _explicit(expr: sp.Expr, y: sp.Symbol) -> sp.Expr | None:
+    """Closed form of the root of ``expr`` in ``y``: affine in ``y``, or (for a
+    concentration) affine in ``ln y``."""
+    sol = _linear_solution(expr, y)
+    if sol is not None:
+        return _phi_ratios(sp.factor_terms(sol))
+    if y.is_positive:
+        s = sp.Symbol(f"_ln_{y.name}", real=True)
+        e = sp.expand_log(expr.subs(y, sp.exp(s)), force=True)
+        sol = _linear_solution(e, s)
+        if sol is not None and not sol.has(s):
+            return sp.exp(sol)
+    return None
+
+
+class SteadyPlan:
+    """The generated steady-state solver of one membrane model (see the module docstring).
+
+    Built once per membrane model (:func:`plan_for`); holds the generated NumPy
+    functions. ``params`` are the model's parameter names in the order every
+    generated function takes them.
+    """
+
+    def __init__(self, membrane: Membrane):
+        self.membrane = membrane
+        self.params = membrane.parameters
+        self._psyms = [param(n) for n in self.params]
+        v = voltage()
+        balances = {x: membrane.flux(x) for x in membrane.ions}
+        unknowns = [conc(x) for x in membrane.ions] + [v]
+        self.master_ion, self.steps = self._plan(balances, unknowns)
+        ion_of = {conc(xi): xi for xi in membrane.ions}
+        x = sp.Symbol("_x", real=True)
+        self._x = x
+        master_sym = conc(self.master_ion)
+        sub: dict[sp.Symbol, sp.Expr] = {master_sym: sp.exp(x)}
+        numeric: list[sp.Symbol] = []
+        self._numeric_steps: list[tuple[_Step, HoistedFunction, Any, Any]] = []
+        for st in self.steps:
+            b = balances[st.ion].xreplace(sub)
+            if st.explicit is not None:
+                sub[st.unknown] = st.explicit.xreplace(sub)
+                continue
+            nv = st.newton_var
+            b_n = b.xreplace({st.unknown: sp.exp(nv)}) if st.unknown != v else b
+            earlier = [x, *numeric]
+            inner = HoistedFunction([nv, *earlier], self._psyms, [b_n, sp.diff(b_n, nv)])
+            partials = numpy_function([nv, *earlier, *self._psyms],
+                                      [sp.diff(b_n, s) for s in earlier])
+            if st.unknown == v:  # start at the Nernst potential of the balance's ion
+                g = membrane.nernst(st.ion).xreplace(sub)
+            else:
+                g = sp.log(param(ION[ion_of[st.unknown]].outside))
+            guess = numpy_function([*earlier, *self._psyms], [g])
+            self._numeric_steps.append((st, inner, partials, guess))
+            if st.unknown != v:
+                sub[st.unknown] = sp.exp(nv)
+            numeric.append(nv)
+        self._numeric = numeric
+        en = membrane.electroneutrality.xreplace(sub)
+        en_scale = membrane.electroneutrality_scale.xreplace(sub)
+        variables = [x, *numeric]
+        self._final = HoistedFunction(
+            variables, self._psyms,
+            [en, *(sp.diff(en, s) for s in variables), en_scale])
+        state = [sub.get(conc(xi), conc(xi)) for xi in membrane.ions] + [sub.get(v, v)]
+        self._state = numpy_function([*variables, *self._psyms], state)
+        g0 = membrane.guess(self.master_ion)
+        if g0 is None:
+            g0 = param(ION[self.master_ion].outside) / 10
+        self._x0 = numpy_function(self._psyms, [sp.log(g0)])
+        # checks and outputs, as functions of the full state (c_X..., V)
+        svars = list(membrane.state_symbols())
+        checks = []
+        for xi in membrane.ions:
+            checks.append(sp.Abs(membrane.flux(xi)) / (membrane.flux_scale(xi) + _TINY))
+        checks.append(sp.Abs(membrane.current) / (membrane.current_scale + _TINY))
+        checks.append(sp.Abs(membrane.electroneutrality) / membrane.electroneutrality_scale)
+        self.check_names = (*membrane.ions, "current", "electroneutrality")
+        self._checks = numpy_function([*svars, *self._psyms], checks)
+        self._impermeant = numpy_function([*svars, *self._psyms], [membrane.impermeant()])
+        outs = {f"e_{xi}_mV": membrane.nernst(xi) for xi in membrane.ions}
+        for mech in membrane.mechanisms:
+            outs[f"{mech.name}_current_pA"] = mech.current
+        outs["atp_per_s"] = membrane.atp_per_s
+        outs["slope_conductance_nS"] = membrane.slope_conductance
+        self.output_names = tuple(outs)
+        self._outputs = numpy_function([*svars, *self._psyms], list(outs.values()))
+
+    # ---- planning ------------------------------------------------------------------
+    def _plan(self, balances, unknowns):
+        v = voltage()
+        ions = list(balances)
+        order = sorted(ions, key=lambda i: 0 if self.membrane.guess(i) is not None else 1)
+        for master in order:
+            known = {conc(master)}
+            remaining = dict(balances)
+            steps = []
+            while remaining:
+                for ion, b in remaining.items():
+                    free = (b.free_symbols & set(unknowns)) - known
+                    if len(free) == 1:
+                        y = free.pop()
+                        ex = _explicit(b, y)
+                        nv = None
+                        if ex is None:
+                            nv = y if y == v else sp.Symbol(f"_ln_{y.name}", real=True)
+                        steps.append(_Step(ion, y, ex, nv))
+                        known.add(y)
+                        del remaining[ion]
+                        break
+                else:
+                    break
+            if not remaining and known == set(unknowns):
+                return master, steps
+        raise NotImplementedError(
+            "no one-dimensional reduction of this membrane model: each balance must "
+            "leave one new unknown given the ones before it (a multi-dimensional "
+            "solver for coupled compositions is not implemented yet)")
+
+    # ---- evaluation ----------------------------------------------------------------
+    def reduced_residual(self, x, pv, prepared, n_guess=None):
+        """Electroneutrality residual ``r(x)``, ``dr/dx``, its scale, the numeric
+        unknowns and ``ok`` (every inner solve converged)."""
+        nums = []
+        dnums = []
+        ok = np.ones(np.shape(x), dtype=bool)
+        for j, (_st, inner, partials, guess) in enumerate(self._numeric_steps):
+            earlier = [x, *nums]
+            y = (guess(*earlier, *pv)[0] if n_guess is None or n_guess[j] is None
+                 else n_guess[j])
+            y, ok_j = _newton_1d(inner, y, earlier, prepared["inner"][j])
+            ok &= ok_j
+            b_vals = inner(y, *earlier, *prepared["inner"][j])
+            parts = partials(y, *earlier, *pv)
+            # dy/dx = -(∂B/∂x + Σ ∂B/∂n_i dn_i/dx) / ∂B/∂y
+            total = parts[0] + sum(p * d for p, d in zip(parts[1:], dnums, strict=True))
+            dnums.append(-total / b_vals[1])
+            nums.append(y)
+        vals = self._final(x, *nums, *prepared["final"])
+        r, dr_parts, scale = vals[0], vals[1:-1], vals[-1]
+        dr = dr_parts[0] + sum(p * d for p, d in zip(dr_parts[1:], dnums, strict=True))
+        return r, dr, scale, nums, ok
+
+    def prepare(self, pv) -> dict:
+        return {"inner": [inner.prepare(*pv) for _, inner, _, _ in self._numeric_steps],
+                "final": self._final.prepare(*pv)}
+
+
+def _newton_1d(fn: HoistedFunction, y0, earlier, prepared, max_iter=100):
+    """Vectorised Newton on one unknown (numeric step of a plan). Returns ``y, ok``."""
+    y = np.array(np.broadcast_to(y0, np.shape(earlier[0])), dtype=float)
+    ok = np.zeros(y.shape, dtype=bool)
+    idx = np.arange(y.size)
+    yf, okf = y.ravel(), ok.ravel()
+    ear = [np.broadcast_to(e, y.shape).ravel() for e in earlier]
+    prep = [np.broadcast_to(p, y.shape).ravel() for p in prepared]
+    with np.errstate(all="ignore"):
+        for _ in range(max_iter):
+            yi = yf[idx]
+            b, db = fn(yi, *(e[idx] for e in ear), *(p[idx] for p in prep))
+            step = b / db
+            yi = yi - step
+            yf[idx] = yi
+            done = np.abs(step) <= 1e-13 * np.maximum(1.0, np.abs(yi))
+            okf[idx[done]] = True
+            idx = idx[~done & np.isfinite(step)]
+            if idx.size == 0:
+                break
+    return yf.reshape(y.shape), okf.reshape(y.shape)
+
+
+_PLANS: dict[int, SteadyPlan] = {}
+
+
+def plan_for(membrane: Membrane) -> SteadyPlan:
+    """The (cached) generated solver of ``membrane``."""
+    key = id(membrane)
+    plan = _PLANS.get(key)
+    if plan is None or plan.membrane is not membrane:
+        plan = SteadyPlan(membrane)
+        _PLANS[key] = plan
+    return plan
+
+
+@dataclass
+class SteadySolution:
+    """Raw result of :func:`solve_membrane` (1-D arrays of one length)."""
+
+    state: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    reason: np.ndarray
+    iterations: np.ndarray
+    residuals: dict[str, np.ndarray] = field(repr=False)
+    x: np.ndarray = field(repr=False, default=None)
+
+    @property
+    def feasible(self) -> np.ndarray:
+        return self.reason == 0
+
+
+def solve_membrane(membrane: Membrane, p: dict[str, np.ndarray], *, x0=None,
+                   rtol_check: float = 1e-9, max_iter: int = 100,
+                   max_conc_mM: float = 2000.0) -> SteadySolution:
+    """Steady state of ``membrane`` for validated, flattened parameter vectors.
+
+    ``p`` maps every name of ``membrane.parameters`` to a 1-D float array (one common
+    length). ``x0`` optionally warm-starts the master unknown (its log). No input
+    checks: the public functions validate.
+    """
+    plan = plan_for(membrane)
+    pv = [p[k] for k in plan.params]
+    n = pv[0].size
+    cold = x0 is None
+    if cold:
+        x0 = np.broadcast_to(plan._x0(*pv)[0], (n,)).astype(float)
+    prepared = plan.prepare(pv)
+    x, conv = _newton(plan, x0, pv, prepared, max_iter=25 if cold else 12)
+    iters = np.zeros(n, dtype=np.int64)
+    bracketed = np.ones(n, dtype=bool)
+    if not conv.all():
+        idx = np.flatnonzero(~conv)
+        sub = [v[idx] for v in pv]
+        xs, cs, its, bs = _bracketed(plan, sub, max_iter)
+        x[idx], conv[idx], iters[idx], bracketed[idx] = xs, cs, its, bs
+    return _finish(plan, x, pv, conv & bracketed, bracketed, iters, rtol_check, max_conc_mM)
+
+
+def _slice(prepared, keep):
+    def cut(vals):
+        return tuple(v[keep] if np.ndim(v) else v for v in vals)
+
+    return {"inner": [cut(v) for v in prepared["inner"]], "final": cut(prepared["final"])}
+
+
+def _newton(plan, x0, pv, prepared, *, max_iter):
+    """Damped Newton on the master unknown, exact slope; active-set compaction."""
+    x = np.array(x0, dtype=float, copy=True)
+    conv = np.zeros(x.shape, dtype=bool)
+    idx = np.arange(x.size)
+    sub = [v for v in pv]
+    prep = {"inner": [tuple(np.broadcast_to(v, x.shape) if np.ndim(v) else v for v in t)
+                      for t in prepared["inner"]],
+            "final": tuple(np.broadcast_to(v, x.shape) if np.ndim(v) else v
+                           for v in prepared["final"])}
+    guess = None
+    with np.errstate(all="ignore"):
+        for it in range(max_iter):
+            xi = x[idx]
+            r, dr, _scale, nums, ok = plan.reduced_residual(xi, sub, prep, guess)
+            good = ok & (dr > 0) & np.isfinite(r) & np.isfinite(dr)
+            step = np.where(good, r / np.where(good, dr, 1.0), np.nan)
+            step = np.clip(step, -1.0, 1.0)  # damp: at most a factor e per step
+            xi = xi - step
+            x[idx] = xi
+            done = np.abs(step) <= 1e-13 * np.maximum(1.0, np.abs(xi))
+            bad = ~np.isfinite(step)
+            conv[idx[done]] = True
+            keep = ~(done | bad)
+            if not keep.any() or it == max_iter - 1:
+                break
+            if keep.sum() <= 0.7 * keep.size:
+                idx = idx[keep]
+                sub = [v[keep] if np.ndim(v) else v for v in sub]
+                prep = _slice(prep, keep)
+                guess = [y[keep] for y in nums] if nums else None
+            else:
+                conv[idx[done]] = False  # still in the active set: iterate again
+                guess = list(nums) if nums else None
+    return x, conv & np.isfinite(x)
+
+
+def _bracketed(plan, pv, max_iter):
+    """Bracket + Ridders on the normalised residual (the always-convergent path)."""
+    prepared = plan.prepare(pv)
+    n = pv[0].size
+    prepared = {"inner": [tuple(np.broadcast_to(v, (n,)) if np.ndim(v) else v for v in t)
+                          for t in prepared["inner"]],
+                "final": tuple(np.broadcast_to(v, (n,)) if np.ndim(v) else v
+                               for v in prepared["final"])}
+    cache = {}
+
+    def h(x):
+        # x has the length of the samples still being iterated by the root finder;
+        # expand_bracket/ridders always pass full-length vectors
+        r, _dr, scale, nums, ok = plan.reduced_residual(x, pv, prepared, cache.get("g"))
+        if nums:
+            cache["g"] = [np.where(np.isfinite(y), y, 0.0) for y in nums]
+        return np.where(ok, r / scale, np.nan)
+
+    x0 = np.broadcast_to(plan._x0(*pv)[0], (n,)).astype(float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        lo, hi, f_lo, f_hi, bracketed = expand_bracket(h, x0 - 0.5, x0 + 0.5, step=0.5)
+        x, conv, iters = ridders(h, lo, hi, np.where(bracketed, f_lo, -1.0),
+                                 np.where(bracketed, f_hi, 1.0), xtol=1e-14, ftol=1e-15,
+                                 max_iter=max_iter)
+    return x, conv & bracketed, iters, bracketed
+
+
+def _finish(plan, x, pv, conv, bracketed, iters, rtol_check, max_conc_mM):
+    """The state at the root, its outputs, and a ``reason`` for every sample."""
+    m = plan.membrane
+    n = x.size
+    prepared = plan.prepare(pv)
+    with np.errstate(all="ignore"):
+        _r, _dr, _s, nums, ok_inner = plan.reduced_residual(x, pv, prepared)
+        state = plan._state(x, *nums, *pv)
+    state = [np.broadcast_to(s, (n,)).astype(float) for s in state]
+    conc_vals, v = state[:-1], state[-1]
+    reason = np.zeros(n, dtype=np.int64)
+    reason[~conv] = 2
+    reason[~ok_inner] = 2
+    reason[~bracketed] = 1
+    with np.errstate(all="ignore"):
+        a_i = np.broadcast_to(plan._impermeant(*conc_vals, v, *pv)[0], (n,))
+    if m.volume == "osmotic":
+        osm = pv[plan.params.index("osm_o_mOsm")]
+        no_room = ~(a_i > 1e-9 * osm)
+        reason[(reason == 0) & no_room] = 4
+    too_high = np.logical_or.reduce([c > max_conc_mM for c in conc_vals])
+    reason[(reason == 0) & too_high] = 5
+    valid = np.isfinite(v) & np.logical_and.reduce(
+        [np.isfinite(c) & (c > 0) for c in conc_vals])
+    safe = [np.where(valid, c, 1.0) for c in conc_vals]
+    with np.errstate(all="ignore"):
+        res = plan._checks(*safe, np.where(valid, v, 0.0), *pv)
+    residuals = {k: np.where(valid, np.broadcast_to(r, (n,)), np.inf)
+                 for k, r in zip(plan.check_names, res, strict=True)}
+    worst = np.max(np.stack(list(residuals.values())), axis=0)
+    reason[(reason == 0) & ~((worst <= rtol_check) & valid)] = 3
+    with np.errstate(all="ignore"):
+        outs = plan._outputs(*conc_vals, v, *pv)
+    outputs = {k: np.broadcast_to(o, (n,)).astype(float)
+               for k, o in zip(plan.output_names, outs, strict=True)}
+    st = {ION[xi].inside: c for xi, c in zip(m.ions, conc_vals, strict=True)}
+    st["v_mV"] = v
+    st["a_i_mM"] = a_i.astype(float)
+    return SteadySolution(st, outputs, reason, iters, residuals, x)
+
+
+def reduced_state(membrane: Membrane, p: dict[str, np.ndarray], x: np.ndarray) -> dict:
+    """The reduction at given values of the master unknown (a diagnostic).
+
+    Returns the normalised electroneutrality residual ``h = r/scale``, the state
+    (every concentration, V, impermeant anions) the reduction implies at ``x`` and
+    ``ok`` (inner solves converged). Used to show that a flagged parameter set has no
+    physical steady state: scan ``x`` and look for a sign change of ``h`` between
+    physical states.
+    """
+    plan = plan_for(membrane)
+    pv = [np.broadcast_to(p[k], np.shape(x)) for k in plan.params]
+    with np.errstate(all="ignore"):
+        r, _dr, scale, nums, ok = plan.reduced_residual(x, pv, plan.prepare(pv))
+        state = plan._state(x, *nums, *pv)
+        conc_vals, v = state[:-1], state[-1]
+        a_i = plan._impermeant(*conc_vals, v, *pv)[0]
+    out = {ION[xi].inside: np.broadcast_to(c, np.shape(x))
+           for xi, c in zip(membrane.ions, conc_vals, strict=True)}
+    out.update(v_mV=np.broadcast_to(v, np.shape(x)), a_i_mM=np.broadcast_to(a_i, np.shape(x)),
+               h=r / scale, ok=ok, master=membrane.ions.index(plan.master_ion))
+    return out
