@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from iongrad.models.steady_state import DEFAULT_PARAMS, pump_leak_state
+from iongrad.models.steady_core import full_system
+from iongrad.models.steady_state import DEFAULT_PARAMS, membrane_for
 from iongrad.workflows.sensitivity import resolve_config, run_config
 
 INPUTS = {
@@ -35,20 +36,23 @@ INPUTS = {
 
 
 def _root_loop(x: np.ndarray, names: list[str]) -> tuple[float, int, int]:
-    """Per-sample scipy.optimize.root on (ln Na_i, V); returns (seconds, n, n_failed)."""
+    """Per-sample scipy.optimize.root on (ln Na_i, ln K_i, ln Cl_i, V), the unreduced
+    equations generated as scalar code; returns (seconds, n, n_failed)."""
     from scipy.optimize import root
 
+    membrane = membrane_for("ohmic", "fixed")
+    _, f_all = full_system(membrane, scalar=True)
     t0 = time.perf_counter()
     failed = 0
     for row in x:
-        p = {k: np.float64(v) for k, v in DEFAULT_PARAMS.items()}
-        p.update({n: np.float64(v) for n, v in zip(names, row, strict=True)})
+        p = dict(DEFAULT_PARAMS)
+        p.update({n: float(v) for n, v in zip(names, row, strict=True)})
+        pv = [p[k] for k in membrane.parameters]
 
-        def f(z, p=p):
-            st = pump_leak_state(z[0], z[1], p)
-            return [st["r_na_pA"], st["r_en_mM"]]
+        def f(z, pv=pv):
+            return f_all(z, *pv)
 
-        sol = root(f, [np.log(12.0), -70.0], method="hybr")
+        sol = root(f, [np.log(12.0), np.log(140.0), np.log(10.0), -70.0], method="hybr")
         failed += not sol.success
     return time.perf_counter() - t0, x.shape[0], failed
 

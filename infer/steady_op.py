@@ -1,17 +1,19 @@
-"""The pump–leak steady state as a differentiable PyTensor Op.
+"""The steady state of a membrane model as a differentiable PyTensor Op.
 
-Forward: the vectorised NumPy solver (:func:`iongrad.models.solve_steady_state`)
-solves every (cell, condition) at once. Backward: the implicit function theorem.
-The state ``y = (ln Na_i, V)`` satisfies ``R(y, θ) = 0`` with the two residuals
-of :func:`iongrad.models.steady_state.pump_leak_state` (Na+ balance and
-electroneutrality; K_i and Cl_i are explicit). Each sample's residual depends on
-its own state only, so the Jacobian ``∂R/∂y`` is a batch of 2×2 matrices whose
-entries are ``grad(sum(R_i), y_j)``. The vector–Jacobian product is::
+Forward: the generated, vectorised solver of :mod:`iongrad.models.steady_core`
+solves every (cell, condition) at once (ohmic leaks: a compiled per-sample kernel
+first). Backward: the implicit function theorem on the solver's *reduced system*
+(:attr:`iongrad.models.steady_core.SteadyPlan.reduced_vars`): the unknowns
+``y = (ln Na_i[, V])`` satisfy ``R(y, θ) = 0`` — the balances solved by a numeric
+step and electroneutrality — with every other state variable explicit. Each
+sample's residual depends on its own state only, so ``∂R/∂y`` is a batch of small
+matrices whose entries are ``grad(sum(R_i), y_j)``. The vector–Jacobian product is::
 
     λ = (∂R/∂y)^{-T} ḡ,      θ̄ = -(∂R/∂θ)^T λ = -grad(sum(λ·R), θ)   (λ held constant)
 
-All partial derivatives come from the same symbolic residual that the NumPy
-solver satisfies — one source of truth, no finite differences.
+The residual graph is generated from the membrane's rate laws
+(:func:`iongrad.models.codegen.pytensor_graph`) — the expressions the NumPy solver
+satisfies; no derivative is written by hand and none is a finite difference.
 """
 
 from __future__ import annotations
@@ -23,163 +25,177 @@ from pytensor.gradient import DisconnectedType
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from iongrad.models.steady_state import (
-    _LEAK_PARAMS,
-    _NONNEG,
-    _POSITIVE,
-    DEFAULT_PARAMS,
-    pump_leak_state,
-    solve_core,
-)
+from iongrad.models import quantities as _quantities
+from iongrad.models.codegen import pytensor_graph
+from iongrad.models.mechanisms import conc, voltage
+from iongrad.models.membrane import Membrane
+from iongrad.models.steady_core import plan_for, solve_membrane
+from iongrad.models.steady_state import DEFAULT_PARAMS, membrane_for
 
 __all__ = ["PARAM_ORDER", "SteadyStateOp", "steady_state_graph"]
 
-#: Order of the Op's inputs: every steady-state parameter.
+#: Every steady-state parameter of the chapter's cell (the inputs of
+#: :func:`steady_state_graph`); an Op takes the subset its membrane uses
+#: (:attr:`SteadyStateOp.param_names`).
 PARAM_ORDER: tuple[str, ...] = tuple(DEFAULT_PARAMS)
 
 #: Where a sample has no steady state the Op returns this placeholder state
 #: (finite, so downstream graphs stay finite) and ``feasible = 0``.
 _FALLBACK_X = float(np.log(10.0))
 _FALLBACK_V = -70.0
+#: Model rule (not a domain): the Na+ and K+ leaks carry the pump's fluxes, so they
+#: must be > 0 although their registry domains include 0.
+_LEAKS_POSITIVE = ("g_na_nS", "g_k_nS", "p_na_cm_s", "p_k_cm_s")
 
 
-def _domain_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _domain_classes(names) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Names that must be > 0 and names that must be >= 0 (osm_o_mOsm: NaN = default)."""
     pos, nonneg = [], []
-    for k in PARAM_ORDER:
+    for k in names:
         if k == "osm_o_mOsm":
             continue
-        if k in _POSITIVE or k in _LEAK_PARAMS["ohmic"][:2] or k in _LEAK_PARAMS["ghk"][:2]:
+        q = _quantities.get(k)
+        if k in _LEAKS_POSITIVE or q.low > 0 or (q.low == 0 and not q.low_inclusive):
             pos.append(k)
-        elif k in _NONNEG or k in _LEAK_PARAMS["ohmic"] or k in _LEAK_PARAMS["ghk"]:
+        elif q.low == 0:
             nonneg.append(k)
     return tuple(pos), tuple(nonneg)
 
 
-_MUST_BE_POSITIVE, _MUST_BE_NONNEG = _domain_classes()
-
-
-def _in_domain(p: dict) -> np.ndarray:
+def _in_domain(p: dict, positive, nonneg) -> np.ndarray:
     """Samples whose parameters lie in the model's domain (positive where required)."""
-    ok = np.all([p[k] > 0 for k in _MUST_BE_POSITIVE], axis=0)
-    if _MUST_BE_NONNEG:
-        ok &= np.all([p[k] >= 0 for k in _MUST_BE_NONNEG], axis=0)
+    ok = np.all([p[k] > 0 for k in positive], axis=0)
+    if nonneg:
+        ok &= np.all([p[k] >= 0 for k in nonneg], axis=0)
     return ok
 
 
-def _solve_ohmic(p: dict, volume: str, x0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Compiled per-sample solve; samples it cannot verify go to :func:`solve_core`."""
-    from iongrad.infer._steady_kernel import solve_ohmic
+def _solve(membrane: Membrane, p: dict, x0) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Reduced unknowns and reason codes for validated parameter vectors.
 
-    cold = x0 is None
-    if cold:
-        x0 = np.log(np.minimum(p["k_na_mM"], 0.5 * p["na_o_mM"]))
-    osm = p["osm_o_mOsm"]
-    if volume == "osmotic":
-        osm = np.where(np.isnan(osm), 2.0 * (p["na_o_mM"] + p["k_o_mM"]), osm)
-    x, v, solved = solve_ohmic(
-        np.ascontiguousarray(x0, dtype=np.float64), p["g_na_nS"], p["g_k_nS"], p["g_cl_nS"],
-        p["pump_density_per_um2"], p["area_um2"], p["turnover_max_per_s"], p["k_na_mM"],
-        p["hill_na"], p["k_k_mM"], p["hill_k"], p["atp_mM"], p["k_atp_mM"], p["na_o_mM"],
-        p["k_o_mM"], p["cl_o_mM"], p["a_i_mM"], p["z_a"], p["temperature_K"],
-        p["activity_load_pA"], osm, volume == "osmotic", 25 if cold else 12, 1e-9, 2000.0)
-    reason = np.zeros(x.shape, dtype=np.int64)
+    The compiled per-sample kernel (when the membrane has one) solves first; samples it
+    cannot verify go to the vectorised NumPy solver, which decides their ``reason``.
+    """
+    from iongrad.infer.kernels import compiled_solver
+
+    kernel = compiled_solver(membrane)
+    n = next(iter(p.values())).size
+    if kernel is None:
+        sol = solve_membrane(membrane, p, x0=x0)
+        return sol.reduced, sol.reason
+    x, solved = kernel(p, x0)
+    reason = np.zeros(n, dtype=np.int64)
     if not solved.all():
         idx = np.flatnonzero(~solved)
-        sub = {k: val[idx] for k, val in p.items()}
-        xs, vs, _, rs, _, _ = solve_core(sub, leak="ohmic", volume=volume,
-                                         x0=None if cold else np.asarray(x0)[idx])
-        x[idx], v[idx], reason[idx] = xs, vs, rs
-    return x, v, reason
+        sol = solve_membrane(membrane, {k: v[idx] for k, v in p.items()},
+                             x0=None if x0 is None else np.asarray(x0)[idx])
+        x[idx], reason[idx] = sol.x, sol.reason
+    return (x,), reason
 
 
 class SteadyStateOp(Op):
-    """``(θ_1, ..., θ_P) -> (ln Na_i, V_mV, feasible)`` for vectors of equal length n.
+    """``(θ_1, ..., θ_P) -> (y_1, ..., y_d, feasible)`` for vectors of equal length n.
 
-    Inputs are float64 vectors, one per name in :data:`PARAM_ORDER`. Outputs are
-    float64 vectors ``x = ln(Na_i / mM)``, ``v_mV`` and an int8 vector
-    ``feasible``. Gradients flow to every input through the implicit function
-    theorem; ``feasible`` has no gradient.
+    Inputs are float64 vectors, one per name in :attr:`param_names` (the membrane
+    model's parameters). Outputs are the reduced unknowns of the membrane's solver
+    (:attr:`iongrad.models.steady_core.SteadyPlan.reduced_vars`: ``ln Na_i`` and, with
+    GHK leaks, V in mV) and an int8 vector ``feasible``. Gradients flow to every input
+    through the implicit function theorem; ``feasible`` has no gradient.
     """
 
-    __props__ = ("leak", "volume")
+    __props__ = ("membrane",)
 
-    def __init__(self, leak: str = "ohmic", volume: str = "fixed"):
-        self.leak = leak
-        self.volume = volume
+    def __init__(self, leak: str = "ohmic", volume: str = "fixed", *,
+                 membrane: Membrane | None = None):
+        self.membrane = membrane if membrane is not None else membrane_for(leak, volume)
+        self.plan = plan_for(self.membrane)
+        self.param_names = self.plan.params
+        self._positive, self._nonneg = _domain_classes(self.param_names)
+        self.n_reduced = len(self.plan.reduced_vars)
         self.n_calls = 0
         self.n_infeasible = 0
         # warm start per vector length: the previous solution (NUTS moves in small steps)
         self._last_x: dict[int, np.ndarray] = {}
 
     def make_node(self, *params):
-        if len(params) != len(PARAM_ORDER):
-            raise TypeError(f"SteadyStateOp takes {len(PARAM_ORDER)} inputs")
+        if len(params) != len(self.param_names):
+            raise TypeError(f"SteadyStateOp({self.membrane.name}) takes "
+                            f"{len(self.param_names)} inputs: {', '.join(self.param_names)}")
         inputs = [pt.as_tensor_variable(p).astype("float64") for p in params]
-        for name, p in zip(PARAM_ORDER, inputs, strict=True):
+        for name, p in zip(self.param_names, inputs, strict=True):
             if p.ndim != 1:
                 raise TypeError(f"input {name} must be a vector, got ndim={p.ndim}")
-        outputs = [pt.dvector(), pt.dvector(), pt.bvector()]
+        outputs = [pt.dvector() for _ in range(self.n_reduced)] + [pt.bvector()]
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage):
         self.n_calls += 1
         n = inputs[0].shape[0]
-        p = {k: np.asarray(v, dtype=np.float64) for k, v in zip(PARAM_ORDER, inputs,
+        p = {k: np.asarray(v, dtype=np.float64) for k, v in zip(self.param_names, inputs,
                                                                 strict=True)}
-        finite = np.all([np.isfinite(v) for v in p.values()], axis=0)
-        in_domain = finite & _in_domain(p)
-        if self.volume == "osmotic":
+        finite = np.all([np.isfinite(v) for k, v in p.items() if k != "osm_o_mOsm"], axis=0)
+        in_domain = finite & _in_domain(p, self._positive, self._nonneg)
+        if "osm_o_mOsm" in p:
             p["osm_o_mOsm"] = np.where(np.isnan(p["osm_o_mOsm"]),
                                        2.0 * (p["na_o_mM"] + p["k_o_mM"]), p["osm_o_mOsm"])
-        safe = p if in_domain.all() else {k: np.where(in_domain, v, DEFAULT_PARAMS[k])
+            in_domain &= p["osm_o_mOsm"] > 0
+        safe = p if in_domain.all() else {k: np.where(in_domain, v, _safe_default(k, p))
                                           for k, v in p.items()}
-        x0 = self._last_x.get(n)
-        if self.leak == "ohmic":
-            x, v, reason = _solve_ohmic(safe, self.volume, x0)
-        else:
-            x, v, _, reason, _, _ = solve_core(safe, leak=self.leak, volume=self.volume, x0=x0)
+        reduced, reason = _solve(self.membrane, safe, self._last_x.get(n))
         ok = in_domain & (reason == 0)
         self.n_infeasible += int((~ok).sum())
-        x = np.where(ok, x, _FALLBACK_X)
-        v = np.where(ok, v, _FALLBACK_V)
+        fallback = (_FALLBACK_X, *([_FALLBACK_V] * (self.n_reduced - 1)))
+        reduced = [np.where(ok, y, f) for y, f in zip(reduced, fallback, strict=True)]
         if ok.all():
-            self._last_x[n] = x.copy()
-        output_storage[0][0] = x.astype(np.float64)
-        output_storage[1][0] = v.astype(np.float64)
-        output_storage[2][0] = ok.astype(np.int8)
+            self._last_x[n] = reduced[0].copy()
+        for j, y in enumerate(reduced):
+            output_storage[j][0] = np.asarray(y, dtype=np.float64)
+        output_storage[-1][0] = ok.astype(np.int8)
 
     def infer_shape(self, fgraph, node, input_shapes):
         n = input_shapes[0]
-        return [n, n, n]
+        return [n] * (self.n_reduced + 1)
 
     def L_op(self, inputs, outputs, output_grads):
-        x, v, _ = outputs
-        g_x, g_v = output_grads[0], output_grads[1]
-        if isinstance(g_x.type, DisconnectedType):
-            g_x = pt.zeros_like(x)
-        if isinstance(g_v.type, DisconnectedType):
-            g_v = pt.zeros_like(v)
-        p = dict(zip(PARAM_ORDER, inputs, strict=True))
-        st = pump_leak_state(x, v, p, leak=self.leak, volume=self.volume)
-        r1, r2 = st["r_na_pA"], st["r_en_mM"]
-        const = [x, v]
-        j11 = pytensor.grad(r1.sum(), x, consider_constant=[v])
-        j12 = pytensor.grad(r1.sum(), v, consider_constant=[x])
-        j21 = pytensor.grad(r2.sum(), x, consider_constant=[v])
-        j22 = pytensor.grad(r2.sum(), v, consider_constant=[x])
-        det = j11 * j22 - j12 * j21
-        lam1 = (g_x * j22 - j21 * g_v) / det
-        lam2 = (j11 * g_v - j12 * g_x) / det
-        lam1 = pytensor.gradient.disconnected_grad(lam1)
-        lam2 = pytensor.gradient.disconnected_grad(lam2)
-        cost = (lam1 * r1 + lam2 * r2).sum()
-        grads = pytensor.grad(cost, list(inputs), consider_constant=const,
+        ys = list(outputs[:-1])
+        gs = [pt.zeros_like(y) if isinstance(g.type, DisconnectedType) else g
+              for y, g in zip(ys, output_grads[:-1], strict=True)]
+        env = dict(zip(self.plan.param_symbols, inputs, strict=True))
+        env.update(zip(self.plan.reduced_vars, ys, strict=True))
+        res = pytensor_graph(self.plan.reduced_residuals, env)
+        d = len(ys)
+        jac = [[pytensor.grad(r.sum(), y, consider_constant=ys) for y in ys] for r in res]
+        lam = _solve_transposed(jac, gs, d)
+        lam = [pytensor.gradient.disconnected_grad(v) for v in lam]
+        cost = sum((v * r).sum() for v, r in zip(lam, res, strict=True))
+        grads = pytensor.grad(cost, list(inputs), consider_constant=ys,
                               disconnected_inputs="ignore", return_disconnected="zero")
         return [-g for g in grads]
 
     def connection_pattern(self, node):
-        return [[True, True, False] for _ in node.inputs]
+        return [[True] * self.n_reduced + [False] for _ in node.inputs]
+
+
+def _safe_default(name: str, p: dict) -> float:
+    d = DEFAULT_PARAMS.get(name)
+    if d is None or np.isnan(d):
+        return float(_quantities.get(name).default or 1.0) if name != "osm_o_mOsm" else 300.0
+    return float(d)
+
+
+def _solve_transposed(jac, g, d):
+    """λ with ``J^T λ = g`` per sample, for a d×d Jacobian given entry by entry."""
+    if d == 1:
+        return [g[0] / jac[0][0]]
+    if d == 2:
+        (a, b), (c, e) = jac
+        det = a * e - b * c
+        # J^T = [[a, c], [b, e]]
+        return [(e * g[0] - c * g[1]) / det, (a * g[1] - b * g[0]) / det]
+    jt = pt.stack([pt.stack([jac[i][j] for i in range(d)], axis=-1) for j in range(d)],
+                  axis=-2)  # (n, d, d): jt[:, j, i] = J[i][j]
+    lam = pt.linalg.solve(jt, pt.stack(g, axis=-1)[..., None], b_ndim=2)[..., 0]
+    return [lam[..., i] for i in range(d)]
 
 
 def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic",
@@ -203,32 +219,34 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
     -------
     dict
         ``na_i_mM``, ``k_i_mM``, ``cl_i_mM``, ``v_rest_mV``, ``pump_current_pA``,
-        ``atp_per_s``, ``o2_per_s``, ``r_in_MOhm`` and ``feasible`` (int8).
+        ``atp_per_s``, ``o2_per_s``, ``r_in_MOhm`` and ``feasible`` (int8), every one
+        generated from the membrane's rate laws.
     """
-    from iongrad.models.constants import E_CHARGE_C
-    from iongrad.models.steady_state import input_resistance_MOhm
-
+    op = op or SteadyStateOp(leak, volume)
+    plan = op.plan
     full = dict(DEFAULT_PARAMS)
     full.update(params)
-    if np.isnan(full["osm_o_mOsm"]) if isinstance(full["osm_o_mOsm"], float) else False:
+    if isinstance(full["osm_o_mOsm"], float) and np.isnan(full["osm_o_mOsm"]):
         full["osm_o_mOsm"] = 2.0 * (pt.as_tensor_variable(full["na_o_mM"])
                                     + pt.as_tensor_variable(full["k_o_mM"]))
-    tensors = [pt.as_tensor_variable(full[k]).astype("float64") for k in PARAM_ORDER]
+    names = op.param_names
+    tensors = [pt.as_tensor_variable(full[k]).astype("float64") for k in names]
     if n is None:
-        shapes = [np.shape(full[k]) for k in PARAM_ORDER if not hasattr(full[k], "type")]
+        shapes = [np.shape(full[k]) for k in names if not hasattr(full[k], "type")]
         n = int(np.prod(np.broadcast_shapes(*shapes))) if shapes else 1
     ones = pt.ones((n,), dtype="float64")
     vecs = [t * ones if t.ndim == 0 else t for t in tensors]
-    op = op or SteadyStateOp(leak, volume)
-    x, v, feasible = op(*vecs)
-    p = dict(zip(PARAM_ORDER, vecs, strict=True))
-    st = pump_leak_state(x, v, p, leak=leak, volume=volume)
-    atp = st["pump_current_pA"] * 1e-12 / E_CHARGE_C
+    *ys, feasible = op(*vecs)
+    env = dict(zip(plan.param_symbols, vecs, strict=True))
+    env.update(zip(plan.reduced_vars, ys, strict=True))
+    state = pytensor_graph(plan.state_exprs, env)
+    ions = op.membrane.ions
+    env.update(zip([*(conc(x) for x in ions), voltage()], state, strict=True))
+    out_names = ("na_k_pump_current_pA", "atp_per_s", "slope_conductance_nS")
+    i_p, atp, g_in = pytensor_graph([plan.output_exprs[k] for k in out_names], env)
+    conc_out = {f"{x}_i_mM": c for x, c in zip(ions, state[:-1], strict=True)}
     return {
-        "na_i_mM": st["na_i_mM"], "k_i_mM": st["k_i_mM"], "cl_i_mM": st["cl_i_mM"],
-        "v_rest_mV": v, "pump_current_pA": st["pump_current_pA"], "atp_per_s": atp,
-        "o2_per_s": atp / p["atp_per_o2"],
-        "r_in_MOhm": input_resistance_MOhm(v, st["na_i_mM"], st["k_i_mM"], st["cl_i_mM"], p,
-                                           leak=leak),
-        "feasible": feasible, "x_ln_na": x,
+        **conc_out, "v_rest_mV": state[-1], "pump_current_pA": i_p, "atp_per_s": atp,
+        "o2_per_s": atp / env[plan.param_symbols[names.index("atp_per_o2")]],
+        "r_in_MOhm": 1e3 / g_in, "feasible": feasible, "x_ln_na": ys[0],
     }

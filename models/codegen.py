@@ -9,8 +9,10 @@ exact through ``V = 0`` and never overflows where the closed forms would.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -170,6 +172,9 @@ class HoistedFunction:
         prepared += [(s, s) for s in sorted(used & inv_syms, key=str)]
         self._prepared_syms = [s for s, _ in prepared]
         defs = dict(inv_reps)
+        #: the split, symbolically (for printers of compiled code)
+        self.dependent = list(dependent)
+        self.outputs = list(out)
 
         def expand(e):
             # the invariant cse symbols inside a prepared expression, substituted back
@@ -180,6 +185,7 @@ class HoistedFunction:
             if not any(e.free_symbols & inv_syms for e in prep_exprs):
                 break
             prep_exprs = [expand(e) for e in prep_exprs]
+        self.prepared = list(zip(self._prepared_syms, prep_exprs, strict=True))
         self.prepare_fn = sp.lambdify(list(params), prep_exprs or [sp.S.Zero],
                                       modules=[_NUMPY_MODULE, "numpy"], cse=True,
                                       docstring_limit=0)
@@ -197,3 +203,137 @@ class HoistedFunction:
 
     def __call__(self, *values) -> tuple:
         return tuple(self.eval_fn(*values))
+
+
+# --------------------------------------------------------------------------------------
+# PyTensor graphs
+# --------------------------------------------------------------------------------------
+def pytensor_graph(exprs: Sequence[sp.Expr], env: dict[sp.Symbol, Any]) -> list:
+    """PyTensor expressions of ``exprs`` with each symbol replaced by ``env[symbol]``.
+
+    Shared subtrees are translated once. The GHK function and its derivatives use
+    the namespace-generic implementations of :mod:`iongrad.models.thermo` (the same
+    formulas as the NumPy code), so gradients are finite through ``V = 0``.
+    """
+    import pytensor.tensor as pt
+
+    memo: dict[sp.Expr, Any] = {}
+    specials = {ghk_phi: thermo.u_over_one_minus_exp_neg_u, ghk_phi_d1: thermo.ghk_phi_d1,
+                ghk_phi_d2: thermo.ghk_phi_d2}
+
+    def tr(e):
+        if e in memo:
+            return memo[e]
+        if e.is_Symbol:
+            out = env[e]
+        elif e.is_Number:
+            out = pt.constant(float(e), dtype="float64")
+        elif isinstance(e, sp.Add):
+            args = [tr(a) for a in e.args]
+            out = args[0]
+            for a in args[1:]:
+                out = out + a
+        elif isinstance(e, sp.Mul):
+            args = [tr(a) for a in e.args]
+            out = args[0]
+            for a in args[1:]:
+                out = out * a
+        elif isinstance(e, sp.Pow):
+            base, ex = e.args
+            if ex == -1:
+                out = 1.0 / tr(base)
+            elif ex == 2:
+                b = tr(base)
+                out = b * b
+            elif ex == sp.Rational(1, 2):
+                out = pt.sqrt(tr(base))
+            else:
+                out = tr(base) ** tr(ex)
+        elif isinstance(e, sp.exp):
+            out = pt.exp(tr(e.args[0]))
+        elif isinstance(e, sp.log):
+            out = pt.log(tr(e.args[0]))
+        elif isinstance(e, sp.Abs):
+            out = pt.abs(tr(e.args[0]))
+        elif isinstance(e, sp.Min):
+            args = [tr(a) for a in e.args]
+            out = args[0]
+            for a in args[1:]:
+                out = pt.minimum(out, a)
+        elif isinstance(e, sp.Max):
+            args = [tr(a) for a in e.args]
+            out = args[0]
+            for a in args[1:]:
+                out = pt.maximum(out, a)
+        elif type(e) in specials:
+            out = specials[type(e)](tr(e.args[0]))
+        else:
+            raise NotImplementedError(f"no PyTensor translation for {type(e).__name__} "
+                                      f"in {e}")
+        memo[e] = out
+        return out
+
+    return [tr(sp.sympify(e)) for e in exprs]
+
+
+# --------------------------------------------------------------------------------------
+# Scalar code (math module; numba compiles the same functions)
+# --------------------------------------------------------------------------------------
+def phi_scalar(u: float) -> float:
+    """Scalar ``Φ(u)``: the formulas and cut-off of :func:`thermo.ghk_phi_family_np`."""
+    a = abs(u)
+    if a < thermo._SERIES_CUTOFF:
+        u2 = u * u
+        return 1.0 + u / 2.0 + u2 / 12.0 - u2 * u2 / 720.0
+    t = math.exp(-a)
+    m = -math.expm1(-a)
+    return a / m if u >= 0 else a * t / m
+
+
+def phi_d1_scalar(u: float) -> float:
+    """Scalar ``Φ'(u)`` (see :func:`phi_scalar`)."""
+    a = abs(u)
+    if a < thermo._SERIES_CUTOFF:
+        return 0.5 + u / 6.0 - u * u * u / 180.0
+    t = math.exp(-a)
+    m = -math.expm1(-a)
+    return (m - a * t) / (m * m) if u >= 0 else t * (a - m) / (m * m)
+
+
+_SCALAR_MODULE = {ghk_phi.__name__: phi_scalar, ghk_phi_d1.__name__: phi_d1_scalar,
+                  "exp": lambda a: math.exp(min(a, EXP_CLAMP)), "Min": min, "Max": max}
+
+
+def scalar_function(args: Sequence[sp.Symbol], exprs: Sequence[sp.Expr]) -> Callable:
+    """A scalar function ``f(*args) -> list`` of ``exprs`` on Python floats (math module),
+    for per-sample reference solvers; same formulas as :func:`numpy_function`."""
+    return sp.lambdify(list(args), list(exprs), modules=[_SCALAR_MODULE, "math"], cse=True,
+                       docstring_limit=0)
+
+
+class Evaluator:
+    """Evaluate fixed expressions of named symbols on NumPy arrays or PyTensor variables.
+
+    ``Evaluator(symbols, exprs)(*values)`` returns one result per expression (a tuple);
+    NumPy inputs run generated NumPy code (built on first use), PyTensor inputs build a
+    graph (:func:`pytensor_graph`). This is how the public functions of
+    :mod:`iongrad.models` compute from the mechanisms' rate laws.
+    """
+
+    def __init__(self, symbols: Sequence[sp.Symbol], exprs: Sequence[sp.Expr]):
+        self.symbols = tuple(symbols)
+        self.exprs = tuple(exprs)
+        self._np = None
+
+    def __call__(self, *values):
+        from iongrad.models._backend import is_symbolic
+
+        if any(is_symbolic(v) for v in values):
+            import pytensor.tensor as pt
+
+            env = {s: pt.as_tensor_variable(v) for s, v in zip(self.symbols, values,
+                                                               strict=True)}
+            return tuple(pytensor_graph(self.exprs, env))
+        if self._np is None:
+            self._np = numpy_function(self.symbols, self.exprs)
+        return self._np(*values)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from numpy.typing import ArrayLike
 
 from iongrad.models._backend import check, check_broadcast
-from iongrad.models.constants import E_CHARGE_C, N_A_PER_MOL
+from iongrad.models.constants import N_A_PER_MOL
+from iongrad.models.mechanisms.base import pa_per_ion_per_s
 from iongrad.models.quantities import get
 
 __all__ = [
@@ -32,7 +33,7 @@ DG_ATP_KJ_MOL_DEFAULT: float = get("dg_atp_kJ_mol").default
 def atp_per_s(i_pump_pA: ArrayLike) -> ArrayLike:
     """ATP molecules hydrolysed per second by pumps carrying ``i_pump_pA`` (pA)."""
     i_pump_pA = check("i_pump_pA", i_pump_pA)
-    return i_pump_pA * 1e-12 / E_CHARGE_C
+    return i_pump_pA / float(pa_per_ion_per_s)  # one ATP per net charge (pump cycle)
 
 
 def o2_per_s(atp_per_s_: ArrayLike, atp_per_o2: ArrayLike = ATP_PER_O2_DEFAULT) -> ArrayLike:

@@ -17,10 +17,12 @@ J Physiol 1975, 251:671).
 
 from __future__ import annotations
 
+import sympy as sp
 from numpy.typing import ArrayLike
 
 from iongrad.models._backend import check, check_broadcast
-from iongrad.models.constants import E_CHARGE_C
+from iongrad.models.codegen import Evaluator
+from iongrad.models.mechanisms import pump as _mech
 from iongrad.models.quantities import defaults
 
 __all__ = [
@@ -37,6 +39,23 @@ __all__ = [
 #: Default pump constants (units in the names), from :mod:`iongrad.models.quantities`.
 PUMP_DEFAULTS: dict[str, float] = defaults(
     ("turnover_max_per_s", "k_na_mM", "hill_na", "k_k_mM", "hill_k", "atp_mM", "k_atp_mM"))
+
+
+_TURNOVER_ARGS = ("na_i_mM", "k_o_mM", "atp_mM", "turnover_max_per_s", "k_na_mM", "hill_na",
+                  "k_k_mM", "hill_k", "k_atp_mM")
+_sym = {n: sp.Symbol(n, positive=True) for n in
+        (*_TURNOVER_ARGS, "density_per_um2", "area_um2", "turnover_per_s")}
+#: the pump's rate law (:func:`iongrad.models.mechanisms.pump.pump_cycle_rate`), the
+#: same expression the membrane models are generated from
+_TURNOVER = Evaluator(
+    [_sym[n] for n in _TURNOVER_ARGS],
+    [_mech.pump_cycle_rate(_sym["na_i_mM"], _sym["k_o_mM"], _sym["atp_mM"],
+                           turnover_max=_sym["turnover_max_per_s"]).xreplace(
+        {_mech.param(n): _sym[n] for n in ("k_na_mM", "hill_na", "k_k_mM", "hill_k",
+                                           "k_atp_mM")})])
+_CURRENT = Evaluator([_sym["density_per_um2"], _sym["area_um2"], _sym["turnover_per_s"]],
+                     [_mech.pump_current(_sym["density_per_um2"], _sym["area_um2"],
+                                         _sym["turnover_per_s"])])
 
 
 def hill_kernel(c_mM: ArrayLike, k_half_mM: ArrayLike, n: ArrayLike = 1.0) -> ArrayLike:
@@ -104,13 +123,7 @@ def pump_turnover_per_s(
             "k_k_mM": k_k_mM, "hill_k": hill_k, "k_atp_mM": k_atp_mM}
     a = {k: check(k, v) for k, v in args.items()}
     check_broadcast(**a)
-    return (
-        a["turnover_max_per_s"]
-        * hill_kernel(a["na_i_mM"], a["k_na_mM"], a["hill_na"])
-        * hill_kernel(a["k_o_mM"], a["k_k_mM"], a["hill_k"])
-        * a["atp_mM"]
-        / (a["atp_mM"] + a["k_atp_mM"])
-    )
+    return _TURNOVER(*(a[k] for k in _TURNOVER_ARGS))[0]
 
 
 def pump_current_pA(
@@ -135,7 +148,7 @@ def pump_current_pA(
     turnover_per_s = check("turnover_per_s", turnover_per_s)
     check_broadcast(density_per_um2=density_per_um2, area_um2=area_um2,
                     turnover_per_s=turnover_per_s)
-    return density_per_um2 * area_um2 * turnover_per_s * E_CHARGE_C * 1e12
+    return _CURRENT(density_per_um2, area_um2, turnover_per_s)[0]
 
 
 def electrogenic_dv_mV(i_pump_pA: ArrayLike, r_m_ohm: ArrayLike) -> ArrayLike:

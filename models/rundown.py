@@ -83,10 +83,9 @@ from iongrad.models.constants import (
     rt_over_f_mV,
 )
 from iongrad.models.errors import ModelInputError
+from iongrad.models.mechanisms.base import pa_per_ion_per_s
 from iongrad.models.pump import hill_kernel as hill_activation
 from iongrad.models.steady_state import (
-    _leak_scale,
-    _max_pump_current_pA,
     _resolve_params,
     ghk_slope_factor,
     solve_steady_state,
@@ -130,6 +129,24 @@ STATE_NAMES = ("na_i_mM", "k_i_mM", "cl_i_mM", "na_o_mM", "k_o_mM", "cl_o_mM")
 
 _MODES = ("anoxia", "ouabain")
 _LEAKS = ("ghk", "ohmic")
+
+
+# The run-down right-hand side below is still written out by hand (its generation from
+# the membrane model's rate laws is the next step of the mechanism core); these two
+# helpers are its leak prefactor and its saturated pump current.
+def _leak_scale(p, leak, ion):
+    """Conductance-like prefactor: g (nS) for ohmic, z F P A 1e-2 (pA/mM) for GHK."""
+    if leak == "ohmic":
+        return p[{"na": "g_na_nS", "k": "g_k_nS", "cl": "g_cl_nS"}[ion]]
+    key = {"na": "p_na_cm_s", "k": "p_k_cm_s", "cl": "p_cl_cm_s"}[ion]
+    return F_C_PER_MOL * p[key] * p["area_um2"] * 1e-2
+
+
+def _max_pump_current_pA(p):
+    """Pump current at the given K_o and ATP with Na+ sites saturated, pA."""
+    return (p["pump_density_per_um2"] * p["area_um2"] * p["turnover_max_per_s"]
+            * float(pa_per_ion_per_s) * hill_activation(p["k_o_mM"], p["k_k_mM"], p["hill_k"])
+            * p["atp_mM"] / (p["atp_mM"] + p["k_atp_mM"]))
 
 
 # --------------------------------------------------------------------------------------

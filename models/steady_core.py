@@ -133,6 +133,7 @@ class SteadyPlan:
         master_sym = conc(self.master_ion)
         sub: dict[sp.Symbol, sp.Expr] = {master_sym: sp.exp(x)}
         numeric: list[sp.Symbol] = []
+        reduced_residuals: list[sp.Expr] = []
         self._numeric_steps: list[tuple[_Step, HoistedFunction, Any, Any]] = []
         for st in self.steps:
             b = balances[st.ion].xreplace(sub)
@@ -142,6 +143,7 @@ class SteadyPlan:
             nv = st.newton_var
             b_n = b.xreplace({st.unknown: sp.exp(nv)}) if st.unknown != v else b
             earlier = [x, *numeric]
+            reduced_residuals.append(b_n)
             inner = HoistedFunction([nv, *earlier], self._psyms, [b_n, sp.diff(b_n, nv)])
             partials = numpy_function([nv, *earlier, *self._psyms],
                                       [sp.diff(b_n, s) for s in earlier])
@@ -163,10 +165,21 @@ class SteadyPlan:
             [en, *(sp.diff(en, s) for s in variables), en_scale])
         state = [sub.get(conc(xi), conc(xi)) for xi in membrane.ions] + [sub.get(v, v)]
         self._state = numpy_function([*variables, *self._psyms], state)
+        #: the reduced system, symbolically: unknowns ``(x, numeric...)``, the residuals
+        #: that vanish at the steady state (numeric steps' balances, then
+        #: electroneutrality) and the full state ``(c_X..., V)`` as expressions of them
+        self.reduced_vars = tuple(variables)
+        self.final = self._final
+        self.numeric_steps = tuple(st for st, *_ in self._numeric_steps)
+        self.reduced_residuals = (*reduced_residuals, en)
+        self.state_exprs = tuple(state)
+        self.param_symbols = tuple(self._psyms)
         g0 = membrane.guess(self.master_ion)
         if g0 is None:
             g0 = param(ION[self.master_ion].outside) / 10
-        self._x0 = numpy_function(self._psyms, [sp.log(g0)])
+        self.x0_expr = sp.log(g0)
+        self._x0 = numpy_function(self._psyms, [self.x0_expr])
+        self.check_exprs = None  # set below
         # checks and outputs, as functions of the full state (c_X..., V)
         svars = list(membrane.state_symbols())
         checks = []
@@ -175,7 +188,9 @@ class SteadyPlan:
         checks.append(sp.Abs(membrane.current) / (membrane.current_scale + _TINY))
         checks.append(sp.Abs(membrane.electroneutrality) / membrane.electroneutrality_scale)
         self.check_names = (*membrane.ions, "current", "electroneutrality")
+        self.master_is_ln = True  # the master unknown is the log of a concentration
         self._checks = numpy_function([*svars, *self._psyms], checks)
+        self.check_exprs = tuple(checks)
         self._impermeant = numpy_function([*svars, *self._psyms], [membrane.impermeant()])
         outs = {f"e_{xi}_mV": membrane.nernst(xi) for xi in membrane.ions}
         for mech in membrane.mechanisms:
@@ -183,6 +198,7 @@ class SteadyPlan:
         outs["atp_per_s"] = membrane.atp_per_s
         outs["slope_conductance_nS"] = membrane.slope_conductance
         self.output_names = tuple(outs)
+        self.output_exprs = dict(outs)
         self._outputs = numpy_function([*svars, *self._psyms], list(outs.values()))
 
     # ---- planning ------------------------------------------------------------------
@@ -291,6 +307,9 @@ class SteadySolution:
     iterations: np.ndarray
     residuals: dict[str, np.ndarray] = field(repr=False)
     x: np.ndarray = field(repr=False, default=None)
+    #: values of the plan's reduced unknowns ``(x, numeric...)`` (see
+    #: :attr:`SteadyPlan.reduced_vars`)
+    reduced: tuple = field(repr=False, default=())
 
     @property
     def feasible(self) -> np.ndarray:
@@ -359,7 +378,8 @@ def _newton(plan, x0, pv, prepared, *, max_iter):
                 break
             if keep.sum() <= 0.7 * keep.size:
                 idx = idx[keep]
-                sub = [v[keep] if np.ndim(v) else v for v in sub]
+                if plan.numeric_steps:  # parameters are read by the numeric steps only
+                    sub = [v[keep] if np.ndim(v) else v for v in sub]
                 prep = _slice(prep, keep)
                 guess = [y[keep] for y in nums] if nums else None
             else:
@@ -433,7 +453,8 @@ def _finish(plan, x, pv, conv, bracketed, iters, rtol_check, max_conc_mM):
     st = {ION[xi].inside: c for xi, c in zip(m.ions, conc_vals, strict=True)}
     st["v_mV"] = v
     st["a_i_mM"] = a_i.astype(float)
-    return SteadySolution(st, outputs, reason, iters, residuals, x)
+    reduced = (x, *(np.broadcast_to(y, (n,)).astype(float) for y in nums))
+    return SteadySolution(st, outputs, reason, iters, residuals, x, reduced)
 
 
 def reduced_state(membrane: Membrane, p: dict[str, np.ndarray], x: np.ndarray) -> dict:
@@ -457,3 +478,27 @@ def reduced_state(membrane: Membrane, p: dict[str, np.ndarray], x: np.ndarray) -
     out.update(v_mV=np.broadcast_to(v, np.shape(x)), a_i_mM=np.broadcast_to(a_i, np.shape(x)),
                h=r / scale, ok=ok, master=membrane.ions.index(plan.master_ion))
     return out
+
+
+def full_system(membrane: Membrane, *, scalar: bool = False):
+    """The steady-state equations of ``membrane`` in all unknowns, unreduced.
+
+    Returns ``(unknowns, f)``: ``unknowns`` names ``ln c_X`` for every ion and
+    ``v_mV``; ``f(z, *params) -> list`` evaluates every ion's flux balance (pA-eq)
+    and electroneutrality (mM) at ``z`` (parameters in ``membrane.parameters``
+    order). ``scalar=True`` generates code on Python floats (for per-sample
+    reference solvers such as ``scipy.optimize.root``), else NumPy.
+    """
+    from iongrad.models.codegen import scalar_function
+
+    logs = [sp.Symbol(f"ln_{x}_i", real=True) for x in membrane.ions]
+    sub = {conc(x): sp.exp(s) for x, s in zip(membrane.ions, logs, strict=True)}
+    eqs = [membrane.flux(x).xreplace(sub) for x in membrane.ions]
+    eqs.append(membrane.electroneutrality.xreplace(sub))
+    args = [*logs, voltage(), *(param(k) for k in membrane.parameters)]
+    gen = scalar_function(args, eqs) if scalar else numpy_function(args, eqs)
+
+    def f(z, *params):
+        return gen(*z, *params)
+
+    return (*(f"ln_{x}_i" for x in membrane.ions), "v_mV"), f

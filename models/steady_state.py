@@ -50,22 +50,18 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from iongrad.models import quantities as _quantities
-from iongrad.models._backend import NP, check, check_broadcast, namespace
+from iongrad.models._backend import NP, check, check_broadcast
 from iongrad.models.constants import (
     E_CHARGE_C,
-    F_C_PER_MOL,
     T_DEFAULT_K,
-    rt_over_f_mV,
 )
 from iongrad.models.energy import ATP_PER_O2_DEFAULT
 from iongrad.models.errors import ModelInputError
 from iongrad.models.membrane import Membrane, composition
-from iongrad.models.pump import hill_kernel as hill_activation
 from iongrad.models.steady_core import REASONS, plan_for, solve_membrane
 from iongrad.models.thermo import (
     ghk_phi_d1,
     mullins_noda_ghk_mV,
-    u_over_one_minus_exp_neg_u,
 )
 
 __all__ = [
@@ -74,7 +70,6 @@ __all__ = [
     "SteadyState",
     "closed_form_steady_state",
     "ghk_slope_factor",
-    "pump_leak_state",
     "solve_steady_state",
     "steady_state_residuals",
 ]
@@ -106,27 +101,8 @@ _LEAK_PARAMS = {"ohmic": ("g_na_nS", "g_k_nS", "g_cl_nS"),
                 "ghk": ("p_na_cm_s", "p_k_cm_s", "p_cl_cm_s")}
 
 
-
-# --------------------------------------------------------------------------------------
-# Building blocks, generic over NumPy / PyTensor
-# --------------------------------------------------------------------------------------
 #: ``Φ'(w)`` of the GHK function (kept under its old name).
 ghk_slope_factor = ghk_phi_d1
-
-
-def _leak_scale(p, leak, ion):
-    """Conductance-like prefactor: g (nS) for ohmic, z F P A 1e-2 (pA/mM) for GHK."""
-    if leak == "ohmic":
-        return p[{"na": "g_na_nS", "k": "g_k_nS", "cl": "g_cl_nS"}[ion]]
-    key = {"na": "p_na_cm_s", "k": "p_k_cm_s", "cl": "p_cl_cm_s"}[ion]
-    return F_C_PER_MOL * p[key] * p["area_um2"] * 1e-2
-
-
-def _max_pump_current_pA(p):
-    """Pump current at the given K_o and ATP with Na+ sites saturated, pA."""
-    return (p["pump_density_per_um2"] * p["area_um2"] * p["turnover_max_per_s"]
-            * E_CHARGE_C * 1e12 * hill_activation(p["k_o_mM"], p["k_k_mM"], p["hill_k"])
-            * p["atp_mM"] / (p["atp_mM"] + p["k_atp_mM"]))
 
 
 def _osm_o(p, xp):
@@ -134,65 +110,6 @@ def _osm_o(p, xp):
     if xp.symbolic:
         return osm
     return np.where(np.isnan(osm), 2.0 * (p["na_o_mM"] + p["k_o_mM"]), osm)
-
-
-def pump_leak_state(x_ln_na: ArrayLike, v_mV: ArrayLike, p: Mapping[str, ArrayLike], *,
-                    leak: str = "ohmic", volume: str = "fixed") -> dict[str, ArrayLike]:
-    """All state variables and balance residuals at ``(ln Na_i, V)``.
-
-    Generic over NumPy and PyTensor. K_i comes from the K+ balance and Cl_i from
-    Cl- equilibrium, both explicitly; the two remaining residuals are returned:
-
-    * ``r_na_pA``: Na+ balance ``I_Na,leak + 3 I_p`` (pA)
-    * ``r_en_mM``: electroneutrality (mM; with the osmotic constraint folded in
-      when ``volume="osmotic"``)
-
-    Parameters
-    ----------
-    x_ln_na : array_like
-        Natural log of Na_i in mM.
-    v_mV : array_like
-        Membrane potential, mV.
-    p : mapping
-        Parameters (see :data:`DEFAULT_PARAMS`), arrays broadcastable together.
-    """
-    xp = namespace(x_ln_na, v_mV, *p.values())
-    vt = rt_over_f_mV(p["temperature_K"])
-    w = v_mV / vt
-    na = xp.exp(x_ln_na)
-    i_p = _max_pump_current_pA(p) * hill_activation(na, p["k_na_mM"], p["hill_na"])
-    a_na, a_k = _leak_scale(p, leak, "na"), _leak_scale(p, leak, "k")
-    load = p["activity_load_pA"]
-    # K+ leak must carry 2 I_p minus the K+ that activity already exports.
-    i_k_needed = 2.0 * i_p - load
-    if leak == "ohmic":
-        e_na = vt * (xp.log(p["na_o_mM"]) - x_ln_na)
-        i_na = a_na * (v_mV - e_na)
-        # g_K (V - E_K) = 2 I_p - L  ->  E_K = V - (2 I_p - L) / g_K
-        e_k = v_mV - i_k_needed / a_k
-        arg = -e_k / vt
-        k_i = p["k_o_mM"] * xp.exp(arg if xp.symbolic else np.minimum(arg, 700.0))
-    else:
-        phi_p, phi_m = u_over_one_minus_exp_neg_u(w), u_over_one_minus_exp_neg_u(-w)
-        i_na = a_na * (na * phi_p - p["na_o_mM"] * phi_m)
-        # a_K (K_i Φ(w) - K_o Φ(-w)) = 2 I_p - L  ->  K_i explicit
-        k_i = (i_k_needed / a_k + p["k_o_mM"] * phi_m) / phi_p
-    cl_i = p["cl_o_mM"] * xp.exp(w if xp.symbolic else np.minimum(w, 700.0))
-    if volume == "fixed":
-        a_i = p["a_i_mM"] + 0.0 * w
-        r_en = na + k_i - cl_i - p["z_a"] * a_i
-        scale = na + k_i + cl_i + p["z_a"] * a_i
-    else:
-        osm = _osm_o(p, xp)
-        a_i = osm - na - k_i - cl_i
-        z = p["z_a"]
-        r_en = (1.0 + z) * (na + k_i) - (1.0 - z) * cl_i - z * osm
-        scale = (1.0 + z) * (na + k_i) + xp.abs(1.0 - z) * cl_i + z * osm
-    return {
-        "na_i_mM": na, "k_i_mM": k_i, "cl_i_mM": cl_i, "a_i_mM": a_i, "v_mV": v_mV,
-        "pump_current_pA": i_p, "i_na_pA": i_na,
-        "r_na_pA": i_na - load + 3.0 * i_p, "r_en_mM": r_en, "en_scale_mM": scale,
-    }
 
 
 # --------------------------------------------------------------------------------------
@@ -263,30 +180,6 @@ class SteadyState:
 OUTPUTS = ("na_i_mM", "k_i_mM", "cl_i_mM", "a_i_mM", "v_rest_mV", "e_na_mV", "e_k_mV",
            "e_cl_mV", "pump_current_pA", "atp_per_s", "o2_per_s", "r_in_MOhm", "volume_pL",
            "feasible")
-
-
-def input_resistance_MOhm(v_mV: ArrayLike, na_i_mM: ArrayLike, k_i_mM: ArrayLike,
-                         cl_i_mM: ArrayLike, p: Mapping[str, ArrayLike], *,
-                         leak: str = "ohmic") -> ArrayLike:
-    """Leak input resistance (inverse slope conductance at fixed concentrations), MΩ.
-
-    Generic over NumPy and PyTensor (the PyTensor form serves the fit's predictions).
-    """
-    if leak == "ohmic":
-        g = p["g_na_nS"] + p["g_k_nS"] + p["g_cl_nS"]
-    else:
-        vt = rt_over_f_mV(p["temperature_K"])
-        w = v_mV / vt
-
-        def slope(a, z, ci, co):
-            # I = z a (ci Φ(zw) - co Φ(-zw))  ->  dI/dV = z² a / vt (ci Φ'(zw) + co Φ'(-zw))
-            wz = z * w
-            return a * z * z / vt * (ci * ghk_slope_factor(wz) + co * ghk_slope_factor(-wz))
-
-        g = (slope(_leak_scale(p, leak, "na"), 1.0, na_i_mM, p["na_o_mM"])
-             + slope(_leak_scale(p, leak, "k"), 1.0, k_i_mM, p["k_o_mM"])
-             + slope(_leak_scale(p, leak, "cl"), -1.0, cl_i_mM, p["cl_o_mM"]))
-    return 1e3 / g
 
 
 #: The membrane model of each (leak, volume) choice.

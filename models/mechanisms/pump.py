@@ -16,7 +16,7 @@ import sympy as sp
 from iongrad.models.constants import PUMP_K_PER_CYCLE, PUMP_NA_PER_CYCLE
 from iongrad.models.mechanisms.base import Mechanism, bath, conc, pa_per_ion_per_s, param
 
-__all__ = ["hill", "na_k_pump", "pump_cycle_rate"]
+__all__ = ["hill", "na_k_pump", "pump_current", "pump_cycle_rate"]
 
 
 def hill(c: sp.Expr, k_half: sp.Expr, n: sp.Expr) -> sp.Expr:
@@ -35,10 +35,15 @@ def pump_cycle_rate(na_i=None, k_o=None, atp=None, *, turnover_max=None) -> sp.E
             * atp / (atp + param("k_atp_mM")))
 
 
+def pump_current(density, area, cycle_rate) -> sp.Expr:
+    """Electrogenic pump current, pA: one net charge out per cycle, ``N A rate e``."""
+    return pa_per_ion_per_s * density * area * cycle_rate
+
+
 def na_k_pump() -> Mechanism:
     """The Na+/K+ pump of the cell as a mechanism (fluxes in pA-equivalents)."""
     cycles = param("pump_density_per_um2") * param("area_um2") * pump_cycle_rate()
-    i_p = pa_per_ion_per_s * cycles  # one net charge out per cycle
+    i_p = pump_current(param("pump_density_per_um2"), param("area_um2"), pump_cycle_rate())
     return Mechanism(
         name="na_k_pump",
         fluxes={"na": PUMP_NA_PER_CYCLE * i_p, "k": -PUMP_K_PER_CYCLE * i_p},

@@ -22,7 +22,7 @@ from iongrad.models import (
     pump_cycle_dg_kJ_mol,
     pump_turnover_per_s,
 )
-from iongrad.models.steady_state import DEFAULT_PARAMS, ghk_slope_factor, pump_leak_state
+from iongrad.models.thermo import ghk_phi_d1 as ghk_slope_factor
 from iongrad.models.thermo import u_over_one_minus_exp_neg_u
 
 RNG = np.random.default_rng(42)
@@ -83,19 +83,3 @@ def test_closed_form_agrees():
         return closed_form_steady_state(na_i, k_i, 145.0, 4.0, g_na_nS=g_na, g_k_nS=g_k)
 
     _check(fn, conc(5, 30), conc(100, 160), conc(0.05, 1), conc(0.2, 5))
-
-
-@pytest.mark.parametrize("leak", ["ohmic", "ghk"])
-@pytest.mark.parametrize("volume", ["fixed", "osmotic"])
-def test_pump_leak_state_agrees(leak, volume):
-    p_np = {k: np.full(N, v) for k, v in DEFAULT_PARAMS.items()}
-    p_np["osm_o_mOsm"] = np.full(N, 298.0)
-    p_np["g_na_nS"] = conc(0.05, 1)
-    p_np["p_na_cm_s"] = conc(1e-8, 1e-7)
-    x, v = np.log(conc(3, 40)), volts()
-
-    def fn(x_, v_, g_, p_):
-        p = dict(p_np, g_na_nS=g_, p_na_cm_s=p_)
-        return pump_leak_state(x_, v_, p, leak=leak, volume=volume)
-
-    _check(fn, x, v, p_np["g_na_nS"], p_np["p_na_cm_s"])

@@ -96,7 +96,8 @@ def test_compiled_ohmic_path_agrees_with_numpy_solver_over_a_wide_design(volume)
     density, K_Na, [K]o and activity load, cold and warm started: feasibility flags equal,
     and ln Na_i and V equal to 1e-9 where feasible.
     """
-    from iongrad.infer.steady_op import PARAM_ORDER, SteadyStateOp
+    from iongrad.infer.kernels import compiled_solver
+    from iongrad.infer.steady_op import SteadyStateOp
     from iongrad.models.steady_state import DEFAULT_PARAMS
 
     rng = np.random.default_rng(11)
@@ -112,9 +113,13 @@ def test_compiled_ohmic_path_agrees_with_numpy_solver_over_a_wide_design(volume)
     p["osm_o_mOsm"] = 2.0 * (p["na_o_mM"] + p["k_o_mM"])  # what steady_state_graph passes
     ref = solve_steady_state(leak="ohmic", volume=volume, **p)
     op = SteadyStateOp("ohmic", volume)
-    x_sym = [pt.dvector(k) for k in PARAM_ORDER]
-    f = pytensor.function(x_sym, op(*x_sym))
-    args = [p[k] for k in PARAM_ORDER]
+    assert compiled_solver(op.membrane) is not None  # the compiled path is what is tested
+    names = op.param_names
+    x_sym = [pt.dvector(k) for k in names]
+    out = steady_state_graph(dict(zip(names, x_sym, strict=True)), n=m, op=op, leak="ohmic",
+                             volume=volume)
+    f = pytensor.function(x_sym, [out["x_ln_na"], out["v_rest_mV"], out["feasible"]])
+    args = [p[k] for k in names]
     for _start in ("cold", "warm"):  # the second call starts from the first's solution
         x, v, ok = f(*args)
         np.testing.assert_array_equal(ok.astype(bool), ref.feasible)
@@ -122,7 +127,7 @@ def test_compiled_ohmic_path_agrees_with_numpy_solver_over_a_wide_design(volume)
         fe = ref.feasible
         np.testing.assert_allclose(x[fe], np.log(ref.na_i_mM[fe]), rtol=0, atol=1e-9)
         np.testing.assert_allclose(v[fe], ref.v_rest_mV[fe], rtol=0, atol=1e-9)
-        args = [a * (1 + 1e-6) if k == "g_na_nS" else a for k, a in zip(PARAM_ORDER, args,
+        args = [a * (1 + 1e-6) if k == "g_na_nS" else a for k, a in zip(names, args,
                                                                        strict=True)]
         ref = solve_steady_state(leak="ohmic", volume=volume,
                                  **dict(p, g_na_nS=p["g_na_nS"] * (1 + 1e-6)))
