@@ -224,9 +224,14 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
     """
     op = op or SteadyStateOp(leak, volume)
     plan = op.plan
-    full = dict(DEFAULT_PARAMS)
-    full.update(params)
-    if isinstance(full["osm_o_mOsm"], float) and np.isnan(full["osm_o_mOsm"]):
+    full = op.membrane.defaults()
+    unknown = sorted(set(params) - set(full) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for membrane model "
+                         f"{op.membrane.name!r}; it takes {', '.join(op.param_names)}")
+    full.update({k: v for k, v in params.items() if k in full})
+    if "osm_o_mOsm" in full and isinstance(full["osm_o_mOsm"], float) and np.isnan(
+            full["osm_o_mOsm"]):
         full["osm_o_mOsm"] = 2.0 * (pt.as_tensor_variable(full["na_o_mM"])
                                     + pt.as_tensor_variable(full["k_o_mM"]))
     names = op.param_names

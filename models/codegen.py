@@ -293,8 +293,9 @@ def phi_scalar(u: float) -> float:
 def phi_d1_scalar(u: float) -> float:
     """Scalar ``Φ'(u)`` (see :func:`phi_scalar`)."""
     a = abs(u)
-    if a < thermo._SERIES_CUTOFF:
-        return 0.5 + u / 6.0 - u * u * u / 180.0
+    if a < thermo._SERIES_CUTOFF_D1:
+        u2 = u * u
+        return 0.5 + u / 6.0 - u2 * u / 180.0 + u2 * u2 * u / 5040.0
     t = math.exp(-a)
     m = -math.expm1(-a)
     return (m - a * t) / (m * m) if u >= 0 else t * (a - m) / (m * m)

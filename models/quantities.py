@@ -32,6 +32,8 @@ __all__ = [
     "get",
     "hint_for",
     "names",
+    "quantity",
+    "register",
     "unit_of",
     "violation",
 ]
@@ -329,6 +331,30 @@ def get(name: str) -> Quantity:
         near = difflib.get_close_matches(name, list(QUANTITIES), n=3)
         hint = f"; did you mean {', '.join(map(repr, near))}?" if near else ""
         raise KeyError(f"unknown quantity {name!r}{hint}") from None
+
+
+def register(quantity: Quantity) -> Quantity:
+    """Add a quantity (e.g. the parameter of a new mechanism) to the registry.
+
+    Registering the same definition again is a no-op; a different definition under a
+    registered name is refused.
+    """
+    old = QUANTITIES.get(quantity.name)
+    if old is not None:
+        if old == quantity:
+            return old
+        raise ValueError(f"quantity {quantity.name!r} is already registered with a "
+                         f"different definition ({old.unit}, {old.domain_text()})")
+    QUANTITIES[quantity.name] = quantity
+    return quantity
+
+
+def quantity(name: str, unit: str, dimension: str, low: float = -_INF, high: float = _INF,
+             *, low_inclusive: bool = False, high_inclusive: bool = False,
+             default: float | None = None, description: str = "") -> Quantity:
+    """A parameter :class:`Quantity` (for :func:`register`)."""
+    return _q(name, unit, dimension, low, high, lo_in=low_inclusive, hi_in=high_inclusive,
+              default=default, description=description)
 
 
 def names(role: str | None = None) -> tuple[str, ...]:

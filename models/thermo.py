@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 _SERIES_CUTOFF = 1e-3
+#: Below this |u| the first derivative is taken from its Taylor series (the closed
+#: form loses ~eps/u to cancellation).
+_SERIES_CUTOFF_D1 = 1e-2
 
 
 def nernst_mV(
@@ -99,21 +102,21 @@ def u_over_one_minus_exp_neg_u(u: ArrayLike) -> ArrayLike:
 def ghk_phi_d1(u: ArrayLike) -> ArrayLike:
     """Derivative ``Φ'(u)`` of ``Φ(u) = u/(1 - e^{-u})``, exact through ``u = 0``.
 
-    ``Φ'(u) = (1 - e^{-u}(1 + u))/(1 - e^{-u})^2``; for ``u < 0`` the algebraically
-    equal form ``e^{u}(e^{u} - 1 - u)/(e^{u} - 1)^2`` avoids inf - inf.
+    With ``a = |u|``, ``t = e^{-a}`` and ``m = 1 - t``: ``Φ'(a) = (m - a t)/m^2`` and
+    ``Φ'(-a) = t (a - m)/m^2`` — no overflow for large ``|u|``; a Taylor series covers
+    ``|u| < 1e-2``, where the closed form loses ~eps/|u| to cancellation.
     """
     xp = namespace(u)
-    small = xp.abs(u) < _SERIES_CUTOFF
-    pos = u > 0
-    u_safe = xp.where(small, 1.0, u)
-    up = xp.where(pos, u_safe, 1.0)
-    un = xp.where(pos, -1.0, u_safe)
-    emp = -xp.expm1(-up)  # 1 - e^{-u} for u > 0
-    f_pos = (emp - up * xp.exp(-up)) / (emp * emp)
-    en = xp.exp(un)
-    emn = xp.expm1(un)  # e^{u} - 1 for u < 0
-    f_neg = en * (emn - un) / (emn * emn)
-    return xp.where(small, 0.5 + u / 6.0 - u**3 / 180.0, xp.where(pos, f_pos, f_neg))
+    a = xp.abs(u)
+    small = a < _SERIES_CUTOFF_D1
+    a_s = xp.where(small, 1.0, a)
+    t = xp.exp(-a_s)
+    m = -xp.expm1(-a_s)
+    m2 = m * m
+    closed = xp.where(u >= 0, (m - a_s * t) / m2, t * (a_s - m) / m2)
+    u2 = u * u
+    series = 0.5 + u / 6.0 - u2 * u / 180.0 + u2 * u2 * u / 5040.0
+    return xp.where(small, series, closed)
 
 
 #: Below this |u| the second derivative is taken from its Taylor series (the closed
@@ -152,7 +155,7 @@ def ghk_phi_family_np(u: np.ndarray, order: int = 0) -> tuple[np.ndarray, ...]:
     also ``Φ''(u), Φ''(-u)``), sharing two transcendental calls.
 
     Same values as :func:`u_over_one_minus_exp_neg_u`, :func:`ghk_phi_d1` and
-    :func:`ghk_phi_d2` (same series cut-offs): with ``a = |u|``, ``t = e^{-a}``,
+    :func:`ghk_phi_d2` (same formulas and series cut-offs): with ``a = |u|``, ``t = e^{-a}``,
     ``m = 1 - t``: ``Φ(a) = a/m``, ``Φ(-a) = a t/m``, ``Φ'(a) = (m - a t)/m^2``,
     ``Φ'(-a) = t (a - m)/m^2``, ``Φ''(±a) = ±t (2a - 2m - a m)/m^3 + (terms)``.
     """
@@ -170,12 +173,17 @@ def ghk_phi_family_np(u: np.ndarray, order: int = 0) -> tuple[np.ndarray, ...]:
     out = [np.where(small, ser, np.where(pos, phi_a, phi_ma)),
            np.where(small, ser_m, np.where(pos, phi_ma, phi_a))]
     if order >= 1:
-        m2 = m * m
-        d_a, d_ma = (m - a_s * t) / m2, t * (a_s - m) / m2
-        dser = 0.5 + u / 6.0 - u2 * u / 180.0
-        dser_m = 0.5 - u / 6.0 + u2 * u / 180.0
-        out += [np.where(small, dser, np.where(pos, d_a, d_ma)),
-                np.where(small, dser_m, np.where(pos, d_ma, d_a))]
+        small1 = a < _SERIES_CUTOFF_D1
+        a1 = np.where(small1, 1.0, a)
+        t1 = np.where(small & ~small1, np.exp(-a1), t)
+        m1 = np.where(small & ~small1, -np.expm1(-a1), m)
+        m2 = m1 * m1
+        d_a, d_ma = (m1 - a1 * t1) / m2, t1 * (a1 - m1) / m2
+        u5 = u2 * u2 * u
+        dser = 0.5 + u / 6.0 - u2 * u / 180.0 + u5 / 5040.0
+        dser_m = 0.5 - u / 6.0 + u2 * u / 180.0 - u5 / 5040.0
+        out += [np.where(small1, dser, np.where(pos, d_a, d_ma)),
+                np.where(small1, dser_m, np.where(pos, d_ma, d_a))]
     if order >= 2:
         out += [ghk_phi_d2(u), ghk_phi_d2(-u)]
     return tuple(out)
