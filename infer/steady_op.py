@@ -73,23 +73,16 @@ def _in_domain(p: dict, positive, nonneg) -> np.ndarray:
 def _solve(membrane: Membrane, p: dict, x0) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Reduced unknowns and reason codes for validated parameter vectors.
 
-    The compiled per-sample kernel (when the membrane has one) solves first; samples it
-    cannot verify go to the vectorised NumPy solver, which decides their ``reason``.
+    The compiled per-sample solver when the membrane has one (the same algorithm and
+    reason codes as the NumPy solver), else the vectorised NumPy solver.
     """
     from iongrad.infer.kernels import compiled_solver
 
     kernel = compiled_solver(membrane)
-    n = next(iter(p.values())).size
     if kernel is None:
         sol = solve_membrane(membrane, p, x0=x0)
         return sol.reduced, sol.reason
-    x, solved = kernel(p, x0)
-    reason = np.zeros(n, dtype=np.int64)
-    if not solved.all():
-        idx = np.flatnonzero(~solved)
-        sol = solve_membrane(membrane, {k: v[idx] for k, v in p.items()},
-                             x0=None if x0 is None else np.asarray(x0)[idx])
-        x[idx], reason[idx] = sol.x, sol.reason
+    x, reason, _ = kernel(p, x0)
     return (x,), reason
 
 
@@ -176,6 +169,23 @@ class SteadyStateOp(Op):
         return [[True] * self.n_reduced + [False] for _ in node.inputs]
 
 
+def _register_numba() -> None:
+    """Give :class:`SteadyStateOp` a numba implementation (membranes with a compiled
+    solver; others keep PyTensor's object-mode fallback)."""
+    from pytensor.link.numba.dispatch.basic import generate_fallback_impl, numba_funcify
+
+    from iongrad.infer.kernels import op_implementation
+
+    @numba_funcify.register(SteadyStateOp)
+    def _funcify(op, node=None, storage_map=None, **kwargs):
+        impl = None
+        if op.n_reduced == 1:
+            impl = op_implementation(op.membrane, op._positive, op._nonneg, _FALLBACK_X)
+        if impl is None:
+            return generate_fallback_impl(op, node, storage_map, **kwargs)
+        return impl
+
+
 def _safe_default(name: str, p: dict) -> float:
     d = DEFAULT_PARAMS.get(name)
     if d is None or np.isnan(d):
@@ -255,3 +265,6 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
         "o2_per_s": atp / env[plan.param_symbols[names.index("atp_per_o2")]],
         "r_in_MOhm": 1e3 / g_in, "feasible": feasible, "x_ln_na": ys[0],
     }
+
+
+_register_numba()

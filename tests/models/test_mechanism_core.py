@@ -228,8 +228,8 @@ def test_new_mechanism_gets_compiled_kernel_and_pytensor_ift_gradient():
     p["sglt_rate_per_s"] = np.linspace(1e6, 3e7, 6)
     ref = solve_membrane(m, p)
     assert ref.feasible.all()
-    x, solved = compiled_solver(m)(p, None)
-    assert solved.all()
+    x, reason, _ = compiled_solver(m)(p, None)
+    assert (reason == 0).all()
     np.testing.assert_allclose(x, ref.x, rtol=0, atol=1e-12)
     op = SteadyStateOp(membrane=m)
     rate = pt.dvector("rate")
@@ -264,7 +264,8 @@ def test_changing_a_rate_law_parameter_moves_every_backend_identically():
     for value in (100.0, 160.0):  # pump turnover_max
         q = dict(p, turnover_max_per_s=np.full(50, value))
         numpy_sol = solve_membrane(base, q)
-        x_c, solved = compiled_solver(base)(q, None)
+        x_c, reason, _ = compiled_solver(base)(q, None)
+        solved = reason == 0
         tens = {k: pt.dvector(k) for k in ("turnover_max_per_s",)}
         out = steady_state_graph({**{k: v for k, v in q.items() if k != "turnover_max_per_s"},
                                   **tens}, n=50)
@@ -299,3 +300,21 @@ def test_membrane_models_are_data():
         Membrane("dup", (ohmic_leak("na"), ohmic_leak("na")))
     with pytest.raises(KeyError, match="unknown quantity 'g_nA_nS'"):
         Mechanism("bad", fluxes={"na": sp.Symbol("g_nA_nS") * voltage()})
+
+
+@pytest.mark.parametrize("volume", ["fixed", "osmotic"])
+def test_compiled_solver_reproduces_the_numpy_solver_with_its_reason_codes(volume):
+    """Same answers and the same reason code for every point of a wide design that
+    reaches every failure mode (no bracket, swelling, concentrations above 2 M)."""
+    m = membrane_for("ohmic", volume)
+    rng = np.random.default_rng(31)
+    n = 4096
+    p = _design(m, n=n, rng=rng)
+    p["activity_load_pA"] = rng.uniform(0.0, 60.0, n)
+    p["pump_density_per_um2"] = np.exp(rng.uniform(np.log(3.0), np.log(5000.0), n))
+    ref = solve_membrane(m, p)
+    x, reason, _ = compiled_solver(m)(p, None)
+    np.testing.assert_array_equal(reason, ref.reason)
+    assert len(set(ref.reason.tolist())) >= 2  # feasible and infeasible points
+    f = ref.feasible
+    np.testing.assert_allclose(x[f], ref.x[f], rtol=0, atol=1e-12)
