@@ -17,8 +17,13 @@ expressions that the NumPy and PyTensor code are generated from.
 
 from __future__ import annotations
 
-import math
+import hashlib
+import importlib.util
+import os
+import sys
+import types
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import sympy as sp
@@ -51,8 +56,12 @@ class _ScalarPrinter(PythonCodePrinter):
         return "max(" + ", ".join(self._print(a) for a in e.args) + ")"
 
     def _print_Function(self, e):
-        if isinstance(e, ghk_phi | ghk_phi_d1 | ghk_phi_d2):
-            raise NotImplementedError("GHK leaks have no compiled kernel yet")
+        if isinstance(e, ghk_phi):
+            return f"_phi({self._print(e.args[0])})"
+        if isinstance(e, ghk_phi_d1):
+            return f"_phi_d1({self._print(e.args[0])})"
+        if isinstance(e, ghk_phi_d2):
+            raise NotImplementedError("no compiled Φ'' (not needed by the steady state)")
         return super()._print_Function(e)
 
 
@@ -135,20 +144,61 @@ def kernel_source(membrane: Membrane) -> str | None:
     normalised residual, then the same checks and ``reason`` codes.
     """
     plan = plan_for(membrane)
-    if plan.numeric_steps:
-        return None
     pr = _ScalarPrinter({"fully_qualified_modules": False, "strict": False})
     params = [s.name for s in plan.param_symbols]
-    fin = plan.final
     x = plan.reduced_vars[0]
-    prep_names = [str(sym) for sym, _ in fin.prepared]
-    prep = ", ".join(prep_names) if prep_names else "_unused"
     ind1, ind2, ind3 = " " * 4, " " * 8, " " * 12
-    resid = [f"def _resid({x}, {prep}):", *_lines(fin.dependent, pr, ind1),
-             f"{ind1}return ({pr.doprint(fin.outputs[0])}, {pr.doprint(fin.outputs[1])}, "
-             f"{pr.doprint(fin.outputs[-1])})",
-             "", f"def _h({x}, {prep}):", f"{ind1}r, _dr, sc = _resid({x}, {prep})",
-             f"{ind1}return r / sc"]
+    k = len(plan.numeric_exprs)
+    nums = [str(nv) for nv, *_ in plan.numeric_exprs]
+    guesses = [f"g_{j}" for j in range(k)]
+    if k == 0:
+        fin = plan.final
+        prep_names = [str(sym) for sym, _ in fin.prepared]
+        prep = ", ".join(prep_names) if prep_names else "_unused"
+        prepared_lines = _lines(fin.prepared, pr, ind2)
+        resid = [f"def _resid({x}, {prep}):", *_lines(fin.dependent, pr, ind1),
+                 f"{ind1}return ({pr.doprint(fin.outputs[0])}, "
+                 f"{pr.doprint(fin.outputs[1])}, {pr.doprint(fin.outputs[-1])}, True)"]
+        call = f"_resid({x}, {prep})"
+    else:
+        # numeric steps: a 1-D Newton per step inside the residual (as the NumPy
+        # solver's reduced_residual does), derivatives chained through the steps
+        prep = ", ".join(params)
+        prepared_lines = []
+        resid = [f"def _resid({x}, {', '.join(guesses)}, {prep}):", f"{ind1}ok = True"]
+        dnames = []
+        for j, (nv, b, db, dearlier, g) in enumerate(plan.numeric_exprs):
+            earlier = [x, *plan.reduced_vars[1:1 + j]]
+            resid += [
+                f"{ind1}{nv} = {guesses[j]} if math.isfinite({guesses[j]}) else "
+                f"{pr.doprint(g)}",
+                f"{ind1}ok_{j} = False",
+                f"{ind1}for _k in range(100):",
+                f"{ind1}    st = ({pr.doprint(b)}) / ({pr.doprint(db)})",
+                f"{ind1}    {nv} = {nv} - st",
+                f"{ind1}    if abs(st) <= 1e-13 * max(1.0, abs({nv})):",
+                f"{ind1}        ok_{j} = True",
+                f"{ind1}        break",
+                f"{ind1}    if not math.isfinite(st):",
+                f"{ind1}        break",
+                f"{ind1}ok = ok and ok_{j}",
+                f"{ind1}db_{j} = {pr.doprint(db)}",
+            ]
+            terms = [f"({pr.doprint(dearlier[0])})"]
+            for i, _e in enumerate(earlier[1:]):
+                terms.append(f"({pr.doprint(dearlier[1 + i])}) * {dnames[i]}")
+            resid.append(f"{ind1}d_{j} = -({' + '.join(terms)}) / db_{j}")
+            dnames.append(f"d_{j}")
+        fe = plan.final_exprs
+        dr = [f"({pr.doprint(fe[1])})"] + [f"({pr.doprint(fe[2 + j])}) * d_{j}"
+                                           for j in range(k)]
+        resid += [f"{ind1}return ({pr.doprint(fe[0])}, {' + '.join(dr)}, "
+                  f"{pr.doprint(fe[-1])}, ok, {', '.join(nums)})"]
+        call = f"_resid({x}, {', '.join(guesses)}, {prep})"
+    cold = ", ".join(["np.nan"] * k)
+    h_call = f"_resid({x}, {cold + ', ' if k else ''}{prep})"
+    resid += ["", f"def _h({x}, {prep}):", f"{ind1}out = {h_call}",
+              f"{ind1}return out[0] / out[2] if out[3] else np.nan"]
     # state, impermeant, checks: one cse over all of them
     svars = [*plan.membrane.state_symbols()]
     state_subs = dict(zip(svars, plan.state_exprs, strict=True))
@@ -165,16 +215,20 @@ def kernel_source(membrane: Membrane) -> str | None:
         f"{ind1}x_out = np.empty(m)",
         f"{ind1}reason = np.zeros(m, dtype=np.int64)",
         f"{ind1}iters = np.zeros(m, dtype=np.int64)",
+        f"{ind1}nums_out = np.empty(({k}, m))",
         f"{ind1}for i in range(m):",
         *(f"{ind2}{p} = P_{p}[i]" for p in params),
-        *_lines(fin.prepared, pr, ind2),
-        *([] if prep_names else [f"{ind2}_unused = 0.0"]),
+        *prepared_lines,
+        *([] if k or prep_names else [f"{ind2}_unused = 0.0"]),
+        *(f"{ind2}{g} = np.nan" for g in guesses),
         f"{ind2}x_cold = {pr.doprint(plan.x0_expr)}",
         f"{ind2}{x} = x0[i] if math.isfinite(x0[i]) else x_cold",
         f"{ind2}conv = False",
         f"{ind2}for _it in range(max_iter_newton):",
-        f"{ind3}r, dr, _sc = _resid({x}, {prep})",
-        f"{ind3}if not (dr > 0 and math.isfinite(r) and math.isfinite(dr)):",
+        f"{ind3}out = {call}",
+        f"{ind3}r, dr, ok = out[0], out[1], out[3]",
+        *(f"{ind3}{g} = out[{4 + j}]" for j, g in enumerate(guesses)),
+        f"{ind3}if not (ok and dr > 0 and math.isfinite(r) and math.isfinite(dr)):",
         f"{ind3}    break  # overflow far from the root: r/inf = 0 is not convergence",
         f"{ind3}step = min(max(r / dr, -1.0), 1.0)  # damp: at most a factor e per step",
         f"{ind3}{x} = {x} - step",
@@ -189,8 +243,12 @@ def kernel_source(membrane: Membrane) -> str | None:
         f"{ind3}{x}, conv, iters[i] = _ridders(lo, hi, flo, fhi, max_iter, {prep})",
         f"{ind3}conv = conv and bracketed",
         f"{ind2}x_out[i] = {x}",
+        *([f"{ind2}out = _resid({x}, {cold}, {prep})",
+           f"{ind2}ok_inner = out[3]"] if k else [f"{ind2}ok_inner = True"]),
+        *(f"{ind2}{nums[j]} = out[{4 + j}]" for j in range(k)),
+        *(f"{ind2}nums_out[{j}, i] = {nums[j]}" for j in range(k)),
         f"{ind2}code = 0",
-        f"{ind2}if not conv:",
+        f"{ind2}if not conv or not ok_inner:",
         f"{ind2}    code = 2",
         f"{ind2}if not bracketed:",
         f"{ind2}    code = 1",
@@ -212,7 +270,7 @@ def kernel_source(membrane: Membrane) -> str | None:
         f"{ind3}    if not worst <= rtol_check:",
         f"{ind3}        code = 3",
         f"{ind2}reason[i] = code",
-        f"{ind1}return x_out, reason, iters",
+        f"{ind1}return x_out, reason, iters, nums_out",
     ]
     return "\n".join(src) + "\n"
 
@@ -245,6 +303,71 @@ def compiled_solver(membrane: Membrane) -> Callable | None:
     return solve
 
 
+_HEADER = """# Generated by iongrad.infer.kernels from the rate laws of membrane model {name!r}.
+import math
+
+import numpy as np
+from numba import njit
+
+from iongrad.models.codegen import phi_d1_scalar, phi_scalar
+
+_phi = njit(cache=True)(phi_scalar)
+_phi_d1 = njit(cache=True)(phi_d1_scalar)
+"""
+
+
+def _cache_dir() -> Path | None:
+    """Where generated kernels are kept so numba can cache their machine code
+    (``$IONGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/iongrad/kernels``, else
+    ``~/.cache/iongrad/kernels``); None when it cannot be created."""
+    base = os.environ.get("IONGRAD_CACHE_DIR")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                               ".cache")
+        base = os.path.join(xdg, "iongrad", "kernels")
+    path = Path(base)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path if os.access(path, os.W_OK) else None
+
+
+def _load(src: str, tag: str):
+    """Import generated source as a module: from a file in the cache directory (numba
+    then caches the compiled code next to it, so later processes load it in a
+    fraction of a second), or in memory when there is no writable cache."""
+    import numba
+
+    digest = hashlib.sha256((src + numba.__version__).encode()).hexdigest()[:20]
+    name = f"iongrad_{tag}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = _cache_dir()
+    if folder is not None:
+        path = folder / f"{name}.py"
+        if not path.exists():
+            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            tmp.write_text(src)
+            os.replace(tmp, path)  # atomic: a concurrent process sees all or nothing
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    module = types.ModuleType(name)
+    exec(compile(src.replace("cache=True", "cache=False"), f"<{name}>", "exec"),
+         module.__dict__)
+    sys.modules[name] = module
+    return module
+
+
+def _decorated(src: str) -> str:
+    """Every top-level function of ``src`` compiled by numba (with an on-disk cache)."""
+    return "\n".join(("@njit(cache=True)\n" + line) if line.startswith("def ") else line
+                     for line in src.split("\n"))
+
+
 def compiled_kernel(membrane: Membrane) -> Callable | None:
     """The numba-compiled ``kernel`` of :func:`kernel_source` (None: no kernel)."""
     hit = _COMPILED.get(id(membrane))
@@ -254,21 +377,14 @@ def compiled_kernel(membrane: Membrane) -> Callable | None:
     if src is None:
         _COMPILED[id(membrane)] = (membrane, None)
         return None
-    from numba import njit
-
-    namespace = {"math": math, "np": np}
-    code = compile(src, f"<iongrad kernel {membrane.name}>", "exec")
-    exec(code, namespace)
-    for name in ("_resid", "_h", "_bracket", "_ridders"):
-        namespace[name] = njit(namespace[name], cache=False)
-    kern = njit(namespace["kernel"], cache=False)
-    _COMPILED[id(membrane)] = (membrane, kern)
-    return kern
+    module = _load(_HEADER.format(name=membrane.name) + "\n" + _decorated(src), "kernel")
+    _COMPILED[id(membrane)] = (membrane, module.kernel)
+    return module.kernel
 
 
 def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tuple[str, ...],
-                      fallback_x: float) -> Callable | None:
-    """A numba function ``(P_1, ..., P_n) -> (x, feasible)`` for the steady-state Op.
+                      fallback: tuple[float, ...]) -> Callable | None:
+    """A numba function ``(P_1, ..., P_n) -> (y_1, ..., y_d, feasible)`` for the Op.
 
     What :meth:`iongrad.infer.steady_op.SteadyStateOp.perform` does, compiled: the
     domain check, the default bath osmolarity, the compiled solver (cold start) and the
@@ -279,8 +395,6 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
     kern = compiled_kernel(membrane)
     if kern is None:
         return None
-    from numba import njit
-
     plan = plan_for(membrane)
     names = list(plan.params)
     osmotic = membrane.volume == "osmotic"
@@ -317,13 +431,16 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
             safe.append(f"np.where(ok, {arg[k]}, {float(d)!r})")
     lines += [
         "    x0 = np.full(n, np.nan)",
-        f"    x, reason, _ = kern(x0, {', '.join(safe)}, 25, 100, 1e-9, 2000.0, "
+        f"    x, reason, _, nums = kern(x0, {', '.join(safe)}, 25, 100, 1e-9, 2000.0, "
         f"{osmotic}, np.where(ok, osm, 300.0))",
         "    feasible = ok & (reason == 0)",
-        f"    x = np.where(feasible, x, {fallback_x!r})",
-        "    return x, feasible.astype(np.int8)",
+        f"    x = np.where(feasible, x, {fallback[0]!r})",
+        *(f"    y{j} = np.where(feasible, nums[{j - 1}], {fallback[j]!r})"
+          for j in range(1, len(fallback))),
+        "    return (x, " + "".join(f"y{j}, " for j in range(1, len(fallback)))
+        + "feasible.astype(np.int8))",
     ]
-    namespace = {"math": math, "np": np, "kern": kern}
-    exec(compile("\n".join(lines) + "\n", f"<iongrad op {membrane.name}>", "exec"),
-         namespace)
-    return njit(namespace["op_impl"], cache=False)
+    src = (_HEADER.format(name=membrane.name)
+           + f"from {kern.__module__} import kernel as kern\n\n\n")
+    module = _load(src + _decorated("\n".join(lines) + "\n"), "op")
+    return module.op_impl

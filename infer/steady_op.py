@@ -82,8 +82,8 @@ def _solve(membrane: Membrane, p: dict, x0) -> tuple[tuple[np.ndarray, ...], np.
     if kernel is None:
         sol = solve_membrane(membrane, p, x0=x0)
         return sol.reduced, sol.reason
-    x, reason, _ = kernel(p, x0)
-    return (x,), reason
+    x, reason, _, nums = kernel(p, x0)
+    return (x, *nums), reason
 
 
 class SteadyStateOp(Op):
@@ -178,9 +178,8 @@ def _register_numba() -> None:
 
     @numba_funcify.register(SteadyStateOp)
     def _funcify(op, node=None, storage_map=None, **kwargs):
-        impl = None
-        if op.n_reduced == 1:
-            impl = op_implementation(op.membrane, op._positive, op._nonneg, _FALLBACK_X)
+        impl = op_implementation(op.membrane, op._positive, op._nonneg,
+                                 (_FALLBACK_X, *([_FALLBACK_V] * (op.n_reduced - 1))))
         if impl is None:
             return generate_fallback_impl(op, node, storage_map, **kwargs)
         return impl

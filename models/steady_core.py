@@ -134,6 +134,9 @@ class SteadyPlan:
         sub: dict[sp.Symbol, sp.Expr] = {master_sym: sp.exp(x)}
         numeric: list[sp.Symbol] = []
         reduced_residuals: list[sp.Expr] = []
+        #: per numeric step, symbolically: (unknown, residual, d/d unknown,
+        #: [d/d earlier unknowns], cold guess)
+        self.numeric_exprs: list[tuple] = []
         self._numeric_steps: list[tuple[_Step, HoistedFunction, Any, Any]] = []
         for st in self.steps:
             b = balances[st.ion].xreplace(sub)
@@ -153,6 +156,8 @@ class SteadyPlan:
                 g = sp.log(param(ION[ion_of[st.unknown]].outside))
             guess = numpy_function([*earlier, *self._psyms], [g])
             self._numeric_steps.append((st, inner, partials, guess))
+            self.numeric_exprs.append((nv, b_n, sp.diff(b_n, nv),
+                                       [sp.diff(b_n, e) for e in earlier], g))
             if st.unknown != v:
                 sub[st.unknown] = sp.exp(nv)
             numeric.append(nv)
@@ -160,9 +165,8 @@ class SteadyPlan:
         en = membrane.electroneutrality.xreplace(sub)
         en_scale = membrane.electroneutrality_scale.xreplace(sub)
         variables = [x, *numeric]
-        self._final = HoistedFunction(
-            variables, self._psyms,
-            [en, *(sp.diff(en, s) for s in variables), en_scale])
+        self.final_exprs = [en, *(sp.diff(en, s) for s in variables), en_scale]
+        self._final = HoistedFunction(variables, self._psyms, self.final_exprs)
         state = [sub.get(conc(xi), conc(xi)) for xi in membrane.ions] + [sub.get(v, v)]
         self._state = numpy_function([*variables, *self._psyms], state)
         #: the reduced system, symbolically: unknowns ``(x, numeric...)``, the residuals

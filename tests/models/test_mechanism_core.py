@@ -228,7 +228,7 @@ def test_new_mechanism_gets_compiled_kernel_and_pytensor_ift_gradient():
     p["sglt_rate_per_s"] = np.linspace(1e6, 3e7, 6)
     ref = solve_membrane(m, p)
     assert ref.feasible.all()
-    x, reason, _ = compiled_solver(m)(p, None)
+    x, reason, *_ = compiled_solver(m)(p, None)
     assert (reason == 0).all()
     np.testing.assert_allclose(x, ref.x, rtol=0, atol=1e-12)
     op = SteadyStateOp(membrane=m)
@@ -264,7 +264,7 @@ def test_changing_a_rate_law_parameter_moves_every_backend_identically():
     for value in (100.0, 160.0):  # pump turnover_max
         q = dict(p, turnover_max_per_s=np.full(50, value))
         numpy_sol = solve_membrane(base, q)
-        x_c, reason, _ = compiled_solver(base)(q, None)
+        x_c, reason, *_ = compiled_solver(base)(q, None)
         solved = reason == 0
         tens = {k: pt.dvector(k) for k in ("turnover_max_per_s",)}
         out = steady_state_graph({**{k: v for k, v in q.items() if k != "turnover_max_per_s"},
@@ -313,8 +313,35 @@ def test_compiled_solver_reproduces_the_numpy_solver_with_its_reason_codes(volum
     p["activity_load_pA"] = rng.uniform(0.0, 60.0, n)
     p["pump_density_per_um2"] = np.exp(rng.uniform(np.log(3.0), np.log(5000.0), n))
     ref = solve_membrane(m, p)
-    x, reason, _ = compiled_solver(m)(p, None)
+    x, reason, *_ = compiled_solver(m)(p, None)
     np.testing.assert_array_equal(reason, ref.reason)
     assert len(set(ref.reason.tolist())) >= 2  # feasible and infeasible points
     f = ref.feasible
     np.testing.assert_allclose(x[f], ref.x[f], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("volume", ["fixed", "osmotic"])
+def test_compiled_ghk_solver_solves_whatever_the_numpy_solver_solves(volume):
+    """GHK leaks: the compiled solver runs the inner Newton for V in scalar code. Every
+    point the NumPy solver solves it solves to the same state; a point it alone solves
+    passes the same independent balance check."""
+    m = membrane_for("ghk", volume)
+    plan = plan_for(m)
+    rng = np.random.default_rng(32)
+    n = 3000
+    p = _design(m, n=n, rng=rng)
+    p["activity_load_pA"] = rng.uniform(0.0, 40.0, n)
+    ref = solve_membrane(m, p)
+    x, reason, _, nums = compiled_solver(m)(p, None)
+    f = ref.feasible
+    assert f.mean() > 0.5
+    assert np.all(reason[f] == 0)
+    np.testing.assert_allclose(x[f], ref.x[f], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(nums[0][f], ref.state["v_mV"][f], rtol=0, atol=1e-9)
+    extra = np.flatnonzero((reason == 0) & ~f)
+    if extra.size:
+        pv = [p[k][extra] for k in plan.params]
+        state = plan._state(x[extra], nums[0][extra], *pv)
+        res = plan._checks(*state, *pv)
+        assert np.max(np.stack(res)) <= 1e-9
+        assert all(np.all(c > 0) for c in state[:-1])
