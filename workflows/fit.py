@@ -243,6 +243,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     import numpy as np
     import pymc as pm
 
+    from iongrad.infer.chains import sampler_cores
     from iongrad.infer.diagnostics import diagnose, identifiability, summary_table
     from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
     from iongrad.infer.model import build_model, unit_of
@@ -260,6 +261,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     t_build = time.perf_counter()
     s = resolved["sampler"]
     seed = s["seed"]
+    cores, chain_note = sampler_cores(s["cores"], s["chains"])
     with model, warnings.catch_warnings():
         # The feasibility Potential only rules out parameter sets without a steady state;
         # predictive draws come from posterior draws, which all have one.
@@ -267,7 +269,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         try:
             with sampling_guard():
                 idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                                  cores=s["cores"], target_accept=s["target_accept"],
+                                  cores=cores, target_accept=s["target_accept"],
                                   init=s["init"], random_seed=seed, progressbar=progress,
                                   compute_convergence_checks=False)
             # PyMC returns the draws so far when interrupted: never keep those
@@ -316,6 +318,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
                   "priors": {p: {"median": pr.median, "sd_log": pr.sd_log, "unit": pr.unit,
                                  "source": pr.source} for p, pr in info["priors"].items()}},
         "sampler": dict(s),
+        **({"chain_execution": chain_note} if chain_note else {}),
         "diagnostics": diag,
         "identifiability": ident,
         "infeasible_draws": _infeasible_draws(idata, names, n_prior_infeasible,
