@@ -426,16 +426,17 @@ def run(args) -> int:
     except DataError as exc:
         raise ConfigError(f"fit.dataset: {exc}") from None
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+    out = Path(args.out).resolve()
 
     def work(tmp: Path) -> dict[str, Any]:
         summary = run_config(resolved, tmp, progress=progress)
         if not args.no_report:
-            _try_report(tmp)
+            # written before the rename: the report names the final folder, not tmp
+            _try_report(tmp, out)
         return summary
 
     inputs = input_paths(resolved, cfg)
     summary = run_into_folder(args.out, work, force=args.force, inputs=inputs)
-    out = Path(args.out).resolve()
     print(f"fit written to {out}")
     print(format_verdict(summary["diagnostics"]))
     for w in summary["warnings"]:
@@ -452,9 +453,9 @@ def run(args) -> int:
     return 0
 
 
-def _try_report(run_dir: Path) -> None:
+def _try_report(run_dir: Path, final: Path) -> None:
     try:
         from iongrad.workflows.report import write_report
     except ImportError:
         return
-    write_report(run_dir)
+    write_report(run_dir, run_folder=final)

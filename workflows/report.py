@@ -609,7 +609,7 @@ def _fit_context(run_dir: Path) -> dict[str, Any]:
             "model": model}
 
 
-def _fit_metadata(doc: _Doc, ctx: dict[str, Any], run_dir: Path) -> None:
+def _fit_metadata(doc: _Doc, ctx: dict[str, Any], run_folder: str) -> None:
     info, config = ctx["info"], ctx["config"]
     s = doc.section("metadata", "Run")
     ds = info.get("dataset") or {}
@@ -619,7 +619,7 @@ def _fit_metadata(doc: _Doc, ctx: dict[str, Any], run_dir: Path) -> None:
     n_draws = int(idata.posterior.sizes.get("draw", 0))
     s.kv([
         ("kind", info.get("kind", "fit")),
-        ("run folder", str(run_dir)),
+        ("run folder", run_folder),
         ("seed", str(info.get("seed", config.get("seed", "")))),
         ("dataset", str(ds.get("name", ""))),
         ("sampler", ", ".join(f"{k} = {v}" for k, v in sampler.items())
@@ -1501,7 +1501,7 @@ def _plot_rundown_bands(ctx: dict[str, Any], bands):
     return fig
 
 
-def _fit_doc(run_dir: Path) -> _Doc:
+def _fit_doc(run_dir: Path, run_folder: str) -> _Doc:
     ctx = _fit_context(run_dir)
     ds = (ctx["info"].get("dataset") or {}).get("name", "")
     model = ctx["model"]
@@ -1518,8 +1518,8 @@ def _fit_doc(run_dir: Path) -> _Doc:
     doc = _Doc(title=f"{title}: {ds}" if ds else title,
                subtitle=f"{kind} · parameters {', '.join(ctx['params'])} · observables "
                         f"{', '.join(ctx['observables'])}",
-               source=str(run_dir))
-    _fit_metadata(doc, ctx, run_dir)
+               source=run_folder)
+    _fit_metadata(doc, ctx, run_folder)
     for section in (*sections, _fit_prior_posterior, _fit_pairs, _fit_traces):
         section(doc, ctx)
     passed = ctx.get("verdict") == "pass"
@@ -1716,7 +1716,8 @@ def _slug(text: str) -> str:
 # ======================================================================================
 # Public API
 # ======================================================================================
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
+                 run_folder: str | Path | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` for a fit or sensitivity run folder.
 
     Parameters
@@ -1727,6 +1728,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
     out_dir : str or Path, optional
         Where to write the report (default: ``run_dir``). The Markdown figures go to
         ``out_dir/report_files/``.
+    run_folder : str or Path, optional
+        The run folder the report names (default: ``run_dir``). A command that writes
+        its results into a temporary folder and renames it at the end passes the final
+        folder here, so that the report never names the temporary one.
 
     Returns
     -------
@@ -1742,8 +1747,9 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
         raise ConfigError(f"run folder {str(run_dir)!r} does not exist")
     info = _read_json(run_dir / "run.json")
     kind = info.get("kind")
+    shown = str(run_folder if run_folder is not None else run_dir)
     if kind == "fit":
-        doc = _fit_doc(run_dir)
+        doc = _fit_doc(run_dir, shown)
     elif kind == "sensitivity":
         doc = _sens_doc(run_dir)
     else:

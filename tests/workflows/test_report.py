@@ -325,6 +325,40 @@ def test_batch_index_lists_tasks_with_existing_links(sens_run, tmp_path):
     assert report.stat().st_mtime_ns == mtime
 
 
+def _small_plm_config(folder: Path) -> Path:
+    """The shipped K_Na-by-FXYD1 fit (``fit_literature_plm.toml``) with short chains."""
+    text = resources.files("iongrad.workflows").joinpath(
+        "examples/fit_literature_plm.toml").read_text(encoding="utf-8")
+    short = {"draws": "draws = 60", "tune": "tune = 60", "prior_draws": "prior_draws = 40",
+             "cores": "cores = 1"}
+    lines = [short.get(line.split("=")[0].strip(), line) for line in text.splitlines()]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plm.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_fit_cli_report_names_the_final_run_folder(tmp_path, capsys):
+    """``iongrad fit`` writes its report in a temporary folder renamed at the end; the
+    report names the final folder, never the temporary one."""
+    from iongrad.workflows.cli import main
+
+    out = tmp_path / "fit-out"
+    assert main(["fit", str(_small_plm_config(tmp_path / "cfg")), "--out", str(out),
+                 "--no-progress"]) == 0
+    stdout = capsys.readouterr().out
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    html_text = (out / "report.html").read_text(encoding="utf-8")
+    md_text = (out / "report.md").read_text(encoding="utf-8")
+    assert ".tmp-" not in html_text and ".tmp-" not in md_text
+    final = str(out.resolve())
+    meta = dict(_parse(out / "report.html").tables["run-metadata"])
+    assert meta["run folder"] == final
+    assert f"| **run folder** | {final} |" in md_text
+    assert f"from {final}." in html_text  # the footer names the run folder too
+    assert str(out.resolve()) in stdout
+
+
 def test_report_cli(sens_run, tmp_path, capsys):
     from iongrad.workflows.cli import main
 
