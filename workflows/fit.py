@@ -438,6 +438,9 @@ def run(args) -> int:
     inputs = input_paths(resolved, cfg)
     summary = run_into_folder(args.out, work, force=args.force, inputs=inputs)
     print(f"fit written to {out}")
+    if not args.no_report and (out / "report.html").is_file():
+        print(f"HTML report: {out / 'report.html'}")
+        print(f"Markdown report: {out / 'report.md'}")
     print(format_verdict(summary["diagnostics"]))
     for w in summary["warnings"]:
         print(f"  warning: {w}")

@@ -1532,7 +1532,7 @@ def _fit_doc(run_dir: Path, run_folder: str) -> _Doc:
 # ======================================================================================
 # Sensitivity report
 # ======================================================================================
-def _sens_doc(run_dir: Path) -> _Doc:
+def _sens_doc(run_dir: Path, run_folder: str) -> _Doc:
     import pandas as pd
 
     info = _read_json(run_dir / "run.json")
@@ -1544,7 +1544,7 @@ def _sens_doc(run_dir: Path) -> _Doc:
     idx = pd.read_csv(path, dtype=str, keep_default_na=False)
     method = info.get("method", cfg.get("method", ""))
     doc = _Doc(title=f"Sensitivity report: {info.get('model', '')} ({method})",
-               subtitle=str(cfg.get("description") or ""), source=str(run_dir))
+               subtitle=str(cfg.get("description") or ""), source=run_folder)
 
     s = doc.section("metadata", "Run")
     outcome = info.get("outcome") or {}
@@ -1751,7 +1751,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
     if kind == "fit":
         doc = _fit_doc(run_dir, shown)
     elif kind == "sensitivity":
-        doc = _sens_doc(run_dir)
+        doc = _sens_doc(run_dir, shown)
     else:
         raise ConfigError(f"{str(run_dir / 'run.json')!r}: unknown run kind {kind!r}; "
                           "expected 'fit' or 'sensitivity'")

@@ -204,7 +204,10 @@ def test_multichain_fit_in_a_batch(cluster, tmp_path, capsys):
         out = tmp_path / name
         capsys.readouterr()
         assert main(["batch", str(cfg), "--out", str(out), "--no-progress", *argv]) == 0, name
-        assert "1 done, 0 skipped, 0 failed" in capsys.readouterr().out
+        stdout = capsys.readouterr().out
+        assert "1 done, 0 skipped, 0 failed" in stdout
+        assert f"HTML index: {(out / 'index.html').resolve()}" in stdout.splitlines()
+        assert (out / "index.html").is_file()
         (task,) = (out / "tasks").iterdir()
         run = json.loads((task / "run.json").read_text())
         assert run["chain_execution"]["chains_sequential"] is True

@@ -356,7 +356,8 @@ def test_fit_cli_report_names_the_final_run_folder(tmp_path, capsys):
     assert meta["run folder"] == final
     assert f"| **run folder** | {final} |" in md_text
     assert f"from {final}." in html_text  # the footer names the run folder too
-    assert str(out.resolve()) in stdout
+    assert f"HTML report: {out.resolve() / 'report.html'}" in stdout.splitlines()
+    assert f"Markdown report: {out.resolve() / 'report.md'}" in stdout.splitlines()
 
 
 def test_report_cli(sens_run, tmp_path, capsys):
