@@ -1789,6 +1789,34 @@ def _key_results(entry: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _failed_diagnostics(folder: Path, entry: Mapping[str, Any]) -> list[str] | None:
+    """Names of the failed sampler checks of a complete fit task, ``[]`` if its
+    diagnostics passed, ``None`` if it is not a fit or records no verdict.
+
+    The verdict is read from the task's ``run.json`` (sealed with the task folder);
+    the key results in the manifest are the fallback."""
+    if entry.get("kind") != "fit":
+        return None
+    diag: Any = None
+    try:
+        diag = _read_json(folder / "run.json").get("diagnostics")
+    except (ConfigError, OSError):
+        pass
+    if not isinstance(diag, Mapping) or diag.get("verdict") not in ("pass", "fail"):
+        res = entry.get("results")
+        diag = res.get("diagnostics") if isinstance(res, Mapping) else None
+        if not isinstance(diag, Mapping) or diag.get("verdict") not in ("pass", "fail"):
+            verdict = res.get("verdict") if isinstance(res, Mapping) else None
+            diag = {"verdict": verdict} if verdict in ("pass", "fail") else None
+    if diag is None:
+        return None
+    if diag["verdict"] == "pass":
+        return []
+    failed = [str(c.get("name")) for c in diag.get("checks") or []
+              if isinstance(c, Mapping) and not c.get("passed")]
+    return failed or ["verdict"]
+
+
 def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
     """Write ``index.html`` and ``index.md`` for a batch folder.
 
@@ -1796,6 +1824,9 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
     and error line. A completed task links to its report; a missing (or older
     than the task's ``DONE.json``) report is generated into
     ``batch_dir/reports/<task-id>/`` (task folders themselves are never modified).
+    A complete fit whose sampler diagnostics failed (its ``run.json`` verdict) is
+    shown as complete with failed diagnostics, in its row and in the headline, never
+    as a plain green "done".
 
     Parameters
     ----------
@@ -1825,10 +1856,17 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
         s.alert("info", "Complete task folders not part of this batch's configs: "
                 + ", ".join(map(str, manifest["untracked_folders"])))
 
-    rows, report_errors = [], []
+    rows, report_errors, diag_failed = [], [], []
     for t in tasks:
         status = str(t.get("status", ""))
         folder = batch_dir / str(t.get("folder") or f"tasks/{t.get('id')}")
+        status_cell = {"text": status, "status": status}
+        failed_checks = _failed_diagnostics(folder, t) \
+            if status in ("done", "skipped") else None
+        if failed_checks:
+            diag_failed.append(str(t.get("id", "")))
+            status_cell = {"text": f"{status}, diagnostics failed "
+                                   f"({', '.join(failed_checks)})", "status": "warn"}
         link: Any = "—"
         if status in ("done", "skipped") and (folder / "run.json").is_file():
             try:
@@ -1842,7 +1880,7 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
         if error and err_file.is_file():
             error_cell = {"text": error, "href": err_file.relative_to(batch_dir).as_posix()}
         rows.append([str(t.get("id", "")), str(t.get("kind", "")), str(t.get("label", "")),
-                     {"text": status, "status": status}, str(t.get("attempts", "")),
+                     status_cell, str(t.get("attempts", "")),
                      _fmt_duration(t.get("duration_s")), str(t.get("finished_at") or ""),
                      _key_results(t), link, error_cell])
     s = doc.section("tasks", "Tasks")
@@ -1860,6 +1898,17 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
                    else f"{failed} task(s) failed" if failed else "Batch incomplete"}
     if not failed and not all(t.get("status") in ("done", "skipped") for t in tasks):
         doc.verdict["level"] = "warn"
+    if diag_failed:
+        # complete, but these numbers must not be used as they are: never green
+        doc.verdict["text"] += (f"; {len(diag_failed)} fit(s) complete with failed "
+                                "diagnostics (see their reports before using them)")
+        if doc.verdict["level"] == "ok":
+            doc.verdict["level"] = "warn"
+        doc.sections[0].alert(
+            "warn", f"{len(diag_failed)} fit(s) complete with failed sampler diagnostics "
+                    f"(R-hat, ESS, divergences or E-BFMI): {', '.join(diag_failed)}. Their "
+                    "posteriors are written but not reliable; see each report's advice.",
+            id="diagnostics-failed")
     return _render(doc, batch_dir, "index")
 
 

@@ -325,6 +325,49 @@ def test_batch_index_lists_tasks_with_existing_links(sens_run, tmp_path):
     assert report.stat().st_mtime_ns == mtime
 
 
+def test_batch_index_flags_fits_with_failed_diagnostics(tmp_path):
+    """A complete fit task whose run.json records failed sampler checks is shown as
+    complete with failed diagnostics (not the green "done"), in its row and in the
+    headline; a fit whose checks passed stays "done"."""
+    batch = tmp_path / "batch"
+
+    def checks(failed):
+        return [{"name": n, "passed": n not in failed, "value": 1.0, "threshold": "",
+                 "worst": None, "advice": ""}
+                for n in ("r_hat", "ess_bulk", "ess_tail", "divergences", "bfmi")]
+
+    entries = []
+    for name, verdict, failed in (("fit-00000000000000aa", "pass", ()),
+                                  ("fit-00000000000000bb", "fail", ("r_hat", "ess_bulk"))):
+        folder = batch / "tasks" / name
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps(
+            {"kind": "fit", "diagnostics": {"verdict": verdict, "checks": checks(failed)}}))
+        (folder / "report.html").write_text("<html></html>")  # the task's own report
+        entries.append({"id": name, "kind": "fit", "label": f"{name}.toml",
+                        "hash": name[4:], "folder": f"tasks/{name}", "status": "done",
+                        "attempts": 1, "duration_s": 2.0, "error": None,
+                        "results": {"posterior_means": {"k_na_mM": 15.0}}})
+    (batch / "manifest.json").write_text(json.dumps(
+        {"schema": "iongrad.batch.manifest/1", "executor": "serial",
+         "counts": {"done": 2}, "tasks": entries}))
+    html_path, md_path = write_batch_index(batch)
+    text = html_path.read_text(encoding="utf-8")
+    md = md_path.read_text(encoding="utf-8")
+    rows = {r[0]: r for r in _parse(html_path).tables["tasks-table"][1:]}
+    assert rows["fit-00000000000000aa"][3] == "done"
+    bad = "done, diagnostics failed (r_hat, ess_bulk)"
+    assert rows["fit-00000000000000bb"][3] == bad
+    assert f'<span class="badge warn">{bad}</span>' in text
+    assert '<span class="badge done">done</span>' in text  # the passing fit
+    headline = re.search(r'<p class="verdict (\w+)" id="verdict">([^<]*)</p>', text)
+    assert headline.group(1) == "warn"
+    assert headline.group(2) == ("All tasks complete; 1 fit(s) complete with failed "
+                                 "diagnostics (see their reports before using them)")
+    assert f"**{headline.group(2)}**" in md and f"**{bad}**" in md
+    assert 'id="diagnostics-failed"' in text and "fit-00000000000000bb" in text
+
+
 def _small_plm_config(folder: Path) -> Path:
     """The shipped K_Na-by-FXYD1 fit (``fit_literature_plm.toml``) with short chains."""
     text = resources.files("iongrad.workflows").joinpath(
