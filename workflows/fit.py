@@ -234,6 +234,8 @@ def _summary_vars(idata, spec) -> list[str]:
     from iongrad.infer.model import DERIVED
 
     names += [n for n in DERIVED if n in post]
+    # population level per FXYD state and per condition of the data (per cell: posterior.nc)
+    names += [f"{n}{s}" for s in ("_fxyd", "_condition") for n in DERIVED if f"{n}{s}" in post]
     names += [n for n in post.data_vars if n.startswith("sigma_") or n.endswith("_cell_sd_log")]
     return names
 
@@ -288,12 +290,16 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     t_pp = time.perf_counter()
     n_prior_infeasible = _mask_infeasible_prior_predictive(idata)
     names = _summary_vars(idata, spec)
-    summ = summary_table(idata, names)
+    # a derived quantity the fitted parameters do not move (r_in_MOhm of a K_Na-only
+    # fit) is the same in every draw: its R-hat is undefined (NaN, left out of the
+    # verdict), which is no reason for ArviZ's division warnings
+    with np.errstate(invalid="ignore", divide="ignore"):
+        summ = summary_table(idata, names)
+        diag = diagnose(idata, [n for n in names if n in idata.posterior])
     summ.index.name = "variable"
     summ.insert(0, "unit", [unit_of(v) for v in summ.index])
     summ.to_csv(out_dir / "summary.csv")
     idata.to_netcdf(str(out_dir / "posterior.nc"))
-    diag = diagnose(idata, [n for n in names if n in idata.posterior])
     ident = identifiability(idata, list(spec.parameters), info["priors"])
     rows = info["rows"].reset_index()
     keep = [c for c in rows.columns if c in ("data_row", "cell", *info["observables"])
@@ -321,8 +327,15 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         **({"chain_execution": chain_note} if chain_note else {}),
         "diagnostics": diag,
         "identifiability": ident,
-        "infeasible_draws": _infeasible_draws(idata, names, n_prior_infeasible,
-                                              spec.reference),
+        "derived": {**info["derived"],
+                    "note": "Steady state per cell and for the population at the reference "
+                            "condition, at the reference condition in each FXYD state "
+                            "(<name>_fxyd, <name>_cell_fxyd) and at each condition of the "
+                            "data (<name>_condition, <name>_cell_condition); parameters the "
+                            "fit does not estimate take their fixed or default values."},
+        "infeasible_draws": _infeasible_draws(
+            idata, [n for n in names if not n.endswith(("_fxyd", "_condition"))],
+            n_prior_infeasible, spec.reference),
         "timings": {"build_s": t_build - t0, "sample_s": t_sample - t_build,
                     "predictive_s": t_pp - t_sample, "total_s": time.perf_counter() - t0},
         "rows": json.loads(rows[keep].to_json(orient="records")),

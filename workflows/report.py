@@ -870,8 +870,9 @@ def _fit_summary(doc: _Doc, ctx: dict[str, Any]) -> None:
         "Population-level variables first; per-cell values below.")
     cols = [c for c in summary.columns if c not in ("variable", "unit")]
     records = summary.to_dict("records")
+    # per cell: <name>_cell[...]; population values per FXYD state or condition stay main
     main = [r for r in records if "[" not in r["variable"] or
-            r["variable"].split("[", 1)[0] in ("k_na_mM",)]
+            not r["variable"].split("[", 1)[0].endswith("_cell")]
     cells = [r for r in records if r not in main]
     header = ["variable", "unit", *cols]
     s.table(header, [[r["variable"], r.get("unit", "") or unit_of(r["variable"]),
@@ -1247,6 +1248,12 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
                 "are left out of the means and intervals below (most affected: "
                 + ", ".join(f"{k} {v}" for k, v in worst) + "). The intervals describe the "
                 "draws that do have a steady state there.", id="derived-infeasible")
+    fitted = set(ctx["params"])
+    if not fitted & {"g_na_nS", "g_k_nS", "p_na_cm_s", "p_k_cm_s", "pump_density_per_um2"}:
+        s.alert("info", "This fit estimates neither leak nor pump density: the derived "
+                        "quantities take those parameters at their fixed or default values "
+                        f"and show the effect of the fitted ones ({', '.join(sorted(fitted))}) "
+                        "alone.", id="derived-defaults")
     sentences = []
     for name in _DERIVED_ORDER:
         if name in lookup and not np.isfinite(_as_float(lookup[name].get("mean"))):
@@ -1261,6 +1268,19 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
         s.items(sentences, id="derived-sentences")
     else:
         s.alert("warn", "summary.csv has no population-level derived quantities.")
+    for suffix, dim, what in (("_fxyd", "FXYD state", "at the reference condition in each "
+                                                       "FXYD state"),
+                              ("_condition", "condition", "at each condition of the data")):
+        by = _derived_by(lookup, lo, hi, suffix)
+        if by is None:
+            continue
+        labels, names, cells_text = by
+        s.table([dim, *[f"{d} ({unit_of(d)})" for d in names]],
+                [[label, *cells_text[i]] for i, label in enumerate(labels)],
+                id=f"derived-by-{_slug(suffix[1:])}",
+                caption=f"Population level, {what}: posterior mean [94% HDI] (summary.csv "
+                        f"rows such as na_i_mM{suffix}[...]; per cell in posterior.nc, "
+                        f"e.g. na_i_mM_cell{suffix}).")
     table = _derived_cells(ctx, lookup, lo, hi)
     if table is None:
         return
@@ -1275,6 +1295,32 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
     _safe_figure(doc, s, "derived_cells", "Per-cell derived quantities: posterior mean and "
                  "94% HDI; the shaded band is the population value's 94% HDI.",
                  lambda: _plot_derived(cells, names, values, pop))
+
+
+def _derived_by(lookup, lo, hi, suffix):
+    """Population-level derived quantities per FXYD state (``suffix`` "_fxyd") or per
+    condition ("_condition") from the summary rows ``<name><suffix>[label]``:
+    ``(labels, names, cells)`` with one "mean [low, high]" text per label and name, or
+    ``None`` when summary.csv has no such rows."""
+    names, labels = [], []
+    for d in _DERIVED_ORDER:
+        prefix = f"{d}{suffix}["
+        found = [k[len(prefix):-1] for k in lookup if k.startswith(prefix) and k.endswith("]")]
+        if found:
+            names.append(d)
+            labels += [x for x in found if x not in labels]
+    if not names:
+        return None
+    cells = []
+    for label in labels:
+        row = []
+        for d in names:
+            r = lookup.get(f"{d}{suffix}[{label}]")
+            row.append("—" if r is None else
+                       f"{_fmt(_as_float(r.get('mean')))} [{_fmt(_as_float(r.get(lo)))}, "
+                       f"{_fmt(_as_float(r.get(hi)))}]")
+        cells.append(row)
+    return labels, names, cells
 
 
 def _derived_cells(ctx, lookup, lo, hi):
