@@ -12,9 +12,12 @@ their daemon flag is not ours to choose, and one rule for every executor is
 simpler to trust than two. The worker already is the unit of parallelism of a
 batch, so its chains gain little from more processes. The numbers do not
 change: PyMC draws each chain's seed and starting point from ``random_seed``
-whatever ``cores`` is, so sequential and parallel chains give identical draws
-(checked by ``tests/workflows/test_batch_dask.py::test_multichain_fit_in_a_batch``
-against a standalone ``iongrad fit`` with parallel chains).
+whatever ``cores`` is, and the steady-state and run-down solvers keep nothing from
+one call to the next (no warm start from the previous solution: with one, a chain
+run after another in the same process started its solves elsewhere and its draws
+drifted apart), so sequential and parallel chains give identical draws (checked by
+``tests/workflows/test_batch_dask.py::test_multichain_fit_in_a_batch`` against a
+standalone ``iongrad fit`` with parallel chains).
 """
 
 from __future__ import annotations
