@@ -15,7 +15,10 @@ Variable names in the posterior
   ``k_na_shift_mM`` = phosphorylated − unphosphorylated.
 * ``v_rest_mV``, ``na_i_mM``, ``pump_current_pA``, ``atp_per_s``, ``o2_per_s``,
   ``r_in_MOhm`` — derived steady state at the reference condition, population
-  level, and ``<name>_cell`` per cell.
+  level, and ``<name>_cell`` per cell; ``<name>_fxyd`` / ``<name>_cell_fxyd`` in each
+  FXYD state (``fxyd_state`` dimension) and ``<name>_condition`` /
+  ``<name>_cell_condition`` at each condition of the data (``condition``
+  dimension). Every fit has them, also one of K½ summaries only.
 * ``sigma_<observable>`` — estimated noise scales.
 * observed variables are named after the observable (``v_rest_mV_obs`` ...).
 """
@@ -356,19 +359,62 @@ def build_model(dataset, spec: FitSpec):
             else:
                 pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y_data)
 
-        if needs_ss:
-            _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows)
+        derived = _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows)
 
     info = {"op": op, "observables": obs_names, "noise": noise, "cells": cells,
-            "fxyd_states": states, "rows": rows, "priors": priors}
+            "fxyd_states": states, "rows": rows, "priors": priors, "derived": derived}
     return model, info
 
 
-def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows):
-    """Deterministics: the steady state at the reference condition, per cell and population.
+def _derived_scenarios(spec, states, base, rows) -> dict[str, Any]:
+    """Where the derived steady state is evaluated: the reference condition (in the
+    reference FXYD state, and in each state) and each condition of the data.
 
     The reference condition is the dataset's most common value of each condition
-    (e.g. its bath temperature), overridden by ``spec.reference``.
+    (e.g. its bath temperature), overridden by ``spec.reference``; its FXYD state is
+    "unphosphorylated" if present, else the first state. A condition of the data is
+    each distinct combination of its condition columns (those the model uses: the
+    row conditions that are not fitted, and ``fxyd_state`` when K_Na is fitted per
+    state), with the values the likelihood uses for those rows; there are none when
+    the data's only condition is the FXYD state (covered per state).
+    """
+    cols = [c for c in ROW_CONDITIONS if c in rows.columns and c not in spec.parameters]
+    ref = dict(base)
+    for cond in cols:
+        ref[cond] = float(rows[cond].mode().iloc[0])
+    ref.update({k: float(v) for k, v in spec.reference.items()})
+    j_ref = (states.index("unphosphorylated") if "unphosphorylated" in states else 0) \
+        if states else None
+    conditions: list[dict[str, Any]] = []
+    if cols:
+        keys = [*cols, *(["fxyd_state"] if states else [])]
+        combos = pd_unique(tuple(r) for r in rows[keys].itertuples(index=False))
+        varying = [k for k in keys if rows[k].nunique() > 1] or keys
+        for combo in combos:
+            values = dict(zip(keys, combo, strict=True))
+            label = ", ".join(f"{k}={values[k]:.10g}" if k != "fxyd_state"
+                              else f"{k}={values[k]}" for k in varying)
+            physical = dict(base)
+            physical.update({k: float(values[k]) for k in cols})
+            conditions.append({"label": label, "values": physical,
+                               "fxyd_state": values.get("fxyd_state"),
+                               "state_index": states.index(values["fxyd_state"])
+                               if states else None})
+    return {"reference": ref, "reference_state_index": j_ref, "conditions": conditions}
+
+
+def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows) -> dict[str, Any]:
+    """Deterministics: the steady state per cell and for the population (when every
+    parameter is pooled) at the reference condition, per FXYD state and per condition
+    of the data (see :func:`_derived_scenarios`). Every fit gets them, also one whose
+    likelihood needs no steady state (K½ summaries only): the parameters it does not
+    fit take their fixed or default values. Returns the scenarios for ``run.json``.
+
+    Variables (``<k>`` each of :data:`DERIVED`): ``<k>`` and ``<k>_cell`` (cell) at the
+    reference; ``<k>_fxyd`` (fxyd_state) and ``<k>_cell_fxyd`` (cell, fxyd_state) at
+    the reference condition in each FXYD state; ``<k>_condition`` (condition) and
+    ``<k>_cell_condition`` (cell, condition) at each condition of the data. All of
+    them come from one vectorised steady-state solve per draw.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -376,33 +422,59 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows):
     from iongrad.infer.steady_op import steady_state_graph
 
     n_cells = len(cells)
-    ref = dict(base)
-    for cond in ROW_CONDITIONS:
-        if cond in rows.columns and cond not in spec.parameters:
-            ref[cond] = float(rows[cond].mode().iloc[0])
-    ref.update({k: float(v) for k, v in spec.reference.items()})
+    scen = _derived_scenarios(spec, states, base, rows)
     have_pop = all(pooling_of(spec, p) != "none" for p in spec.parameters)
-    n = n_cells + (1 if have_pop else 0)
-    params: dict[str, Any] = dict(ref)
-    for name in spec.parameters:
+    n_ent = n_cells + (1 if have_pop else 0)
+    # blocks of n_ent rows (cells, then the population): (condition values, state index)
+    blocks = [(scen["reference"], scen["reference_state_index"])]
+    blocks += [(scen["reference"], j) for j in range(len(states))]
+    blocks += [(c["values"], c["state_index"]) for c in scen["conditions"]]
+
+    def entities(name, j):
         cv = cell_vals[name]
+        pv = pop_vals.get(name)
         if name == "k_na_mM" and states:
-            # reference state: unphosphorylated if present, else the first state
-            j = states.index("unphosphorylated") if "unphosphorylated" in states else 0
             cv = cv[:, j]
-            pv = pop_vals[name][j] if have_pop else None
-        else:
-            pv = pop_vals.get(name)
-        params[name] = pt.concatenate([cv, pt.stack([pv])]) if have_pop else cv
-    out = steady_state_graph(params, n=n, leak=spec.leak, volume=spec.volume, op=op)
-    # A draw without a physical steady state at the reference condition has no derived
-    # value: NaN (counted in run.json and the report), never the solver's placeholder state.
+            pv = pv[j] if have_pop else None
+        return pt.concatenate([cv, pt.stack([pv])]) if have_pop else cv
+
+    params: dict[str, Any] = {}
+    for key in dict.fromkeys(k for values, _ in blocks for k in values):
+        params[key] = np.concatenate([np.full(n_ent, float(values.get(key, DEFAULT_PARAMS[key])))
+                                      for values, _ in blocks])
+    for name in spec.parameters:
+        params[name] = pt.concatenate([entities(name, j) for _, j in blocks])
+    out = steady_state_graph(params, n=n_ent * len(blocks), leak=spec.leak,
+                             volume=spec.volume, op=op)
+    # A draw without a physical steady state at a condition has no derived value there:
+    # NaN (counted in run.json and the report), never the solver's placeholder state.
     ok = pt.eq(out["feasible"], 1)
+    if scen["conditions"]:  # "cell" and "fxyd_state" are coordinates of the model already
+        pm.modelcontext(None).add_coord("condition", [c["label"] for c in scen["conditions"]])
+    n_states = len(states)
     for k in DERIVED:
-        value = pt.switch(ok, out[k], np.nan)
-        pm.Deterministic(f"{k}_cell", value[:n_cells], dims="cell")
+        value = pt.switch(ok, out[k], np.nan).reshape((len(blocks), n_ent))
+        pm.Deterministic(f"{k}_cell", value[0, :n_cells], dims="cell")
         if have_pop:
-            pm.Deterministic(k, value[n_cells])
+            pm.Deterministic(k, value[0, n_cells])
+        if states:
+            per_state = value[1:1 + n_states]
+            pm.Deterministic(f"{k}_cell_fxyd", per_state[:, :n_cells].T,
+                             dims=("cell", "fxyd_state"))
+            if have_pop:
+                pm.Deterministic(f"{k}_fxyd", per_state[:, n_cells], dims="fxyd_state")
+        if scen["conditions"]:
+            per_cond = value[1 + n_states:]
+            pm.Deterministic(f"{k}_cell_condition", per_cond[:, :n_cells].T,
+                             dims=("cell", "condition"))
+            if have_pop:
+                pm.Deterministic(f"{k}_condition", per_cond[:, n_cells], dims="condition")
+    return {"reference": scen["reference"],
+            "reference_fxyd_state": states[scen["reference_state_index"]] if states else None,
+            "fxyd_states": list(states),
+            "conditions": [{"label": c["label"], "values": c["values"],
+                            "fxyd_state": c["fxyd_state"]} for c in scen["conditions"]],
+            "population": have_pop}
 
 
 #: Units of the derived quantities and observables.
@@ -427,8 +499,13 @@ def unit_of(name: str, units: dict[str, str] | None = None) -> str:
         if NOISE_DEFAULTS.get(obs, {}).get("scale") == "log":
             return "log units"
         base = obs
-    if base.endswith("_cell"):
-        base = base[: -len("_cell")]
+    for suffix in ("_cell_fxyd", "_cell_condition", "_fxyd", "_condition", "_cell"):
+        if base.endswith(suffix) and base[: -len(suffix)] in DERIVED_UNITS:
+            base = base[: -len(suffix)]
+            break
+    else:
+        if base.endswith("_cell"):
+            base = base[: -len("_cell")]
     for table in (units or {}, DERIVED_UNITS, UNITS):
         if base in table:
             return table[base]

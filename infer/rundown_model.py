@@ -642,18 +642,24 @@ def resolve_rundown_config(raw: dict, dataset_ref: dict, dataset) -> dict:
 
 
 def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
-    """NUTS, prior and posterior predictive; returns ``(idata, timings)``."""
+    """NUTS, prior and posterior predictive; returns ``(idata, timings)``.
+
+    ``timings["chain_execution"]`` holds the note of
+    :func:`iongrad.infer.chains.sampler_cores` when the chains ran one after the
+    other instead of in parallel."""
     import pymc as pm
 
+    from iongrad.infer.chains import sampler_cores
     from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
 
     s = sampler
+    cores, chain_note = sampler_cores(s["cores"], s["chains"])
     t0 = time.perf_counter()
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The effect of Potentials")
         with sampling_guard():
             idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                              cores=s["cores"], target_accept=s["target_accept"],
+                              cores=cores, target_accept=s["target_accept"],
                               random_seed=s["seed"], progressbar=progress,
                               compute_convergence_checks=False)
         # PyMC returns the draws so far when interrupted: never keep those
@@ -664,7 +670,10 @@ def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
         pm.sample_posterior_predictive(idata, random_seed=s["seed"] + 2,
                                        extend_inferencedata=True, progressbar=False)
     t2 = time.perf_counter()
-    return idata, {"sample_s": t1 - t0, "predictive_s": t2 - t1}
+    timings = {"sample_s": t1 - t0, "predictive_s": t2 - t1}
+    if chain_note:
+        timings["chain_execution"] = chain_note
+    return idata, timings
 
 
 def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = False) -> dict:
@@ -682,6 +691,7 @@ def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = Fal
     sampler = resolved["sampler"]
     # the sampler runs chains in worker processes: count failures from the traces
     idata, timings = sample_rundown(model, info, sampler, progress=progress)
+    chain_note = timings.pop("chain_execution", None)
     t_derived = time.perf_counter()
     derived = add_derived(idata, info)
     bands, bands_failed = trajectory_bands(idata, info, seed=int(sampler["seed"]) + 3)
@@ -728,6 +738,7 @@ def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = Fal
                   "priors": {p: {"median": pr.median, "sd_log": pr.sd_log, "unit": pr.unit,
                                  "source": pr.source} for p, pr in info["priors"].items()}},
         "sampler": dict(sampler),
+        **({"chain_execution": chain_note} if chain_note else {}),
         "diagnostics": diag,
         "identifiability": ident,
         # In the sampling processes the Op's counters are per process; solves that failed

@@ -860,12 +860,15 @@ class BatchResult:
         The final manifest (as written to ``out_dir/manifest.json``).
     warnings : list of str
         Non-fatal problems (e.g. the batch index report failed).
+    index : tuple of Path or None
+        ``(index.html, index.md)`` written for this run, or ``None`` if none was.
     """
 
     out_dir: Path
     counts: dict[str, int]
     manifest: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    index: tuple[Path, Path] | None = None
 
     @property
     def ok(self) -> bool:
@@ -1212,23 +1215,26 @@ class _Progress:
             self.bar.close()
 
 
-def _write_batch_index(out_dir: Path, manifest: _Manifest) -> None:
-    """Call ``iongrad.workflows.report.write_batch_index`` if that exists."""
+def _write_batch_index(out_dir: Path, manifest: _Manifest) -> tuple[Path, Path] | None:
+    """Call ``iongrad.workflows.report.write_batch_index`` if that exists; its
+    ``(html, md)`` paths, or ``None`` when no index was written."""
     name = "iongrad.workflows.report"
     try:
         report = importlib.import_module(name)
     except ImportError as exc:
         if getattr(exc, "name", None) == name:
-            return  # no report module in this build
+            return None  # no report module in this build
         manifest.warnings.append(f"batch index report not written: {_one_line(exc)}")
-        return
+        return None
     writer = getattr(report, "write_batch_index", None)
     if writer is None:
-        return
+        return None
     try:
-        writer(out_dir)
+        html, md = writer(out_dir)
     except Exception as exc:  # the results are complete; a report failure must not hide it
         manifest.warnings.append(f"batch index report failed: {_one_line(exc)}")
+        return None
+    return Path(html), Path(md)
 
 
 def _prepare_out_dir(out_dir: str | Path) -> Path:
@@ -1390,14 +1396,14 @@ def run_batch(tasks: Sequence[Task], out_dir: str | Path, *, workers: int = 2,
             with contextlib.suppress(Exception):
                 runner.close()
             bar.close()
-        _write_batch_index(out_dir, manifest)
+        index = _write_batch_index(out_dir, manifest)
         for message in manifest.warnings[n_scan_warnings:]:
             _warn(message)
         manifest.write()
         manifest.close_journal()
     return BatchResult(out_dir=out_dir, counts=manifest.counts(),
                        manifest=json.loads(manifest.path.read_text(encoding="utf-8")),
-                       warnings=list(manifest.warnings))
+                       warnings=list(manifest.warnings), index=index)
 
 
 # --------------------------------------------------------------------------------------
@@ -1469,6 +1475,9 @@ def run(args: argparse.Namespace) -> int:
     c = result.counts
     print(f"iongrad batch: {len(tasks)} task(s): {c['done']} done, {c['skipped']} skipped, "
           f"{c['failed']} failed -> {result.out_dir}")
+    if result.index is not None:
+        print(f"HTML index: {result.index[0].resolve()}")
+        print(f"Markdown index: {result.index[1].resolve()}")
     if not result.ok:
         failed = [e for e in result.manifest["tasks"] if e["status"] == "failed"]
         for entry in failed:

@@ -234,6 +234,8 @@ def _summary_vars(idata, spec) -> list[str]:
     from iongrad.infer.model import DERIVED
 
     names += [n for n in DERIVED if n in post]
+    # population level per FXYD state and per condition of the data (per cell: posterior.nc)
+    names += [f"{n}{s}" for s in ("_fxyd", "_condition") for n in DERIVED if f"{n}{s}" in post]
     names += [n for n in post.data_vars if n.startswith("sigma_") or n.endswith("_cell_sd_log")]
     return names
 
@@ -243,6 +245,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     import numpy as np
     import pymc as pm
 
+    from iongrad.infer.chains import sampler_cores
     from iongrad.infer.diagnostics import diagnose, identifiability, summary_table
     from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
     from iongrad.infer.model import build_model, unit_of
@@ -260,6 +263,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     t_build = time.perf_counter()
     s = resolved["sampler"]
     seed = s["seed"]
+    cores, chain_note = sampler_cores(s["cores"], s["chains"])
     with model, warnings.catch_warnings():
         # The feasibility Potential only rules out parameter sets without a steady state;
         # predictive draws come from posterior draws, which all have one.
@@ -267,7 +271,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         try:
             with sampling_guard():
                 idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                                  cores=s["cores"], target_accept=s["target_accept"],
+                                  cores=cores, target_accept=s["target_accept"],
                                   init=s["init"], random_seed=seed, progressbar=progress,
                                   compute_convergence_checks=False)
             # PyMC returns the draws so far when interrupted: never keep those
@@ -286,12 +290,16 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     t_pp = time.perf_counter()
     n_prior_infeasible = _mask_infeasible_prior_predictive(idata)
     names = _summary_vars(idata, spec)
-    summ = summary_table(idata, names)
+    # a derived quantity the fitted parameters do not move (r_in_MOhm of a K_Na-only
+    # fit) is the same in every draw: its R-hat is undefined (NaN, left out of the
+    # verdict), which is no reason for ArviZ's division warnings
+    with np.errstate(invalid="ignore", divide="ignore"):
+        summ = summary_table(idata, names)
+        diag = diagnose(idata, [n for n in names if n in idata.posterior])
     summ.index.name = "variable"
     summ.insert(0, "unit", [unit_of(v) for v in summ.index])
     summ.to_csv(out_dir / "summary.csv")
     idata.to_netcdf(str(out_dir / "posterior.nc"))
-    diag = diagnose(idata, [n for n in names if n in idata.posterior])
     ident = identifiability(idata, list(spec.parameters), info["priors"])
     rows = info["rows"].reset_index()
     keep = [c for c in rows.columns if c in ("data_row", "cell", *info["observables"])
@@ -316,10 +324,18 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
                   "priors": {p: {"median": pr.median, "sd_log": pr.sd_log, "unit": pr.unit,
                                  "source": pr.source} for p, pr in info["priors"].items()}},
         "sampler": dict(s),
+        **({"chain_execution": chain_note} if chain_note else {}),
         "diagnostics": diag,
         "identifiability": ident,
-        "infeasible_draws": _infeasible_draws(idata, names, n_prior_infeasible,
-                                              spec.reference),
+        "derived": {**info["derived"],
+                    "note": "Steady state per cell and for the population at the reference "
+                            "condition, at the reference condition in each FXYD state "
+                            "(<name>_fxyd, <name>_cell_fxyd) and at each condition of the "
+                            "data (<name>_condition, <name>_cell_condition); parameters the "
+                            "fit does not estimate take their fixed or default values."},
+        "infeasible_draws": _infeasible_draws(
+            idata, [n for n in names if not n.endswith(("_fxyd", "_condition"))],
+            n_prior_infeasible, spec.reference),
         "timings": {"build_s": t_build - t0, "sample_s": t_sample - t_build,
                     "predictive_s": t_pp - t_sample, "total_s": time.perf_counter() - t0},
         "rows": json.loads(rows[keep].to_json(orient="records")),
@@ -423,17 +439,21 @@ def run(args) -> int:
     except DataError as exc:
         raise ConfigError(f"fit.dataset: {exc}") from None
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+    out = Path(args.out).resolve()
 
     def work(tmp: Path) -> dict[str, Any]:
         summary = run_config(resolved, tmp, progress=progress)
         if not args.no_report:
-            _try_report(tmp)
+            # written before the rename: the report names the final folder, not tmp
+            _try_report(tmp, out)
         return summary
 
     inputs = input_paths(resolved, cfg)
     summary = run_into_folder(args.out, work, force=args.force, inputs=inputs)
-    out = Path(args.out).resolve()
     print(f"fit written to {out}")
+    if not args.no_report and (out / "report.html").is_file():
+        print(f"HTML report: {out / 'report.html'}")
+        print(f"Markdown report: {out / 'report.md'}")
     print(format_verdict(summary["diagnostics"]))
     for w in summary["warnings"]:
         print(f"  warning: {w}")
@@ -449,9 +469,9 @@ def run(args) -> int:
     return 0
 
 
-def _try_report(run_dir: Path) -> None:
+def _try_report(run_dir: Path, final: Path) -> None:
     try:
         from iongrad.workflows.report import write_report
     except ImportError:
         return
-    write_report(run_dir)
+    write_report(run_dir, run_folder=final)

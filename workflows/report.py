@@ -609,7 +609,7 @@ def _fit_context(run_dir: Path) -> dict[str, Any]:
             "model": model}
 
 
-def _fit_metadata(doc: _Doc, ctx: dict[str, Any], run_dir: Path) -> None:
+def _fit_metadata(doc: _Doc, ctx: dict[str, Any], run_folder: str) -> None:
     info, config = ctx["info"], ctx["config"]
     s = doc.section("metadata", "Run")
     ds = info.get("dataset") or {}
@@ -619,7 +619,7 @@ def _fit_metadata(doc: _Doc, ctx: dict[str, Any], run_dir: Path) -> None:
     n_draws = int(idata.posterior.sizes.get("draw", 0))
     s.kv([
         ("kind", info.get("kind", "fit")),
-        ("run folder", str(run_dir)),
+        ("run folder", run_folder),
         ("seed", str(info.get("seed", config.get("seed", "")))),
         ("dataset", str(ds.get("name", ""))),
         ("sampler", ", ".join(f"{k} = {v}" for k, v in sampler.items())
@@ -870,8 +870,9 @@ def _fit_summary(doc: _Doc, ctx: dict[str, Any]) -> None:
         "Population-level variables first; per-cell values below.")
     cols = [c for c in summary.columns if c not in ("variable", "unit")]
     records = summary.to_dict("records")
+    # per cell: <name>_cell[...]; population values per FXYD state or condition stay main
     main = [r for r in records if "[" not in r["variable"] or
-            r["variable"].split("[", 1)[0] in ("k_na_mM",)]
+            not r["variable"].split("[", 1)[0].endswith("_cell")]
     cells = [r for r in records if r not in main]
     header = ["variable", "unit", *cols]
     s.table(header, [[r["variable"], r.get("unit", "") or unit_of(r["variable"]),
@@ -1247,6 +1248,12 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
                 "are left out of the means and intervals below (most affected: "
                 + ", ".join(f"{k} {v}" for k, v in worst) + "). The intervals describe the "
                 "draws that do have a steady state there.", id="derived-infeasible")
+    fitted = set(ctx["params"])
+    if not fitted & {"g_na_nS", "g_k_nS", "p_na_cm_s", "p_k_cm_s", "pump_density_per_um2"}:
+        s.alert("info", "This fit estimates neither leak nor pump density: the derived "
+                        "quantities take those parameters at their fixed or default values "
+                        f"and show the effect of the fitted ones ({', '.join(sorted(fitted))}) "
+                        "alone.", id="derived-defaults")
     sentences = []
     for name in _DERIVED_ORDER:
         if name in lookup and not np.isfinite(_as_float(lookup[name].get("mean"))):
@@ -1261,6 +1268,19 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
         s.items(sentences, id="derived-sentences")
     else:
         s.alert("warn", "summary.csv has no population-level derived quantities.")
+    for suffix, dim, what in (("_fxyd", "FXYD state", "at the reference condition in each "
+                                                       "FXYD state"),
+                              ("_condition", "condition", "at each condition of the data")):
+        by = _derived_by(lookup, lo, hi, suffix)
+        if by is None:
+            continue
+        labels, names, cells_text = by
+        s.table([dim, *[f"{d} ({unit_of(d)})" for d in names]],
+                [[label, *cells_text[i]] for i, label in enumerate(labels)],
+                id=f"derived-by-{_slug(suffix[1:])}",
+                caption=f"Population level, {what}: posterior mean [94% HDI] (summary.csv "
+                        f"rows such as na_i_mM{suffix}[...]; per cell in posterior.nc, "
+                        f"e.g. na_i_mM_cell{suffix}).")
     table = _derived_cells(ctx, lookup, lo, hi)
     if table is None:
         return
@@ -1275,6 +1295,32 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
     _safe_figure(doc, s, "derived_cells", "Per-cell derived quantities: posterior mean and "
                  "94% HDI; the shaded band is the population value's 94% HDI.",
                  lambda: _plot_derived(cells, names, values, pop))
+
+
+def _derived_by(lookup, lo, hi, suffix):
+    """Population-level derived quantities per FXYD state (``suffix`` "_fxyd") or per
+    condition ("_condition") from the summary rows ``<name><suffix>[label]``:
+    ``(labels, names, cells)`` with one "mean [low, high]" text per label and name, or
+    ``None`` when summary.csv has no such rows."""
+    names, labels = [], []
+    for d in _DERIVED_ORDER:
+        prefix = f"{d}{suffix}["
+        found = [k[len(prefix):-1] for k in lookup if k.startswith(prefix) and k.endswith("]")]
+        if found:
+            names.append(d)
+            labels += [x for x in found if x not in labels]
+    if not names:
+        return None
+    cells = []
+    for label in labels:
+        row = []
+        for d in names:
+            r = lookup.get(f"{d}{suffix}[{label}]")
+            row.append("—" if r is None else
+                       f"{_fmt(_as_float(r.get('mean')))} [{_fmt(_as_float(r.get(lo)))}, "
+                       f"{_fmt(_as_float(r.get(hi)))}]")
+        cells.append(row)
+    return labels, names, cells
 
 
 def _derived_cells(ctx, lookup, lo, hi):
@@ -1501,7 +1547,7 @@ def _plot_rundown_bands(ctx: dict[str, Any], bands):
     return fig
 
 
-def _fit_doc(run_dir: Path) -> _Doc:
+def _fit_doc(run_dir: Path, run_folder: str) -> _Doc:
     ctx = _fit_context(run_dir)
     ds = (ctx["info"].get("dataset") or {}).get("name", "")
     model = ctx["model"]
@@ -1518,8 +1564,8 @@ def _fit_doc(run_dir: Path) -> _Doc:
     doc = _Doc(title=f"{title}: {ds}" if ds else title,
                subtitle=f"{kind} · parameters {', '.join(ctx['params'])} · observables "
                         f"{', '.join(ctx['observables'])}",
-               source=str(run_dir))
-    _fit_metadata(doc, ctx, run_dir)
+               source=run_folder)
+    _fit_metadata(doc, ctx, run_folder)
     for section in (*sections, _fit_prior_posterior, _fit_pairs, _fit_traces):
         section(doc, ctx)
     passed = ctx.get("verdict") == "pass"
@@ -1532,7 +1578,7 @@ def _fit_doc(run_dir: Path) -> _Doc:
 # ======================================================================================
 # Sensitivity report
 # ======================================================================================
-def _sens_doc(run_dir: Path) -> _Doc:
+def _sens_doc(run_dir: Path, run_folder: str) -> _Doc:
     import pandas as pd
 
     info = _read_json(run_dir / "run.json")
@@ -1544,7 +1590,7 @@ def _sens_doc(run_dir: Path) -> _Doc:
     idx = pd.read_csv(path, dtype=str, keep_default_na=False)
     method = info.get("method", cfg.get("method", ""))
     doc = _Doc(title=f"Sensitivity report: {info.get('model', '')} ({method})",
-               subtitle=str(cfg.get("description") or ""), source=str(run_dir))
+               subtitle=str(cfg.get("description") or ""), source=run_folder)
 
     s = doc.section("metadata", "Run")
     outcome = info.get("outcome") or {}
@@ -1716,7 +1762,8 @@ def _slug(text: str) -> str:
 # ======================================================================================
 # Public API
 # ======================================================================================
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
+                 run_folder: str | Path | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` for a fit or sensitivity run folder.
 
     Parameters
@@ -1727,6 +1774,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
     out_dir : str or Path, optional
         Where to write the report (default: ``run_dir``). The Markdown figures go to
         ``out_dir/report_files/``.
+    run_folder : str or Path, optional
+        The run folder the report names (default: ``run_dir``). A command that writes
+        its results into a temporary folder and renames it at the end passes the final
+        folder here, so that the report never names the temporary one.
 
     Returns
     -------
@@ -1742,10 +1793,11 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
         raise ConfigError(f"run folder {str(run_dir)!r} does not exist")
     info = _read_json(run_dir / "run.json")
     kind = info.get("kind")
+    shown = str(run_folder if run_folder is not None else run_dir)
     if kind == "fit":
-        doc = _fit_doc(run_dir)
+        doc = _fit_doc(run_dir, shown)
     elif kind == "sensitivity":
-        doc = _sens_doc(run_dir)
+        doc = _sens_doc(run_dir, shown)
     else:
         raise ConfigError(f"{str(run_dir / 'run.json')!r}: unknown run kind {kind!r}; "
                           "expected 'fit' or 'sensitivity'")
@@ -1783,6 +1835,34 @@ def _key_results(entry: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _failed_diagnostics(folder: Path, entry: Mapping[str, Any]) -> list[str] | None:
+    """Names of the failed sampler checks of a complete fit task, ``[]`` if its
+    diagnostics passed, ``None`` if it is not a fit or records no verdict.
+
+    The verdict is read from the task's ``run.json`` (sealed with the task folder);
+    the key results in the manifest are the fallback."""
+    if entry.get("kind") != "fit":
+        return None
+    diag: Any = None
+    try:
+        diag = _read_json(folder / "run.json").get("diagnostics")
+    except (ConfigError, OSError):
+        pass
+    if not isinstance(diag, Mapping) or diag.get("verdict") not in ("pass", "fail"):
+        res = entry.get("results")
+        diag = res.get("diagnostics") if isinstance(res, Mapping) else None
+        if not isinstance(diag, Mapping) or diag.get("verdict") not in ("pass", "fail"):
+            verdict = res.get("verdict") if isinstance(res, Mapping) else None
+            diag = {"verdict": verdict} if verdict in ("pass", "fail") else None
+    if diag is None:
+        return None
+    if diag["verdict"] == "pass":
+        return []
+    failed = [str(c.get("name")) for c in diag.get("checks") or []
+              if isinstance(c, Mapping) and not c.get("passed")]
+    return failed or ["verdict"]
+
+
 def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
     """Write ``index.html`` and ``index.md`` for a batch folder.
 
@@ -1790,6 +1870,9 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
     and error line. A completed task links to its report; a missing (or older
     than the task's ``DONE.json``) report is generated into
     ``batch_dir/reports/<task-id>/`` (task folders themselves are never modified).
+    A complete fit whose sampler diagnostics failed (its ``run.json`` verdict) is
+    shown as complete with failed diagnostics, in its row and in the headline, never
+    as a plain green "done".
 
     Parameters
     ----------
@@ -1819,10 +1902,17 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
         s.alert("info", "Complete task folders not part of this batch's configs: "
                 + ", ".join(map(str, manifest["untracked_folders"])))
 
-    rows, report_errors = [], []
+    rows, report_errors, diag_failed = [], [], []
     for t in tasks:
         status = str(t.get("status", ""))
         folder = batch_dir / str(t.get("folder") or f"tasks/{t.get('id')}")
+        status_cell = {"text": status, "status": status}
+        failed_checks = _failed_diagnostics(folder, t) \
+            if status in ("done", "skipped") else None
+        if failed_checks:
+            diag_failed.append(str(t.get("id", "")))
+            status_cell = {"text": f"{status}, diagnostics failed "
+                                   f"({', '.join(failed_checks)})", "status": "warn"}
         link: Any = "—"
         if status in ("done", "skipped") and (folder / "run.json").is_file():
             try:
@@ -1836,7 +1926,7 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
         if error and err_file.is_file():
             error_cell = {"text": error, "href": err_file.relative_to(batch_dir).as_posix()}
         rows.append([str(t.get("id", "")), str(t.get("kind", "")), str(t.get("label", "")),
-                     {"text": status, "status": status}, str(t.get("attempts", "")),
+                     status_cell, str(t.get("attempts", "")),
                      _fmt_duration(t.get("duration_s")), str(t.get("finished_at") or ""),
                      _key_results(t), link, error_cell])
     s = doc.section("tasks", "Tasks")
@@ -1854,6 +1944,17 @@ def write_batch_index(batch_dir: str | Path) -> tuple[Path, Path]:
                    else f"{failed} task(s) failed" if failed else "Batch incomplete"}
     if not failed and not all(t.get("status") in ("done", "skipped") for t in tasks):
         doc.verdict["level"] = "warn"
+    if diag_failed:
+        # complete, but these numbers must not be used as they are: never green
+        doc.verdict["text"] += (f"; {len(diag_failed)} fit(s) complete with failed "
+                                "diagnostics (see their reports before using them)")
+        if doc.verdict["level"] == "ok":
+            doc.verdict["level"] = "warn"
+        doc.sections[0].alert(
+            "warn", f"{len(diag_failed)} fit(s) complete with failed sampler diagnostics "
+                    f"(R-hat, ESS, divergences or E-BFMI): {', '.join(diag_failed)}. Their "
+                    "posteriors are written but not reliable; see each report's advice.",
+            id="diagnostics-failed")
     return _render(doc, batch_dir, "index")
 
 

@@ -854,6 +854,7 @@ def add_arguments(parser) -> None:
                         help="replace an existing non-empty output folder")
     parser.add_argument("--strict", action="store_true",
                         help="exit with code 1 when a requested output could not be analysed")
+    parser.add_argument("--no-report", action="store_true", help="skip the HTML/MD report")
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="show a progress bar on stderr (default: when stderr is a terminal)")
@@ -867,9 +868,18 @@ def run(args) -> int:
     resolved = resolve_config(raw, cfg_path.resolve().parent)
     out = Path(args.out).resolve()
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+
+    def work(tmp: Path) -> dict:
+        result = run_config(resolved, tmp, progress=progress)
+        if not args.no_report:
+            from iongrad.workflows.report import write_report
+
+            # written before the rename: the report names the final folder, not tmp
+            write_report(tmp, run_folder=out)
+        return result
+
     summary = run_into_folder(args.out,  # as given: a symbolic link is refused
-                              lambda tmp: run_config(resolved, tmp, progress=progress),
-                              force=args.force, inputs=input_paths(resolved, cfg_path))
+                              work, force=args.force, inputs=input_paths(resolved, cfg_path))
     summary["out_dir"] = str(out)
     print(json.dumps({k: summary[k] for k in ("out_dir", "model", "method", "n",
                                               "n_evaluations", "infeasible_fraction")}))
@@ -880,6 +890,9 @@ def run(args) -> int:
         else:
             print(f"  {o}: {e['status']} ({e['method']}); ranking by {e['index']}: "
                   f"{', '.join(e['ranking'][:5])}")
+    if not args.no_report:
+        print(f"HTML report: {out / 'report.html'}")
+        print(f"Markdown report: {out / 'report.md'}")
     if outcome["message"]:
         sys.stderr.write(f"iongrad sensitivity: warning: {outcome['message']}\n")
     if args.strict and outcome["status"] != "complete":

@@ -164,3 +164,65 @@ def test_sensitivity_results_do_not_depend_on_workers(cluster, tmp_path):
     assert some, "sensitivity tasks wrote no CSV file to compare"
     if any("indices.csv" in files for files in runs["w1"].values()):
         assert all("indices.csv" in files for files in runs["w1"].values())
+
+
+def _small_fit_config(folder: Path, example: str, draws: int) -> Path:
+    """A shipped fit example (2 chains on 2 cores) with a small draws budget."""
+    import tomllib
+
+    text = (EXAMPLES / example).read_text()
+    sampler = tomllib.loads(text)["sampler"]
+    assert sampler["chains"] == 2 and sampler["cores"] == 2  # the case that used to fail
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=")[0].strip()
+        if key in ("draws", "tune"):
+            line = f"{key} = {draws}"
+        elif key == "prior_draws":
+            line = "prior_draws = 20"
+        lines.append(line)
+    folder.mkdir(exist_ok=True)
+    path = folder / example
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("example", "draws", "executors"), [
+    # K_Na per FXYD1 state: no steady state in the likelihood, derived ones per state
+    ("fit_literature_plm.toml", 60, ("local", "scheduler")),
+    # V under Na+ substitution of 8 cells: the steady state in the likelihood
+    ("fit_vrest_nao.toml", 30, ("scheduler",)),
+])
+def test_multichain_fit_in_a_batch(cluster, tmp_path, capsys, example, draws, executors):
+    """A fit asking for 2 chains on 2 cores runs in a daemonic Dask worker (LocalCluster
+    and an existing scheduler): its chains run one after the other there, run.json says
+    so, and the posterior is the one a standalone ``iongrad fit`` (parallel chains) gives,
+    number for number."""
+    import arviz as az
+
+    cfg = _small_fit_config(tmp_path / "cfg", example, draws)
+    alone = tmp_path / "alone"
+    assert main(["fit", str(cfg), "--out", str(alone), "--no-report", "--no-progress"]) == 0
+    run_alone = json.loads((alone / "run.json").read_text())
+    assert "chain_execution" not in run_alone  # parallel chains outside a worker
+    post_alone = az.from_netcdf(alone / "posterior.nc").posterior
+    argvs = {"local": ["--workers", "1"], "scheduler": ["--scheduler", cluster.scheduler_address]}
+    for name in executors:
+        out = tmp_path / name
+        capsys.readouterr()
+        assert main(["batch", str(cfg), "--out", str(out), "--no-progress",
+                     *argvs[name]]) == 0, name
+        stdout = capsys.readouterr().out
+        assert "1 done, 0 skipped, 0 failed" in stdout
+        assert f"HTML index: {(out / 'index.html').resolve()}" in stdout.splitlines()
+        assert (out / "index.html").is_file()
+        (task,) = (out / "tasks").iterdir()
+        run = json.loads((task / "run.json").read_text())
+        assert run["chain_execution"]["chains_sequential"] is True
+        assert run["chain_execution"]["cores_requested"] == 2
+        assert run["chain_execution"]["cores_used"] == 1
+        assert "daemonic" in run["chain_execution"]["reason"]
+        assert run["sampler"] == run_alone["sampler"]
+        post = az.from_netcdf(task / "posterior.nc").posterior
+        assert post.sizes["chain"] == 2 and post.sizes["draw"] == draws
+        assert post.equals(post_alone), f"{name}: posterior differs from the standalone fit"

@@ -325,6 +325,84 @@ def test_batch_index_lists_tasks_with_existing_links(sens_run, tmp_path):
     assert report.stat().st_mtime_ns == mtime
 
 
+def test_batch_index_flags_fits_with_failed_diagnostics(tmp_path):
+    """A complete fit task whose run.json records failed sampler checks is shown as
+    complete with failed diagnostics (not the green "done"), in its row and in the
+    headline; a fit whose checks passed stays "done"."""
+    batch = tmp_path / "batch"
+
+    def checks(failed):
+        return [{"name": n, "passed": n not in failed, "value": 1.0, "threshold": "",
+                 "worst": None, "advice": ""}
+                for n in ("r_hat", "ess_bulk", "ess_tail", "divergences", "bfmi")]
+
+    entries = []
+    for name, verdict, failed in (("fit-00000000000000aa", "pass", ()),
+                                  ("fit-00000000000000bb", "fail", ("r_hat", "ess_bulk"))):
+        folder = batch / "tasks" / name
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps(
+            {"kind": "fit", "diagnostics": {"verdict": verdict, "checks": checks(failed)}}))
+        (folder / "report.html").write_text("<html></html>")  # the task's own report
+        entries.append({"id": name, "kind": "fit", "label": f"{name}.toml",
+                        "hash": name[4:], "folder": f"tasks/{name}", "status": "done",
+                        "attempts": 1, "duration_s": 2.0, "error": None,
+                        "results": {"posterior_means": {"k_na_mM": 15.0}}})
+    (batch / "manifest.json").write_text(json.dumps(
+        {"schema": "iongrad.batch.manifest/1", "executor": "serial",
+         "counts": {"done": 2}, "tasks": entries}))
+    html_path, md_path = write_batch_index(batch)
+    text = html_path.read_text(encoding="utf-8")
+    md = md_path.read_text(encoding="utf-8")
+    rows = {r[0]: r for r in _parse(html_path).tables["tasks-table"][1:]}
+    assert rows["fit-00000000000000aa"][3] == "done"
+    bad = "done, diagnostics failed (r_hat, ess_bulk)"
+    assert rows["fit-00000000000000bb"][3] == bad
+    assert f'<span class="badge warn">{bad}</span>' in text
+    assert '<span class="badge done">done</span>' in text  # the passing fit
+    headline = re.search(r'<p class="verdict (\w+)" id="verdict">([^<]*)</p>', text)
+    assert headline.group(1) == "warn"
+    assert headline.group(2) == ("All tasks complete; 1 fit(s) complete with failed "
+                                 "diagnostics (see their reports before using them)")
+    assert f"**{headline.group(2)}**" in md and f"**{bad}**" in md
+    assert 'id="diagnostics-failed"' in text and "fit-00000000000000bb" in text
+
+
+def _small_plm_config(folder: Path) -> Path:
+    """The shipped K_Na-by-FXYD1 fit (``fit_literature_plm.toml``) with short chains."""
+    text = resources.files("iongrad.workflows").joinpath(
+        "examples/fit_literature_plm.toml").read_text(encoding="utf-8")
+    short = {"draws": "draws = 60", "tune": "tune = 60", "prior_draws": "prior_draws = 40",
+             "cores": "cores = 1"}
+    lines = [short.get(line.split("=")[0].strip(), line) for line in text.splitlines()]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plm.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_fit_cli_report_names_the_final_run_folder(tmp_path, capsys):
+    """``iongrad fit`` writes its report in a temporary folder renamed at the end; the
+    report names the final folder, never the temporary one."""
+    from iongrad.workflows.cli import main
+
+    out = tmp_path / "fit-out"
+    assert main(["fit", str(_small_plm_config(tmp_path / "cfg")), "--out", str(out),
+                 "--no-progress"]) == 0
+    stdout = capsys.readouterr().out
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    html_text = (out / "report.html").read_text(encoding="utf-8")
+    md_text = (out / "report.md").read_text(encoding="utf-8")
+    assert ".tmp-" not in html_text and ".tmp-" not in md_text
+    final = str(out.resolve())
+    meta = dict(_parse(out / "report.html").tables["run-metadata"])
+    assert meta["run folder"] == final
+    assert f"| **run folder** | {final} |" in md_text
+    assert f"from {final}." in html_text  # the footer names the run folder too
+    assert f"HTML report: {out.resolve() / 'report.html'}" in stdout.splitlines()
+    assert f"Markdown report: {out.resolve() / 'report.md'}" in stdout.splitlines()
+
+
 def test_report_cli(sens_run, tmp_path, capsys):
     from iongrad.workflows.cli import main
 

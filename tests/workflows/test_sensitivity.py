@@ -224,3 +224,42 @@ def test_posterior_inputs(tmp_path):
     draws = post["g_k_nS"].values
     assert draws.min() <= gk.min() and gk.max() <= draws.max()
     assert np.median(gk) == pytest.approx(np.median(draws), rel=0.05)
+
+
+def test_cli_writes_the_report_and_prints_its_path(tmp_path, capsys):
+    """``iongrad sensitivity`` on a shipped example writes report.html and report.md with
+    one index table per output (the numbers of indices.csv) and prints both paths."""
+    import html as html_lib
+    import re
+    import tomllib
+
+    from iongrad.workflows.cli import main
+    from iongrad.workflows.report import _fmt
+
+    example = Path(__file__).resolve().parents[2] / "workflows" / "examples" / "sens_energy.toml"
+    text = example.read_text(encoding="utf-8")
+    outputs = tomllib.loads(text)["sensitivity"]["outputs"]
+    assert len(outputs) == 3
+    cfg = tmp_path / "sens_energy.toml"
+    cfg.write_text(re.sub(r"(?m)^n = \d+", "n = 64", text), encoding="utf-8")
+    out = tmp_path / "energy"
+    assert main(["sensitivity", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    stdout = capsys.readouterr().out
+    report_html, report_md = out / "report.html", out / "report.md"
+    assert f"HTML report: {report_html.resolve()}" in stdout.splitlines()
+    assert f"Markdown report: {report_md.resolve()}" in stdout.splitlines()
+    page = report_html.read_text(encoding="utf-8")
+    md = report_md.read_text(encoding="utf-8")
+    assert ".tmp-" not in page and ".tmp-" not in md  # names the final folder
+    rows = _read(out / "indices.csv")
+    for output in outputs:
+        st = _idx(rows, output, "ST", "sobol")
+        assert set(st) == set(tomllib.loads(text)["inputs"])
+        assert f'id="indices-table-{output}"' in page
+        top = max(st.values(), key=lambda r: r["value"])
+        cell = f"{_fmt(top['value'])} ± {_fmt(top['conf'], 2)}"
+        # the top input's row of this output's table, in both twins
+        table = page.split(f'id="indices-table-{output}"', 1)[1].split("</table>", 1)[0]
+        assert html_lib.escape(cell) in table and top["parameter"] in table
+        assert re.search(rf"### {output} \(sobol, main design, \d+ rows\)", md)
+        assert cell in md.split(f"### {output} (sobol", 1)[1].split("###", 1)[0]
