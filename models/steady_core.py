@@ -147,7 +147,9 @@ class SteadyPlan:
             b_n = b.xreplace({st.unknown: sp.exp(nv)}) if st.unknown != v else b
             earlier = [x, *numeric]
             reduced_residuals.append(b_n)
-            inner = HoistedFunction([nv, *earlier], self._psyms, [b_n, sp.diff(b_n, nv)])
+            # hoisted per outer iteration: everything but the step's own unknown is fixed
+            # while its 1-D Newton runs (the pump current at this Na_i, ...)
+            inner = HoistedFunction([nv], [*earlier, *self._psyms], [b_n, sp.diff(b_n, nv)])
             partials = numpy_function([nv, *earlier, *self._psyms],
                                       [sp.diff(b_n, s) for s in earlier])
             if st.unknown == v:  # start at the Nernst potential of the balance's ion
@@ -247,9 +249,10 @@ class SteadyPlan:
             earlier = [x, *nums]
             y = (guess(*earlier, *pv)[0] if n_guess is None or n_guess[j] is None
                  else n_guess[j])
-            y, ok_j = _newton_1d(inner, y, earlier, prepared["inner"][j])
+            prep_j = inner.prepare(*earlier, *pv)
+            y, ok_j = _newton_1d(inner, y, earlier, prep_j)
             ok &= ok_j
-            b_vals = inner(y, *earlier, *prepared["inner"][j])
+            b_vals = inner(y, *prep_j)
             parts = partials(y, *earlier, *pv)
             # dy/dx = -(∂B/∂x + Σ ∂B/∂n_i dn_i/dx) / ∂B/∂y
             total = parts[0] + sum(p * d for p, d in zip(parts[1:], dnums, strict=True))
@@ -261,7 +264,7 @@ class SteadyPlan:
         return r, dr, scale, nums, ok
 
     def prepare(self, pv) -> dict:
-        return {"inner": [inner.prepare(*pv) for _, inner, _, _ in self._numeric_steps],
+        return {"inner": [() for _ in self._numeric_steps],
                 "final": self._final.prepare(*pv)}
 
 
@@ -271,12 +274,11 @@ def _newton_1d(fn: HoistedFunction, y0, earlier, prepared, max_iter=100):
     ok = np.zeros(y.shape, dtype=bool)
     idx = np.arange(y.size)
     yf, okf = y.ravel(), ok.ravel()
-    ear = [np.broadcast_to(e, y.shape).ravel() for e in earlier]
     prep = [np.broadcast_to(p, y.shape).ravel() for p in prepared]
     with np.errstate(all="ignore"):
         for _ in range(max_iter):
             yi = yf[idx]
-            b, db = fn(yi, *(e[idx] for e in ear), *(p[idx] for p in prep))
+            b, db = fn(yi, *(p[idx] for p in prep))
             step = b / db
             yi = yi - step
             yf[idx] = yi

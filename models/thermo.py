@@ -173,12 +173,11 @@ def ghk_phi_family_np(u: np.ndarray, order: int = 0) -> tuple[np.ndarray, ...]:
     out = [np.where(small, ser, np.where(pos, phi_a, phi_ma)),
            np.where(small, ser_m, np.where(pos, phi_ma, phi_a))]
     if order >= 1:
+        # below the (larger) series cut-off of Φ' the series is used, so t and m from
+        # a_s serve wherever the closed form is taken
         small1 = a < _SERIES_CUTOFF_D1
-        a1 = np.where(small1, 1.0, a)
-        t1 = np.where(small & ~small1, np.exp(-a1), t)
-        m1 = np.where(small & ~small1, -np.expm1(-a1), m)
-        m2 = m1 * m1
-        d_a, d_ma = (m1 - a1 * t1) / m2, t1 * (a1 - m1) / m2
+        m2 = m * m
+        d_a, d_ma = (m - a_s * t) / m2, t * (a_s - m) / m2
         u5 = u2 * u2 * u
         dser = 0.5 + u / 6.0 - u2 * u / 180.0 + u5 / 5040.0
         dser_m = 0.5 - u / 6.0 + u2 * u / 180.0 - u5 / 5040.0
