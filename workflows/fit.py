@@ -78,7 +78,8 @@ __all__ = ["add_arguments", "resolve_config", "run", "run_config"]
 #: Sampler defaults (the schema, :class:`iongrad.workflows.schema.SamplerSection`,
 #: declares the types and caps).
 _SAMPLER = {"seed": None, "draws": 500, "tune": 500, "chains": 2, "cores": 1,
-            "target_accept": 0.9, "prior_draws": 500, "init": "jitter+adapt_diag"}
+            "target_accept": 0.9, "prior_draws": 500, "init": "jitter+adapt_diag",
+            "backend": "pymc"}
 
 
 def _dataset_ref(fit: dict, base_dir: Path) -> dict:
@@ -240,6 +241,20 @@ def _summary_vars(idata, spec) -> list[str]:
     return names
 
 
+def _backend_kwargs(s: Mapping) -> dict:
+    """``pm.sample`` arguments of the chosen NUTS implementation."""
+    if s.get("backend", "pymc") == "pymc":
+        return {"init": s["init"]}
+    try:
+        import nutpie  # noqa: F401
+    except ImportError:
+        raise ConfigError("sampler.backend = 'nutpie' needs nutpie: pip install "
+                          "'iongrad[nutpie]' (or choose backend = 'pymc')") from None
+    # nutpie adapts its own mass matrix (no `init`); the model is compiled by
+    # PyTensor's numba backend, where the steady-state Op runs compiled code
+    return {"nuts_sampler": "nutpie", "nuts_sampler_kwargs": {"backend": "numba"}}
+
+
 def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict:
     """Fit with NUTS and write every output into ``out_dir`` (which must exist)."""
     import numpy as np
@@ -272,8 +287,8 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
             with sampling_guard():
                 idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
                                   cores=cores, target_accept=s["target_accept"],
-                                  init=s["init"], random_seed=seed, progressbar=progress,
-                                  compute_convergence_checks=False)
+                                  random_seed=seed, progressbar=progress,
+                                  compute_convergence_checks=False, **_backend_kwargs(s))
             # PyMC returns the draws so far when interrupted: never keep those
             check_complete_posterior(idata, draws=s["draws"], chains=s["chains"])
         except pm.exceptions.SamplingError as exc:

@@ -408,16 +408,21 @@ class SamplerSection(Section):
     prior_draws: _count(MAX_PRIOR_DRAWS) = 500
     init: Literal["jitter+adapt_diag", "adapt_diag", "jitter+adapt_full", "adapt_full"] = (
         "jitter+adapt_diag")
+    #: "pymc": PyMC's NUTS; "nutpie": nutpie's NUTS on the model compiled by PyTensor's
+    #: numba backend (the steady-state Op has a generated numba implementation), chains
+    #: in threads (optional dependency: pip install 'iongrad[nutpie]')
+    backend: Literal["pymc", "nutpie"] = "pymc"
 
 
 class RundownSamplerSection(SamplerSection):
-    """``[sampler]`` of a run-down fit (no ``init``)."""
+    """``[sampler]`` of a run-down fit (no ``init``; PyMC's NUTS only: the run-down Op
+    has no numba implementation yet)."""
 
     prior_draws: _count(MAX_PRIOR_DRAWS) = 200
 
     @classmethod
     def allowed_keys(cls, data: Mapping) -> tuple[str, ...]:
-        return tuple(k for k in cls.model_fields if k != "init")
+        return tuple(k for k in cls.model_fields if k not in ("init", "backend"))
 
 
 class PriorSection(Section):
