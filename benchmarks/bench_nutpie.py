@@ -43,8 +43,8 @@ def main(argv=None) -> int:
 
     model, _ = build_model(load_shipped("synthetic_vrest_ko"), SPEC)
     names = [v.name for v in model.free_RVs]
-    print(f"8-cell fit: {sum(int(np.prod(v.shape.eval())) for v in model.value_vars)} "
-          f"dimensions, {len(names)} parameter arrays")
+    dims = sum(np.size(v) for v in model.initial_point().values())
+    print(f"8-cell fit: {dims} dimensions, {len(names)} parameter arrays")
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="(?i).*object mode.*")
         t = time.perf_counter()

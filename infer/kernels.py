@@ -32,7 +32,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from iongrad.models.codegen import EXP_CLAMP
 from iongrad.models.mechanisms.base import ghk_phi, ghk_phi_d1, ghk_phi_d2
 from iongrad.models.membrane import Membrane
-from iongrad.models.steady_core import plan_for
+from iongrad.models.steady_core import SteadyPlan, plan_for
 
 __all__ = ["compiled_solver", "kernel_source"]
 
@@ -144,6 +144,8 @@ def kernel_source(membrane: Membrane) -> str | None:
     normalised residual, then the same checks and ``reason`` codes.
     """
     plan = plan_for(membrane)
+    if not isinstance(plan, SteadyPlan):
+        return None  # coupled balances: the NumPy Newton solver only
     pr = _ScalarPrinter({"fully_qualified_modules": False, "strict": False})
     params = [s.name for s in plan.param_symbols]
     x = plan.reduced_vars[0]

@@ -160,7 +160,9 @@ class SteadyStateOp(Op):
         env.update(zip(self.plan.reduced_vars, ys, strict=True))
         res = pytensor_graph(self.plan.reduced_residuals, env)
         d = len(ys)
-        jac = [[pytensor.grad(r.sum(), y, consider_constant=ys) for y in ys] for r in res]
+        # (electroneutrality does not involve V: a disconnected entry is a zero)
+        jac = [[pytensor.grad(r.sum(), y, consider_constant=ys, disconnected_inputs="ignore",
+                              return_disconnected="zero") for y in ys] for r in res]
         lam = _solve_transposed(jac, gs, d)
         lam = [pytensor.gradient.disconnected_grad(v) for v in lam]
         cost = sum((v * r).sum() for v, r in zip(lam, res, strict=True))

@@ -185,27 +185,7 @@ class SteadyPlan:
             g0 = param(ION[self.master_ion].outside) / 10
         self.x0_expr = sp.log(g0)
         self._x0 = numpy_function(self._psyms, [self.x0_expr])
-        self.check_exprs = None  # set below
-        # checks and outputs, as functions of the full state (c_X..., V)
-        svars = list(membrane.state_symbols())
-        checks = []
-        for xi in membrane.ions:
-            checks.append(sp.Abs(membrane.flux(xi)) / (membrane.flux_scale(xi) + _TINY))
-        checks.append(sp.Abs(membrane.current) / (membrane.current_scale + _TINY))
-        checks.append(sp.Abs(membrane.electroneutrality) / membrane.electroneutrality_scale)
-        self.check_names = (*membrane.ions, "current", "electroneutrality")
-        self.master_is_ln = True  # the master unknown is the log of a concentration
-        self._checks = numpy_function([*svars, *self._psyms], checks)
-        self.check_exprs = tuple(checks)
-        self._impermeant = numpy_function([*svars, *self._psyms], [membrane.impermeant()])
-        outs = {f"e_{xi}_mV": membrane.nernst(xi) for xi in membrane.ions}
-        for mech in membrane.mechanisms:
-            outs[f"{mech.name}_current_pA"] = mech.current
-        outs["atp_per_s"] = membrane.atp_per_s
-        outs["slope_conductance_nS"] = membrane.slope_conductance
-        self.output_names = tuple(outs)
-        self.output_exprs = dict(outs)
-        self._outputs = numpy_function([*svars, *self._psyms], list(outs.values()))
+        _add_checks_and_outputs(self, membrane)
 
     # ---- planning ------------------------------------------------------------------
     def _plan(self, balances, unknowns):
@@ -233,10 +213,9 @@ class SteadyPlan:
                     break
             if not remaining and known == set(unknowns):
                 return master, steps
-        raise NotImplementedError(
-            "no one-dimensional reduction of this membrane model: each balance must "
-            "leave one new unknown given the ones before it (a multi-dimensional "
-            "solver for coupled compositions is not implemented yet)")
+        raise _NoReduction(
+            "no one-dimensional reduction of this membrane model: no ordering of its "
+            "balances leaves one new unknown per balance")
 
     # ---- evaluation ----------------------------------------------------------------
     def reduced_residual(self, x, pv, prepared, n_guess=None):
@@ -266,6 +245,30 @@ class SteadyPlan:
     def prepare(self, pv) -> dict:
         return {"inner": [() for _ in self._numeric_steps],
                 "final": self._final.prepare(*pv)}
+
+
+def _add_checks_and_outputs(plan, membrane: Membrane) -> None:
+    """Generated checks (every balance, current, electroneutrality), impermeant anions
+    and outputs, as functions of the full state ``(c_X..., V)`` and the parameters."""
+    psyms = list(plan.param_symbols)
+    svars = list(membrane.state_symbols())
+    checks = []
+    for xi in membrane.ions:
+        checks.append(sp.Abs(membrane.flux(xi)) / (membrane.flux_scale(xi) + _TINY))
+    checks.append(sp.Abs(membrane.current) / (membrane.current_scale + _TINY))
+    checks.append(sp.Abs(membrane.electroneutrality) / membrane.electroneutrality_scale)
+    plan.check_names = (*membrane.ions, "current", "electroneutrality")
+    plan._checks = numpy_function([*svars, *psyms], checks)
+    plan.check_exprs = tuple(checks)
+    plan._impermeant = numpy_function([*svars, *psyms], [membrane.impermeant()])
+    outs = {f"e_{xi}_mV": membrane.nernst(xi) for xi in membrane.ions}
+    for mech in membrane.mechanisms:
+        outs[f"{mech.name}_current_pA"] = mech.current
+    outs["atp_per_s"] = membrane.atp_per_s
+    outs["slope_conductance_nS"] = membrane.slope_conductance
+    plan.output_names = tuple(outs)
+    plan.output_exprs = dict(outs)
+    plan._outputs = numpy_function([*svars, *psyms], list(outs.values()))
 
 
 def _newton_1d(fn: HoistedFunction, y0, earlier, prepared, max_iter=100):
@@ -298,9 +301,18 @@ def plan_for(membrane: Membrane) -> SteadyPlan:
     key = id(membrane)
     plan = _PLANS.get(key)
     if plan is None or plan.membrane is not membrane:
-        plan = SteadyPlan(membrane)
+        try:
+            plan = SteadyPlan(membrane)
+        except _NoReduction:
+            from iongrad.models.steady_coupled import CoupledPlan
+
+            plan = CoupledPlan(membrane)
         _PLANS[key] = plan
     return plan
+
+
+class _NoReduction(NotImplementedError):
+    """No ordering of the balances leaves one new unknown per balance."""
 
 
 @dataclass
@@ -334,6 +346,8 @@ def solve_membrane(membrane: Membrane, p: dict[str, np.ndarray], *, x0=None,
     plan = plan_for(membrane)
     pv = [p[k] for k in plan.params]
     n = pv[0].size
+    if not isinstance(plan, SteadyPlan):
+        return _solve_coupled(plan, pv, rtol_check, max_conc_mM)
     cold = x0 is None
     if cold:
         x0 = np.broadcast_to(plan._x0(*pv)[0], (n,)).astype(float)
@@ -421,19 +435,37 @@ def _bracketed(plan, pv, max_iter):
     return x, conv & bracketed, iters, bracketed
 
 
+def _solve_coupled(plan, pv, rtol_check, max_conc_mM):
+    from iongrad.models.steady_coupled import solve_coupled
+
+    z, conv = solve_coupled(plan, pv, rtol_check=rtol_check, max_conc_mM=max_conc_mM)
+    n = pv[0].size
+    with np.errstate(all="ignore"):
+        state = [np.broadcast_to(s, (n,)).astype(float) for s in plan._state(*z, *pv)]
+    return _classify(plan, z[0], pv, state, conv, np.ones(n, dtype=bool),
+                     np.zeros(n, dtype=np.int64), rtol_check, max_conc_mM, tuple(z))
+
+
 def _finish(plan, x, pv, conv, bracketed, iters, rtol_check, max_conc_mM):
     """The state at the root, its outputs, and a ``reason`` for every sample."""
-    m = plan.membrane
     n = x.size
     prepared = plan.prepare(pv)
     with np.errstate(all="ignore"):
         _r, _dr, _s, nums, ok_inner = plan.reduced_residual(x, pv, prepared)
         state = plan._state(x, *nums, *pv)
     state = [np.broadcast_to(s, (n,)).astype(float) for s in state]
+    reduced = (x, *(np.broadcast_to(y, (n,)).astype(float) for y in nums))
+    return _classify(plan, x, pv, state, conv & ok_inner, bracketed, iters, rtol_check,
+                     max_conc_mM, reduced)
+
+
+def _classify(plan, x, pv, state, conv, bracketed, iters, rtol_check, max_conc_mM, reduced):
+    """Reason codes, residuals and outputs of candidate states (any plan)."""
+    m = plan.membrane
+    n = x.size
     conc_vals, v = state[:-1], state[-1]
     reason = np.zeros(n, dtype=np.int64)
     reason[~conv] = 2
-    reason[~ok_inner] = 2
     reason[~bracketed] = 1
     with np.errstate(all="ignore"):
         a_i = np.broadcast_to(plan._impermeant(*conc_vals, v, *pv)[0], (n,))
@@ -459,7 +491,6 @@ def _finish(plan, x, pv, conv, bracketed, iters, rtol_check, max_conc_mM):
     st = {ION[xi].inside: c for xi, c in zip(m.ions, conc_vals, strict=True)}
     st["v_mV"] = v
     st["a_i_mM"] = a_i.astype(float)
-    reduced = (x, *(np.broadcast_to(y, (n,)).astype(float) for y in nums))
     return SteadySolution(st, outputs, reason, iters, residuals, x, reduced)
 
 

@@ -21,6 +21,7 @@ from iongrad.models.codegen import numpy_function, phi_d1_scalar, phi_scalar, py
 from iongrad.models.mechanisms import (
     Mechanism,
     activity_load,
+    bath,
     conc,
     ghk_leak,
     na_k_pump,
@@ -280,14 +281,64 @@ def test_changing_a_rate_law_parameter_moves_every_backend_identically():
     assert np.all(numpy_sol.state["na_i_mM"][f] < na_first[f])
 
 
-def test_a_composition_without_a_one_dimensional_reduction_is_refused_plainly():
-    # Na+ and K+ coupled in one rate law (an electroneutral exchanger) alone with leaks
-    # still reduces; a membrane whose every balance couples two new unknowns does not
-    j = param("g_na_nS") * (sp.log(conc("na")) - sp.log(conc("k")))
-    cross = Mechanism("exchanger", fluxes={"na": j, "k": -j})
-    m = Membrane("coupled", (cross, ohmic_leak("cl")))
-    with pytest.raises(NotImplementedError, match="no one-dimensional reduction"):
-        plan_for(m)
+Q.register(Q.quantity("l_nkcc_pA", "pA", "current", 0, 1e5, low_inclusive=True, default=5.0,
+                      description="NKCC1 flux per unit of its log driving force"))
+
+
+def nkcc1() -> Mechanism:
+    """Na+-K+-2Cl- cotransport driven by its free energy (inward for a positive drive)."""
+    drive = (sp.log(bath("na") * bath("k") * bath("cl") ** 2)
+             - sp.log(conc("na") * conc("k") * conc("cl") ** 2))
+    j_in = param("l_nkcc_pA") * drive
+    gross = param("l_nkcc_pA") * (sp.Abs(sp.log(bath("na") * bath("k") * bath("cl") ** 2))
+                                  + sp.Abs(sp.log(conc("na") * conc("k") * conc("cl") ** 2)))
+    return Mechanism("nkcc1", fluxes={"na": -j_in, "k": -j_in, "cl": -2 * j_in},
+                     flux_scales={"na": gross, "k": gross, "cl": 2 * gross},
+                     current_scale=0 * gross)
+
+
+def test_coupled_balances_are_solved_by_the_multidimensional_newton():
+    """NKCC1 couples the Na+, K+ and Cl- balances (no 1-D reduction exists). With no
+    other Cl- path, the Cl- balance forces the cotransporter to equilibrium:
+    Na_i K_i Cl_i^2 = Na_o K_o Cl_o^2, a closed form the solver never uses."""
+    from iongrad.models.steady_coupled import CoupledPlan
+
+    m = Membrane("immature_neuron", (ohmic_leak("na"), ohmic_leak("k"), ohmic_leak("cl"),
+                                     na_k_pump(), activity_load(), nkcc1()))
+    assert isinstance(plan_for(m), CoupledPlan)
+    rng = np.random.default_rng(12)
+    n = 300
+    p = _design(m, n=n, rng=rng)
+    p["g_cl_nS"] = np.zeros(n)
+    p["l_nkcc_pA"] = np.exp(rng.uniform(np.log(0.5), np.log(50.0), n))
+    sol = solve_membrane(m, p)
+    f = sol.feasible
+    assert f.mean() > 0.9
+    st = sol.state
+    lhs = st["na_i_mM"] * st["k_i_mM"] * st["cl_i_mM"] ** 2
+    rhs = p["na_o_mM"] * p["k_o_mM"] * p["cl_o_mM"] ** 2
+    np.testing.assert_allclose(lhs[f], rhs[f], rtol=1e-8)
+    # independent Na+ balance: leak + pump + load, the cotransporter carrying nothing
+    t = p["temperature_K"][f]
+    i_na = ohmic_current_pA(st["v_mV"][f], nernst_mV(p["na_o_mM"][f], st["na_i_mM"][f], 1, t),
+                            p["g_na_nS"][f])
+    i_p = sol.outputs["na_k_pump_current_pA"][f]
+    bal = i_na + 3 * i_p - p["activity_load_pA"][f]
+    assert np.max(np.abs(bal) / (np.abs(i_na) + 3 * i_p)) < 1e-8
+    # with a Cl- leak too, Cl_i sits above its passive (Nernst) level exactly where the
+    # cotransporter's drive is inward: its flux has the sign of its free-energy change
+    q = dict(p, g_cl_nS=np.full(n, 0.3))
+    w = solve_membrane(m, q)
+    g = w.feasible
+    assert g.mean() > 0.9
+    s_ = w.state
+    passive = p["cl_o_mM"] * np.exp(s_["v_mV"] / (
+        8.314462618 * p["temperature_K"] / 96485.33212 * 1e3))
+    drive = np.log(rhs) - np.log(s_["na_i_mM"] * s_["k_i_mM"] * s_["cl_i_mM"] ** 2)
+    clear = g & (np.abs(drive) > 1e-6)
+    assert clear.sum() > 0.8 * n
+    np.testing.assert_array_equal(np.sign(s_["cl_i_mM"] - passive)[clear],
+                                  np.sign(drive)[clear])
 
 
 def test_membrane_models_are_data():
@@ -345,3 +396,25 @@ def test_compiled_ghk_solver_solves_whatever_the_numpy_solver_solves(volume):
         res = plan._checks(*state, *pv)
         assert np.max(np.stack(res)) <= 1e-9
         assert all(np.all(c > 0) for c in state[:-1])
+
+
+def test_coupled_composition_gets_ift_gradients():
+    m = Membrane("immature_neuron_op", (ohmic_leak("na"), ohmic_leak("k"), ohmic_leak("cl"),
+                                        na_k_pump(), activity_load(), nkcc1()))
+    p = _design(m, n=4, rng=np.random.default_rng(8))
+    p["l_nkcc_pA"] = np.array([1.0, 3.0, 10.0, 30.0])
+    op = SteadyStateOp(membrane=m)
+    assert op.n_reduced == 4  # ln Na_i, ln K_i, ln Cl_i, V
+    lvar = pt.dvector("l")
+    fixed = {k: v for k, v in p.items() if k != "l_nkcc_pA"}
+    out = steady_state_graph({**fixed, "l_nkcc_pA": lvar}, n=4, op=op)
+    cost = (out["cl_i_mM"] * np.array([1.0, 0.7, 0.5, 0.3])).sum() + out["v_rest_mV"].sum()
+    f = pytensor.function([lvar], cost)
+    grad = pytensor.function([lvar], pytensor.grad(cost, lvar))(p["l_nkcc_pA"])
+    for j in range(4):
+        h = p["l_nkcc_pA"][j] * 1e-4
+        e = np.zeros(4)
+        e[j] = h
+        fd = (8 * (f(p["l_nkcc_pA"] + e) - f(p["l_nkcc_pA"] - e))
+              - (f(p["l_nkcc_pA"] + 2 * e) - f(p["l_nkcc_pA"] - 2 * e))) / (12 * h)
+        np.testing.assert_allclose(grad[j], fd, rtol=1e-6)
