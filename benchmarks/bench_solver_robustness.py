@@ -197,6 +197,62 @@ def run(log2n: int, seed: int, ode_points: int) -> dict:
     return out
 
 
+#: Four-ion compositions (Na+, K+, Cl-, HCO3-; six mechanisms) and their design ranges.
+FOUR_ION = {
+    "pump_leak_hco3": {**RANGES["ohmic"], "g_hco3_nS": (0.006, 0.6)},
+    "pump_leak_ghk_hco3": {**RANGES["ghk"], "p_hco3_cm_s": (2e-9, 2e-7)},
+}
+
+
+def check_composition(name: str, log2n: int, seed: int, *, n_grid: int = 240,
+                      max_conc_mM: float = 2000.0) -> dict:
+    """Every point of a wide design of a named composition converged or flagged; each
+    flagged point scanned for a physical root of the solver's reduction (generic)."""
+    from iongrad.models.membrane import composition
+    from iongrad.models.steady_core import REASONS, reduced_state, solve_membrane
+
+    m = composition(name)
+    ranges = {**FOUR_ION[name], **RANGES["common"]}
+    names = list(ranges)
+    u = qmc.Sobol(d=len(names) + 1, scramble=True, seed=seed).random_base2(log2n)
+    n = u.shape[0]
+    p = {k: np.full(n, float(v)) for k, v in m.defaults().items()}
+    for j, k in enumerate(names):
+        lo, hi = ranges[k]
+        p[k] = np.exp(np.log(lo) + u[:, j] * (np.log(hi) - np.log(lo)))
+    p["activity_load_pA"] = 20.0 * u[:, -1]
+    t0 = time.perf_counter()
+    sol = solve_membrane(m, p)
+    dt = time.perf_counter() - t0
+    feas = sol.feasible
+    conc = np.stack([sol.state[f"{x}_i_mM"] for x in m.ions])
+    worst = np.max(np.stack(list(sol.residuals.values())), axis=0)
+    flagged = ~feas
+    missed = 0
+    idx = np.flatnonzero(flagged)
+    x_grid = np.linspace(np.log(1e-4), np.log(max_conc_mM), n_grid)
+    for start in range(0, idx.size, 500):
+        sel = idx[start:start + 500]
+        q = {k: np.repeat(v[sel], n_grid) for k, v in p.items()}
+        st = reduced_state(m, q, np.tile(x_grid, sel.size))
+        with np.errstate(all="ignore"):
+            c = np.stack([st[f"{x}_i_mM"] for x in m.ions])
+            phys = (st["ok"] & np.isfinite(st["v_mV"]) & np.isfinite(st["h"])
+                    & np.all(np.isfinite(c) & (c > 0) & (c <= max_conc_mM), axis=0))
+        h, phys = st["h"].reshape(sel.size, n_grid), phys.reshape(sel.size, n_grid)
+        change = (h[:, :-1] * h[:, 1:] < 0) & phys[:, :-1] & phys[:, 1:]
+        missed += int(change.any(axis=1).sum())
+    return {"composition": name, "ions": m.ions, "mechanisms": [x.name for x in m.mechanisms],
+            "n": n, "solve_s": dt, "rate_per_s": n / dt,
+            "converged_fraction": float(feas.mean()),
+            "infeasible_by_reason": {REASONS[k]: int(np.sum(sol.reason == k))
+                                     for k in REASONS if k},
+            "nan_in_converged": int(np.sum(~np.isfinite(conc[:, feas]))),
+            "negative_in_converged": int(np.sum(conc[:, feas] <= 0)),
+            "worst_residual_converged": float(np.max(worst[feas])),
+            "flagged_with_physical_root": missed}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--log2n", type=int, default=17, help="2**log2n points (17: 131072)")
@@ -221,6 +277,18 @@ def main(argv=None) -> int:
         print(f"ODE ({o['leak']}, pump on, {o['points']} points, to {o['horizon_s']:g} s): worst "
               f"relative concentration difference {o['worst_rel_conc']:.2e} (tol {ODE_RTOL:g}), "
               f"worst |dV| {o['worst_abs_v_mV']:.2e} mV; failures {len(o['failures'])}")
+    res["four_ion"] = []
+    for j, name in enumerate(FOUR_ION):
+        r = check_composition(name, args.log2n, args.seed + 10 + j)
+        res["four_ion"].append(r)
+        print(f"{name} ({len(r['ions'])} ions, {len(r['mechanisms'])} mechanisms): converged "
+              f"{r['converged_fraction']:.4f}  flagged but solvable "
+              f"{r['flagged_with_physical_root']}  NaN {r['nan_in_converged']}  negative "
+              f"{r['negative_in_converged']}  worst residual "
+              f"{r['worst_residual_converged']:.2e}  ({r['rate_per_s']:,.0f} solves/s)")
+        for reason, count in r["infeasible_by_reason"].items():
+            if count:
+                print(f"        {count / r['n']:.4f}  {reason}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(res, fh, indent=2)

@@ -189,7 +189,9 @@ def pump_leak_cell(leak: str = "ohmic", volume: str = "fixed", *,
     make = ohmic_leak if leak == "ohmic" else ghk_leak
     mechanisms = (*(make(x) for x in ions), na_k_pump(), activity_load())
     name = "pump_leak" + ("_ghk" if leak == "ghk" else "") + (
-        "_osmotic" if volume == "osmotic" else "")
+        "_osmotic" if volume == "osmotic" else "") + (
+        "" if tuple(ions) == ("na", "k", "cl") else "_" + "_".join(
+            x for x in ions if x not in ("na", "k", "cl")))
     return Membrane(name, mechanisms, volume,
                     description=f"{leak} leaks of {', '.join(ions)}, Na+/K+ pump, "
                                 f"activity load, {volume} volume")
@@ -197,6 +199,10 @@ def pump_leak_cell(leak: str = "ohmic", volume: str = "fixed", *,
 
 #: Named compositions (``[model]`` names in configs).
 COMPOSITIONS = {
+    # four ions, six mechanisms: HCO3- (the other anion of GABA-A channels) as a leak
+    "pump_leak_hco3": lambda: pump_leak_cell("ohmic", "fixed", ions=("na", "k", "cl", "hco3")),
+    "pump_leak_ghk_hco3": lambda: pump_leak_cell("ghk", "fixed",
+                                                 ions=("na", "k", "cl", "hco3")),
     "pump_leak": lambda: pump_leak_cell("ohmic", "fixed"),
     "pump_leak_ghk": lambda: pump_leak_cell("ghk", "fixed"),
     "pump_leak_osmotic": lambda: pump_leak_cell("ohmic", "osmotic"),

@@ -135,6 +135,10 @@ _ENTRIES: tuple[Quantity, ...] = (
        description="K+ permeability (GHK)"),
     _q("p_cl_cm_s", "cm/s", "permeability", 0, 1.0, lo_in=True, default=1.0e-7,
        description="Cl- permeability (GHK)"),
+    _q("g_hco3_nS", "nS", "conductance", 0, 1e6, lo_in=True, default=0.06,
+       description="HCO3- leak conductance (ohmic)"),
+    _q("p_hco3_cm_s", "cm/s", "permeability", 0, 1.0, lo_in=True, default=2.0e-8,
+       description="HCO3- permeability (GHK)"),
     # ---- pump -------------------------------------------------------------------------
     _q("pump_density_per_um2", "sites/µm^2", "density", 0, 1e6, lo_in=True, default=1000.0,
        description="Na+/K+-ATPase density"),
@@ -177,6 +181,8 @@ _ENTRIES: tuple[Quantity, ...] = (
        description="extracellular K+"),
     _q("cl_o_mM", "mM", "concentration", 0, CONC_MAX_mM, default=123.0, roles=(_P, _C),
        description="extracellular Cl-"),
+    _q("hco3_o_mM", "mM", "concentration", 0, CONC_MAX_mM, default=24.0, roles=(_P, _C),
+       description="extracellular HCO3- (a CO2/HCO3- buffered bath)"),
     _q("osm_o_mOsm", "mOsm", "osmolarity", 0, 2 * CONC_MAX_mM, default=math.nan,
        description="bath osmolarity (default nan: 2 (Na_o + K_o), an electroneutral "
                    "monovalent bath)"),
@@ -219,6 +225,8 @@ _ENTRIES: tuple[Quantity, ...] = (
        description="intracellular K+"),
     _q("cl_i_mM", "mM", "concentration", 0, CONC_MAX_mM, roles=(_OUT,),
        description="intracellular Cl-"),
+    _q("hco3_i_mM", "mM", "concentration", 0, CONC_MAX_mM, roles=(_OUT,),
+       description="intracellular HCO3-"),
     _q("pump_current_pA", "pA", "current", -1e5, 1e5, roles=(_O, _OUT),
        description="ouabain-sensitive pump current, outward positive"),
     _q("atp_per_s", "ATP/s", "molecular_rate", 0, 1e15, roles=(_O, _OUT),

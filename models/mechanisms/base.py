@@ -68,7 +68,8 @@ class Ion:
 
 
 #: The ions iongrad knows, by name.
-ION: dict[str, Ion] = {"na": Ion("na", 1), "k": Ion("k", 1), "cl": Ion("cl", -1)}
+ION: dict[str, Ion] = {"na": Ion("na", 1), "k": Ion("k", 1), "cl": Ion("cl", -1),
+                       "hco3": Ion("hco3", -1)}
 
 
 def _symbol(name: str) -> sp.Symbol:

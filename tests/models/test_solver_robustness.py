@@ -52,3 +52,14 @@ def test_steady_state_is_the_end_point_of_the_pump_on_ode(design):
     r = bench.ode_agreement(params, leak, idx)
     assert not r["failures"], r["failures"]
     assert r["worst_rel_conc"] < bench.ODE_RTOL
+
+
+@pytest.mark.parametrize("name", list(bench.FOUR_ION))
+def test_four_ion_composition_converges_or_is_flagged_with_no_physical_root(name):
+    """Na+, K+, Cl-, HCO3-: six mechanisms composed, the same guarantees."""
+    r = bench.check_composition(name, 11, seed=23)
+    assert r["ions"] == ("na", "k", "cl", "hco3") and len(r["mechanisms"]) == 6
+    assert 0.5 < r["converged_fraction"] < 1.0  # the design reaches infeasible corners
+    assert r["flagged_with_physical_root"] == 0
+    assert r["nan_in_converged"] == 0 and r["negative_in_converged"] == 0
+    assert r["worst_residual_converged"] <= 1e-9
