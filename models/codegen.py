@@ -85,6 +85,13 @@ class _FamilyCache(threading.local):
 _FAMILY = _FamilyCache()
 
 
+def _forget_family() -> None:
+    """Drop the cached family: a pick is shared only within one generated evaluation
+    (an input array could be changed in place between two calls)."""
+    _FAMILY.key = None
+    _FAMILY.values = ()
+
+
 def _ghk_pick(u, k):
     """Evaluate a pick; consecutive picks on the same array object share one family."""
     k = int(k)
@@ -111,7 +118,10 @@ def numpy_function(args: Sequence[sp.Symbol], exprs: Sequence[sp.Expr]) -> Calla
                     docstring_limit=0)
 
     def call(*values):
-        return tuple(f(*values))
+        try:
+            return tuple(f(*values))
+        finally:
+            _forget_family()
 
     call.__doc__ = f"Generated from {len(exprs)} expression(s) of {len(args)} input(s)."
     return call
@@ -199,10 +209,16 @@ class HoistedFunction:
     def prepare(self, *params) -> tuple:
         if not self._n_prepared:
             return ()
-        return tuple(self.prepare_fn(*params))
+        try:
+            return tuple(self.prepare_fn(*params))
+        finally:
+            _forget_family()
 
     def __call__(self, *values) -> tuple:
-        return tuple(self.eval_fn(*values))
+        try:
+            return tuple(self.eval_fn(*values))
+        finally:
+            _forget_family()
 
 
 # --------------------------------------------------------------------------------------
