@@ -360,7 +360,98 @@ def solve_membrane(membrane: Membrane, p: dict[str, np.ndarray], *, x0=None,
         sub = [v[idx] for v in pv]
         xs, cs, its, bs = _bracketed(plan, sub, max_iter)
         x[idx], conv[idx], iters[idx], bracketed[idx] = xs, cs, its, bs
-    return _finish(plan, x, pv, conv & bracketed, bracketed, iters, rtol_check, max_conc_mM)
+    sol = _finish(plan, x, pv, conv & bracketed, bracketed, iters, rtol_check, max_conc_mM)
+    retry = np.flatnonzero(np.isin(sol.reason, (1, 2, 3)))
+    if retry.size:
+        _scan_physical(plan, sol, pv, retry, conv, bracketed, iters, rtol_check, max_conc_mM)
+    return sol
+
+
+#: Grid of the master unknown (ln mM) scanned for a physical root where the iteration
+#: ended in an unphysical state.
+_SCAN = np.linspace(np.log(1e-4), np.log(2000.0), 97)
+
+
+def _scan_grid(plan, pv, idx, grid, max_conc_mM):
+    """``h`` and the physical mask on a per-sample grid ``grid`` (rows × points)."""
+    rows, m = grid.shape
+    sub = [np.repeat(v[idx], m) if np.ndim(v) else v for v in pv]
+    x = grid.ravel()
+    with np.errstate(all="ignore"):
+        prepared = plan.prepare(sub)
+        r, _dr, scale, nums, ok = plan.reduced_residual(x, sub, prepared)
+        state = plan._state(x, *nums, *sub)
+        phys = ok & np.isfinite(r) & np.isfinite(state[-1]) & np.logical_and.reduce(
+            [np.isfinite(c) & (c > 0) & (c <= max_conc_mM) for c in state[:-1]])
+    return (r / scale).reshape(rows, m), phys.reshape(rows, m)
+
+
+def _scan_physical(plan, sol, pv, idx, conv, bracketed, iters, rtol_check, max_conc_mM):
+    """Where Newton and the bracket ended in no root or an unphysical one (a negative
+    concentration from an explicit step can make a spurious sign change of the
+    residual), scan the master unknown for a sign change between two *physical*
+    states and solve inside it; samples so solved replace their entries in ``sol``.
+
+    A coarse grid over Na_i 1e-4–2000 mM first; where it finds physical states but no
+    sign change, the span of those states (± one grid step) is scanned again finely, as
+    the physical range can be a narrow window (a weak pump against a large load)."""
+    grid = np.broadcast_to(_SCAN, (idx.size, _SCAN.size))
+    h, phys = _scan_grid(plan, pv, idx, grid, max_conc_mM)
+    change = (h[:, :-1] <= 0) & (h[:, 1:] >= 0) & phys[:, :-1] & phys[:, 1:]
+    refine = phys.any(axis=1) & ~change.any(axis=1)
+    if refine.any():
+        r_rows = np.flatnonzero(refine)
+        step = _SCAN[1] - _SCAN[0]
+        p_r = phys[r_rows]
+        first = np.argmax(p_r, axis=1)
+        last = _SCAN.size - 1 - np.argmax(p_r[:, ::-1], axis=1)
+        lo_x = _SCAN[first] - step
+        hi_x = _SCAN[last] + step
+        fine = lo_x[:, None] + (hi_x - lo_x)[:, None] * np.linspace(0.0, 1.0, 97)[None, :]
+        h_f, p_f = _scan_grid(plan, pv, idx[r_rows], fine, max_conc_mM)
+        c_f = (h_f[:, :-1] <= 0) & (h_f[:, 1:] >= 0) & p_f[:, :-1] & p_f[:, 1:]
+        ok_f = c_f.any(axis=1)
+        # rows refined successfully: carry their fine bracket into the coarse arrays
+        grid = np.array(grid)
+        for j_local, row in enumerate(r_rows):
+            if ok_f[j_local]:
+                grid[row] = fine[j_local]
+                h[row], phys[row] = h_f[j_local], p_f[j_local]
+        change = (h[:, :-1] <= 0) & (h[:, 1:] >= 0) & phys[:, :-1] & phys[:, 1:]
+    found = change.any(axis=1)
+    if not found.any():
+        return
+    rows = np.flatnonzero(found)
+    first = np.argmax(change[rows], axis=1)
+    lo, hi = grid[rows, first], grid[rows, first + 1]
+    f_lo, f_hi = h[rows, first], h[rows, first + 1]
+    samples = idx[rows]
+    pv_s = [v[samples] if np.ndim(v) else v for v in pv]
+    prep_s = plan.prepare(pv_s)
+
+    def hfun(xx):
+        rr, _d, sc, _n, okk = plan.reduced_residual(xx, pv_s, prep_s)
+        return np.where(okk, rr / sc, np.nan)
+
+    with np.errstate(all="ignore"):
+        xs, cs, its = ridders(hfun, lo, hi, f_lo, f_hi, xtol=1e-14, ftol=1e-15, max_iter=100)
+    new = _finish(plan, xs, pv_s, cs, np.ones(xs.size, dtype=bool), its, rtol_check,
+                  max_conc_mM)
+    better = new.reason == 0
+    if not better.any():
+        return
+    take = samples[better]
+    sol.reason[take] = 0
+    sol.iterations[take] = new.iterations[better]
+    sol.x[take] = new.x[better]
+    for k in sol.state:
+        sol.state[k][take] = new.state[k][better]
+    for k in sol.outputs:
+        sol.outputs[k][take] = new.outputs[k][better]
+    for k in sol.residuals:
+        sol.residuals[k][take] = new.residuals[k][better]
+    for a, b in zip(sol.reduced, new.reduced, strict=True):
+        a[take] = b[better]
 
 
 def _slice(prepared, keep):
