@@ -93,8 +93,8 @@ def test_compiled_ohmic_path_agrees_with_numpy_solver_over_a_wide_design(volume)
     """The Op's compiled ohmic solve accepts exactly the samples the NumPy solver solves.
 
     4096 log-uniform parameter sets over two to three decades of every conductance, pump
-    density, K_Na, [K]o and activity load, two calls in a row (the second on perturbed
-    inputs): feasibility flags equal, and ln Na_i and V equal to 1e-9 where feasible.
+    density, K_Na, [K]o and activity load, cold and warm started: feasibility flags equal,
+    and ln Na_i and V equal to 1e-9 where feasible.
     """
     from iongrad.infer.steady_op import PARAM_ORDER, SteadyStateOp
     from iongrad.models.steady_state import DEFAULT_PARAMS
@@ -115,7 +115,7 @@ def test_compiled_ohmic_path_agrees_with_numpy_solver_over_a_wide_design(volume)
     x_sym = [pt.dvector(k) for k in PARAM_ORDER]
     f = pytensor.function(x_sym, op(*x_sym))
     args = [p[k] for k in PARAM_ORDER]
-    for _call in ("first", "second"):
+    for _start in ("cold", "warm"):  # the second call starts from the first's solution
         x, v, ok = f(*args)
         np.testing.assert_array_equal(ok.astype(bool), ref.feasible)
         assert 0 < ref.feasible.mean() < 1  # the design reaches infeasible corners
@@ -129,11 +129,10 @@ def test_compiled_ohmic_path_agrees_with_numpy_solver_over_a_wide_design(volume)
 
 
 @pytest.mark.parametrize("leak", ["ohmic", "ghk"])
-def test_op_output_depends_on_its_inputs_alone(leak):
-    """Every call starts from the same guess, never from the previous call's solution: the
-    same inputs give bit for bit the same answer whatever was solved before (so sampled
-    chains do not depend on whether they ran in parallel processes or one after the
-    other in one process)."""
+def test_op_without_warm_start_depends_on_its_inputs_alone(leak):
+    """warm_start=False (the derived quantities' solver): every call starts from the same
+    guess, so the same inputs give bit for bit the same answer whatever was solved
+    before, and the answer equals the default (warm-started) Op's to 1e-9."""
     from iongrad.infer.steady_op import PARAM_ORDER, SteadyStateOp
     from iongrad.models.steady_state import DEFAULT_PARAMS
 
@@ -145,12 +144,18 @@ def test_op_output_depends_on_its_inputs_alone(leak):
         p[k] = p[k] * np.exp(rng.uniform(-1.0, 1.0, m))
     other = {**p, "k_o_mM": p["k_o_mM"] * 4.0, "g_na_nS": p["g_na_nS"] * 3.0,
              "p_na_cm_s": p["p_na_cm_s"] * 3.0, "k_na_mM": p["k_na_mM"] * 2.0}
-    op = SteadyStateOp(leak, "fixed")
     x_sym = [pt.dvector(k) for k in PARAM_ORDER]
-    f = pytensor.function(x_sym, op(*x_sym))
-    fresh = f(*[p[k] for k in PARAM_ORDER])
+    cold = pytensor.function(x_sym, SteadyStateOp(leak, "fixed", warm_start=False)(*x_sym))
+    warm = pytensor.function(x_sym, SteadyStateOp(leak, "fixed")(*x_sym))
+    args, other_args = [p[k] for k in PARAM_ORDER], [other[k] for k in PARAM_ORDER]
+    fresh = cold(*args)
     assert fresh[2].all()  # every set has a steady state
-    f(*[other[k] for k in PARAM_ORDER])
-    again = f(*[p[k] for k in PARAM_ORDER])
+    cold(*other_args)
+    again = cold(*args)
     for a, b in zip(fresh, again, strict=True):
         np.testing.assert_array_equal(a, b)
+    warm(*other_args)
+    x, v, ok = warm(*args)  # warm-started from the other inputs' solution
+    np.testing.assert_array_equal(ok, fresh[2])
+    np.testing.assert_allclose(x, fresh[0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(v, fresh[1], rtol=0, atol=1e-9)
