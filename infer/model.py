@@ -234,9 +234,11 @@ def build_model(dataset, spec: FitSpec):
     -------
     model : pymc.Model
     info : dict
-        ``op`` (the SteadyStateOp, whose ``n_calls``/``n_infeasible`` count
-        solves), ``observables``, ``noise`` (resolved per observable), ``cells``,
-        ``fxyd_states``, ``rows`` (the dataset rows used), ``priors``.
+        ``op`` (the likelihood's SteadyStateOp, whose ``n_calls``/``n_infeasible``
+        count solves), ``observables``, ``noise`` (resolved per observable), ``cells``,
+        ``fxyd_states``, ``rows`` (the dataset rows used), ``priors``, ``derived``
+        (where the derived quantities are evaluated: reference, FXYD states,
+        conditions).
     """
     import pymc as pm
     import pytensor.tensor as pt
