@@ -11,13 +11,18 @@ existing cluster (``--scheduler``) are started by whoever runs that cluster, so
 their daemon flag is not ours to choose, and one rule for every executor is
 simpler to trust than two. The worker already is the unit of parallelism of a
 batch, so its chains gain little from more processes. The numbers do not
-change: PyMC draws each chain's seed and starting point from ``random_seed``
-whatever ``cores`` is, and the steady-state and run-down solvers keep nothing from
-one call to the next (no warm start from the previous solution: with one, a chain
-run after another in the same process started its solves elsewhere and its draws
-drifted apart), so sequential and parallel chains give identical draws (checked by
-``tests/workflows/test_batch_dask.py::test_multichain_fit_in_a_batch`` against a
-standalone ``iongrad fit`` with parallel chains).
+change with it: PyMC draws each chain's seed and starting point from
+``random_seed`` whatever ``cores`` is, so a batch task gives the draws of a
+standalone ``iongrad fit`` of its config with ``cores = 1`` (chains one after the
+other), number for number. When the likelihood runs no solver (K½ summaries only)
+or the steady-state solver (which starts every call from the same guess, so that a
+solve depends on its parameters alone), they are also the draws of a standalone fit with
+parallel chains. A run-down likelihood's solver starts each steady state from its
+previous solution: a chain run after another in one process starts from where the
+first ended, a chain in its own process from where initialisation ended, so sequential
+and parallel chains agree to the solver's tolerance (1e-9) at each step and then drift
+apart, sampling the same posterior. Both are checked by
+``tests/workflows/test_batch_dask.py::test_multichain_fit_in_a_batch``.
 """
 
 from __future__ import annotations

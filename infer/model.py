@@ -234,9 +234,11 @@ def build_model(dataset, spec: FitSpec):
     -------
     model : pymc.Model
     info : dict
-        ``op`` (the SteadyStateOp, whose ``n_calls``/``n_infeasible`` count
-        solves), ``observables``, ``noise`` (resolved per observable), ``cells``,
-        ``fxyd_states``, ``rows`` (the dataset rows used), ``priors``.
+        ``op`` (the likelihood's SteadyStateOp, whose ``n_calls``/``n_infeasible``
+        count solves), ``observables``, ``noise`` (resolved per observable), ``cells``,
+        ``fxyd_states``, ``rows`` (the dataset rows used), ``priors``, ``derived``
+        (where the derived quantities are evaluated: reference, FXYD states,
+        conditions).
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -359,7 +361,7 @@ def build_model(dataset, spec: FitSpec):
             else:
                 pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y_data)
 
-        derived = _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows)
+        derived = _derived(spec, cells, states, cell_vals, pop_vals, base, rows)
 
     info = {"op": op, "observables": obs_names, "noise": noise, "cells": cells,
             "fxyd_states": states, "rows": rows, "priors": priors, "derived": derived}
@@ -403,7 +405,7 @@ def _derived_scenarios(spec, states, base, rows) -> dict[str, Any]:
     return {"reference": ref, "reference_state_index": j_ref, "conditions": conditions}
 
 
-def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows) -> dict[str, Any]:
+def _derived(spec, cells, states, cell_vals, pop_vals, base, rows) -> dict[str, Any]:
     """Deterministics: the steady state per cell and for the population (when every
     parameter is pooled) at the reference condition, per FXYD state and per condition
     of the data (see :func:`_derived_scenarios`). Every fit gets them, also one whose
@@ -419,7 +421,7 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows) -> dict[s
     import pymc as pm
     import pytensor.tensor as pt
 
-    from iongrad.infer.steady_op import steady_state_graph
+    from iongrad.infer.steady_op import SteadyStateOp, steady_state_graph
 
     n_cells = len(cells)
     scen = _derived_scenarios(spec, states, base, rows)
@@ -444,8 +446,12 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, op, rows) -> dict[s
                                       for values, _ in blocks])
     for name in spec.parameters:
         params[name] = pt.concatenate([entities(name, j) for _, j in blocks])
+    # a solver without warm start: each draw's derived values are a function of that draw
+    # alone, not of the draws recorded before it (parallel chains are recorded as they
+    # arrive, in no fixed order)
     out = steady_state_graph(params, n=n_ent * len(blocks), leak=spec.leak,
-                             volume=spec.volume, op=op)
+                             volume=spec.volume,
+                             op=SteadyStateOp(spec.leak, spec.volume, warm_start=False))
     # A draw without a physical steady state at a condition has no derived value there:
     # NaN (counted in run.json and the report), never the solver's placeholder state.
     ok = pt.eq(out["feasible"], 1)

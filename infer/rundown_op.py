@@ -18,8 +18,7 @@ How
 ---
 * Initial state: the fixed-volume pump–leak steady state (Newton on the
   run-down right-hand side plus the conservation law ``Na_i + K_i - Cl_i =
-  z_a a_i``, started from the steady state at the base values, never from the
-  previous call, so that a solve depends on θ alone; fallback
+  z_a a_i``, warm-started from the previous call; fallback
   :func:`iongrad.models.steady_state.solve_steady_state`). Its sensitivity
   ``dy0/dθ`` comes from the implicit function theorem on the same equations.
 * Trajectory: ``y' = f(t, y, θ)`` together with the forward sensitivities
@@ -29,7 +28,7 @@ How
   ``BDF``) with the block-diagonal Jacobian ``I ⊗ J`` of the augmented system.
 * ``f``, ``J = ∂f/∂y`` and ``∂f/∂θ`` are analytic: V is the root of the total
   membrane current ``I(w, y, θ) = 0`` (``w = FV/RT``, safeguarded scalar
-  Newton, warm-started within one solve), and its derivatives come from the implicit function
+  Newton, warm-started), and its derivatives come from the implicit function
   theorem, ``∂w/∂x = -(∂I/∂x)/(∂I/∂w)``. They are the same equations as
   :func:`iongrad.models.rundown.rundown_rhs` and :func:`~iongrad.models.rundown.rundown_jac`
   written as scalar code compiled with Numba (:mod:`iongrad.infer._rundown_kernel`;
@@ -165,15 +164,8 @@ class RundownSensitivitySolver:
         self.n = 6 if self.ecs else 3
         self.P = len(free)
         self._codes = np.array([_kernel.CODES[name] for name in free], dtype=np.int64)
-        # Warm starts within one solve only: the potential root (reset at every solve)
-        # and the steady state's Newton, which starts from the steady state at the base
-        # values (computed once), never from the previous call's solution. A solve is then
-        # a function of theta alone, so sampled chains do not depend on whether they ran
-        # in parallel processes or one after the other in one process. (A cold
-        # solve_steady_state at every call instead would cost about 2.4 ms more per solve.)
-        self._wbuf = np.array([np.nan])
-        self._y0_start: np.ndarray | None = None
-        self._y0_start_done = False
+        self._wbuf = np.array([np.nan])  # warm start of the potential root
+        self._y0_inside = None  # warm start of the steady state
         self.nfev = 0
 
     # ---------------------------------------------------------------- parameters
@@ -248,22 +240,13 @@ class RundownSensitivitySolver:
         c_tot = p["z_a"] * p["a_i_mM"]
         out = np.array([p["na_o_mM"], p["k_o_mM"], p["cl_o_mM"]]) if self.ecs else None
         y_in = None
-        if not self._y0_start_done:
-            self._y0_start_done = True
-            try:
-                self._y0_start = self._cold_inside({**p, **{k: self.base[k]
-                                                            for k in self.free}})
-            except SolveFailed:  # base values outside a domain: every solve starts cold
-                self._y0_start = None
-            self._wbuf[0] = np.nan
-        if self._y0_start is not None:
-            y = self._y0_start.copy()
+        if self._y0_inside is not None:
+            y = self._y0_inside.copy()
             for _ in range(30):
                 full = y if out is None else np.concatenate([y, out])
                 try:
                     f, _, jac, _, _, _ = self.evaluate(None, full, p)
-                except ArithmeticError:  # SolveFailed, or an extreme draw's overflow
-                    self._wbuf[0] = np.nan
+                except SolveFailed:
                     break
                 res = np.array([f[0], f[1], y[0] + y[1] - y[2] - c_tot])
                 m = np.vstack([jac[0, :3], jac[1, :3], [1.0, 1.0, -1.0]])
@@ -276,9 +259,15 @@ class RundownSensitivitySolver:
                     y_in = y
                     break
         if y_in is None:
-            y_in = self._cold_inside(p)
-            if y_in is None:
+            keys = {k: v for k, v in p.items() if k in DEFAULT_PARAMS}
+            try:
+                ss = solve_steady_state(leak="ghk", volume="fixed", **keys)
+            except ModelInputError as exc:  # a draw outside a registry domain
+                raise SolveFailed(f"domain: {exc}") from None
+            if not bool(ss.feasible):
                 raise SolveFailed("steady state: no pump–leak steady state")
+            y_in = np.array([float(ss.na_i_mM), float(ss.k_i_mM), float(ss.cl_i_mM)])
+        self._y0_inside = y_in.copy()
         y0 = y_in if out is None else np.concatenate([y_in, out])
         _, _, jac, fth, _, _ = self.evaluate(None, y0, p)
         m = np.vstack([jac[0, :3], jac[1, :3], [1.0, 1.0, -1.0]])
@@ -287,18 +276,6 @@ class RundownSensitivitySolver:
         s0 = np.zeros((self.n, self.P))
         s0[:3] = s_in
         return y0, s0
-
-    def _cold_inside(self, p) -> np.ndarray | None:
-        """Na_i, K_i, Cl_i of the fixed-volume steady state from the full solver, or None
-        if there is none; raises SolveFailed for a draw outside a registry domain."""
-        keys = {k: v for k, v in p.items() if k in DEFAULT_PARAMS}
-        try:
-            ss = solve_steady_state(leak="ghk", volume="fixed", **keys)
-        except ModelInputError as exc:  # a draw outside a registry domain
-            raise SolveFailed(f"domain: {exc}") from None
-        if not bool(ss.feasible):
-            return None
-        return np.array([float(ss.na_i_mM), float(ss.k_i_mM), float(ss.cl_i_mM)])
 
     # ---------------------------------------------------------------- trajectory
     def solve(self, theta, times_since_onset_s, *, sensitivities: bool = True):
@@ -329,8 +306,6 @@ class RundownSensitivitySolver:
         tau = np.asarray(times_since_onset_s, dtype=float)
         theta = np.asarray(theta, dtype=float)
         self.nfev = 0
-        # start from nothing the previous call left: the answer depends on theta alone
-        self._wbuf[0] = np.nan
         p = self._setup(theta)
         y0, s0 = self.steady_state(p)
         n, big_p = self.n, self.P

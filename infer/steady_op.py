@@ -96,25 +96,25 @@ class SteadyStateOp(Op):
     through the implicit function theorem; ``feasible`` has no gradient.
     """
 
-    __props__ = ("membrane",)
+    __props__ = ("membrane", "warm_start")
 
     def __init__(self, leak: str = "ohmic", volume: str = "fixed", *,
-                 membrane: Membrane | None = None):
+                 membrane: Membrane | None = None, warm_start: bool = False):
         self.membrane = membrane if membrane is not None else membrane_for(leak, volume)
         self.plan = plan_for(self.membrane)
         self.param_names = self.plan.params
         self._positive, self._nonneg = _domain_classes(self.param_names)
         self.n_reduced = len(self.plan.reduced_vars)
+        # warm_start=False (default): every solve starts from the same guess, so the
+        # output is a function of the inputs alone — a sampler's draws do not depend on
+        # whether its chains ran in parallel processes or one after the other (a batch
+        # worker), the numba implementation (always cold) gives the same numbers, and
+        # derived quantities do not depend on the order draws are recorded in.
+        # warm_start=True starts from the previous call's solution (per vector length).
+        self.warm_start = bool(warm_start)
         self.n_calls = 0
         self.n_infeasible = 0
-        # No warm start from the previous call: every solve starts from the same guess,
-        # so the output is a function of the inputs alone, whatever was solved before.
-        # A sampler's numbers then do not depend on how its chains were run (in parallel
-        # processes, or one after the other in one process, as in a batch worker), and
-        # derived quantities do not depend on the order draws are recorded in. It costs
-        # nothing measurable: one logp+gradient of the fit_vrest_ko model along a random
-        # walk of 400 small steps took 0.14-0.15 ms from the cold guess and 0.18-0.22 ms
-        # warm-started (fit_nai_fxyd: 0.15 vs 0.33-0.36 ms).
+        self._last_x: dict[int, np.ndarray] = {}
 
     def make_node(self, *params):
         if len(params) != len(self.param_names):
@@ -129,6 +129,7 @@ class SteadyStateOp(Op):
 
     def perform(self, node, inputs, output_storage):
         self.n_calls += 1
+        n = inputs[0].shape[0]
         p = {k: np.asarray(v, dtype=np.float64) for k, v in zip(self.param_names, inputs,
                                                                 strict=True)}
         finite = np.all([np.isfinite(v) for k, v in p.items() if k != "osm_o_mOsm"], axis=0)
@@ -139,11 +140,14 @@ class SteadyStateOp(Op):
             in_domain &= p["osm_o_mOsm"] > 0
         safe = p if in_domain.all() else {k: np.where(in_domain, v, _safe_default(k, p))
                                           for k, v in p.items()}
-        reduced, reason = _solve(self.membrane, safe, None)
+        x0 = self._last_x.get(n) if self.warm_start else None
+        reduced, reason = _solve(self.membrane, safe, x0)
         ok = in_domain & (reason == 0)
         self.n_infeasible += int((~ok).sum())
         fallback = (_FALLBACK_X, *([_FALLBACK_V] * (self.n_reduced - 1)))
         reduced = [np.where(ok, y, f) for y, f in zip(reduced, fallback, strict=True)]
+        if ok.all() and self.warm_start:
+            self._last_x[n] = reduced[0].copy()
         for j, y in enumerate(reduced):
             output_storage[j][0] = np.asarray(y, dtype=np.float64)
         output_storage[-1][0] = ok.astype(np.int8)

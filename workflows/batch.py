@@ -1230,11 +1230,13 @@ def _write_batch_index(out_dir: Path, manifest: _Manifest) -> tuple[Path, Path] 
     if writer is None:
         return None
     try:
-        html, md = writer(out_dir)
+        written = writer(out_dir)
     except Exception as exc:  # the results are complete; a report failure must not hide it
         manifest.warnings.append(f"batch index report failed: {_one_line(exc)}")
         return None
-    return Path(html), Path(md)
+    if isinstance(written, tuple) and len(written) == 2:  # (html, md), as the report's
+        return Path(written[0]), Path(written[1])
+    return None
 
 
 def _prepare_out_dir(out_dir: str | Path) -> Path:
@@ -1473,11 +1475,11 @@ def run(args: argparse.Namespace) -> int:
                          "committed, re-run to finish\n")
         return 130
     c = result.counts
-    print(f"iongrad batch: {len(tasks)} task(s): {c['done']} done, {c['skipped']} skipped, "
-          f"{c['failed']} failed -> {result.out_dir}")
     if result.index is not None:
         print(f"HTML index: {result.index[0].resolve()}")
         print(f"Markdown index: {result.index[1].resolve()}")
+    print(f"iongrad batch: {len(tasks)} task(s): {c['done']} done, {c['skipped']} skipped, "
+          f"{c['failed']} failed -> {result.out_dir}")
     if not result.ok:
         failed = [e for e in result.manifest["tasks"] if e["status"] == "failed"]
         for entry in failed:

@@ -93,8 +93,8 @@ def test_compiled_ohmic_path_agrees_with_numpy_solver_over_a_wide_design(volume)
     """The Op's compiled ohmic solve accepts exactly the samples the NumPy solver solves.
 
     4096 log-uniform parameter sets over two to three decades of every conductance, pump
-    density, K_Na, [K]o and activity load, two calls in a row (the second on perturbed
-    inputs): feasibility flags equal, and ln Na_i and V equal to 1e-9 where feasible.
+    density, K_Na, [K]o and activity load, cold and warm started: feasibility flags equal,
+    and ln Na_i and V equal to 1e-9 where feasible.
     """
     from iongrad.infer.kernels import compiled_solver
     from iongrad.infer.steady_op import SteadyStateOp
@@ -172,10 +172,10 @@ def test_fit_compiles_in_numba_mode_without_object_mode():
 
 @pytest.mark.parametrize("leak", ["ohmic", "ghk"])
 def test_op_output_depends_on_its_inputs_alone(leak):
-    """Every call starts from the same guess, never from the previous call's solution: the
-    same inputs give bit for bit the same answer whatever was solved before (so sampled
-    chains do not depend on whether they ran in parallel processes or one after the
-    other in one process)."""
+    """The default Op starts every call from the same guess, never from the previous
+    call's solution: the same inputs give bit for bit the same answer whatever was
+    solved before (so sampled chains do not depend on whether they ran in parallel
+    processes or one after the other in one process); a warm-started Op agrees to 1e-9."""
     from iongrad.infer.steady_op import SteadyStateOp
     from iongrad.models.steady_state import DEFAULT_PARAMS
 
@@ -190,10 +190,17 @@ def test_op_output_depends_on_its_inputs_alone(leak):
     op = SteadyStateOp(leak, "fixed")
     names = op.param_names
     x_sym = [pt.dvector(k) for k in names]
-    f = pytensor.function(x_sym, op(*x_sym))
-    fresh = f(*[p[k] for k in names])
+    cold = pytensor.function(x_sym, op(*x_sym))
+    warm = pytensor.function(x_sym, SteadyStateOp(leak, "fixed", warm_start=True)(*x_sym))
+    args, other_args = [p[k] for k in names], [other[k] for k in names]
+    fresh = cold(*args)
     assert fresh[-1].all()  # every set has a steady state
-    f(*[other[k] for k in names])
-    again = f(*[p[k] for k in names])
+    cold(*other_args)
+    again = cold(*args)
     for a, b in zip(fresh, again, strict=True):
         np.testing.assert_array_equal(a, b)
+    warm(*other_args)
+    *ys, ok = warm(*args)  # warm-started from the other inputs' solution
+    np.testing.assert_array_equal(ok, fresh[-1])
+    for y, y0 in zip(ys, fresh[:-1], strict=True):
+        np.testing.assert_allclose(y, y0, rtol=0, atol=1e-9)

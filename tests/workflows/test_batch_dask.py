@@ -187,24 +187,35 @@ def _small_fit_config(folder: Path, example: str, draws: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("example", "draws", "executors"), [
-    # K_Na per FXYD1 state: no steady state in the likelihood, derived ones per state
-    ("fit_literature_plm.toml", 60, ("local", "scheduler")),
-    # V under Na+ substitution of 8 cells: the steady state in the likelihood
-    ("fit_vrest_nao.toml", 30, ("scheduler",)),
+@pytest.mark.parametrize(("example", "draws", "executors", "alone_cores"), [
+    # K_Na per FXYD1 state: no solver in the likelihood (derived steady states only):
+    # the draws of a standalone fit with parallel chains
+    ("fit_literature_plm.toml", 60, ("local", "scheduler"), 2),
+    # V under Na+ substitution of 8 cells: the steady-state solver in the likelihood, which
+    # starts every call from the same guess: the draws of a standalone fit with parallel
+    # chains too
+    ("fit_vrest_nao.toml", 30, ("scheduler",), 2),
 ])
-def test_multichain_fit_in_a_batch(cluster, tmp_path, capsys, example, draws, executors):
+def test_multichain_fit_in_a_batch(cluster, tmp_path, capsys, example, draws, executors,
+                                   alone_cores):
     """A fit asking for 2 chains on 2 cores runs in a daemonic Dask worker (LocalCluster
     and an existing scheduler): its chains run one after the other there, run.json says
-    so, and the posterior is the one a standalone ``iongrad fit`` (parallel chains) gives,
-    number for number."""
+    so, and the posterior is, number for number, the one a standalone ``iongrad fit``
+    gives (with parallel chains when the likelihood runs no solver; see
+    iongrad.infer.chains)."""
     import arviz as az
 
     cfg = _small_fit_config(tmp_path / "cfg", example, draws)
+    alone_cfg = cfg
+    if alone_cores != 2:
+        alone_cfg = tmp_path / "cfg" / f"alone-{example}"
+        alone_cfg.write_text(cfg.read_text().replace("cores = 2", f"cores = {alone_cores}"))
     alone = tmp_path / "alone"
-    assert main(["fit", str(cfg), "--out", str(alone), "--no-report", "--no-progress"]) == 0
+    assert main(["fit", str(alone_cfg), "--out", str(alone), "--no-report",
+                 "--no-progress"]) == 0
     run_alone = json.loads((alone / "run.json").read_text())
-    assert "chain_execution" not in run_alone  # parallel chains outside a worker
+    assert run_alone["sampler"]["cores"] == alone_cores
+    assert "chain_execution" not in run_alone  # not in a worker: nothing changed
     post_alone = az.from_netcdf(alone / "posterior.nc").posterior
     argvs = {"local": ["--workers", "1"], "scheduler": ["--scheduler", cluster.scheduler_address]}
     for name in executors:
@@ -222,7 +233,7 @@ def test_multichain_fit_in_a_batch(cluster, tmp_path, capsys, example, draws, ex
         assert run["chain_execution"]["cores_requested"] == 2
         assert run["chain_execution"]["cores_used"] == 1
         assert "daemonic" in run["chain_execution"]["reason"]
-        assert run["sampler"] == run_alone["sampler"]
+        assert run["sampler"] == {**run_alone["sampler"], "cores": 2}
         post = az.from_netcdf(task / "posterior.nc").posterior
         assert post.sizes["chain"] == 2 and post.sizes["draw"] == draws
         assert post.equals(post_alone), f"{name}: posterior differs from the standalone fit"
