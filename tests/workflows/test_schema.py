@@ -342,7 +342,7 @@ def test_every_shipped_example_resolves(name):
         assert res["fixed"] == raw.get("fixed", {}) and res["priors"] == raw.get("priors", {})
         assert res["noise"] == raw.get("noise", {})
         assert res["reference"] == raw.get("reference", {"k_o_mM": 4.0})
-        assert res["sampler"] == {"init": "jitter+adapt_diag", **raw["sampler"]}
+        assert res["sampler"] == {"init": "jitter+adapt_diag", "backend": "pymc", **raw["sampler"]}
         assert res["select"] == f.get("select", {}) and res["cell_sd_scale"] == 0.2
 
 
