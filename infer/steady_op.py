@@ -116,6 +116,18 @@ class SteadyStateOp(Op):
         self.n_infeasible = 0
         self._last_x: dict[int, np.ndarray] = {}
 
+    def __getstate__(self):
+        # the generated plan holds compiled functions: rebuilt where the Op is unpickled
+        # (PyMC's chain processes), from the membrane model, which pickles as data
+        state = dict(self.__dict__)
+        state.pop("plan", None)
+        state["_last_x"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.plan = plan_for(self.membrane)
+
     def make_node(self, *params):
         if len(params) != len(self.param_names):
             raise TypeError(f"SteadyStateOp({self.membrane.name}) takes "

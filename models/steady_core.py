@@ -383,7 +383,8 @@ def _scan_grid(plan, pv, idx, grid, max_conc_mM):
         state = plan._state(x, *nums, *sub)
         phys = ok & np.isfinite(r) & np.isfinite(state[-1]) & np.logical_and.reduce(
             [np.isfinite(c) & (c > 0) & (c <= max_conc_mM) for c in state[:-1]])
-    return (r / scale).reshape(rows, m), phys.reshape(rows, m)
+        h = r / scale
+    return h.reshape(rows, m), phys.reshape(rows, m)
 
 
 def _scan_physical(plan, sol, pv, idx, conv, bracketed, iters, rtol_check, max_conc_mM):
@@ -427,11 +428,13 @@ def _scan_physical(plan, sol, pv, idx, conv, bracketed, iters, rtol_check, max_c
     f_lo, f_hi = h[rows, first], h[rows, first + 1]
     samples = idx[rows]
     pv_s = [v[samples] if np.ndim(v) else v for v in pv]
-    prep_s = plan.prepare(pv_s)
+    with np.errstate(all="ignore"):
+        prep_s = plan.prepare(pv_s)
 
     def hfun(xx):
-        rr, _d, sc, _n, okk = plan.reduced_residual(xx, pv_s, prep_s)
-        return np.where(okk, rr / sc, np.nan)
+        with np.errstate(all="ignore"):
+            rr, _d, sc, _n, okk = plan.reduced_residual(xx, pv_s, prep_s)
+            return np.where(okk, rr / sc, np.nan)
 
     with np.errstate(all="ignore"):
         xs, cs, its = ridders(hfun, lo, hi, f_lo, f_hi, xtol=1e-14, ftol=1e-15, max_iter=100)

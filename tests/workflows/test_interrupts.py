@@ -105,7 +105,9 @@ def test_fit_interrupted_during_sampling(tmp_path, sig, chains, cores):
     proc = _start(["fit", str(cfg), "--out", "out", "--no-progress"], tmp_path)
     # PyMC logs this line right before the chains start
     _wait_for(proc, tmp_path, "sampling (")
-    time.sleep(4.0)  # well into the draws (tuning takes well under a second)
+    # well into the draws: chain processes start, rebuild the generated solver and load
+    # its compiled kernel (a few seconds), then tuning takes well under a second
+    time.sleep(8.0)
     rc, err = _stop(proc, tmp_path, sig)
     assert rc == 130, err[-3000:]
     assert "Traceback" not in err
