@@ -129,7 +129,6 @@ class SteadyPlan:
         self.master_ion, self.steps = self._plan(balances, unknowns)
         ion_of = {conc(xi): xi for xi in membrane.ions}
         x = sp.Symbol("_x", real=True)
-        self._x = x
         master_sym = conc(self.master_ion)
         sub: dict[sp.Symbol, sp.Expr] = {master_sym: sp.exp(x)}
         numeric: list[sp.Symbol] = []
@@ -163,19 +162,19 @@ class SteadyPlan:
             if st.unknown != v:
                 sub[st.unknown] = sp.exp(nv)
             numeric.append(nv)
-        self._numeric = numeric
         en = membrane.electroneutrality.xreplace(sub)
         en_scale = membrane.electroneutrality_scale.xreplace(sub)
         variables = [x, *numeric]
         self.final_exprs = [en, *(sp.diff(en, s) for s in variables), en_scale]
-        self._final = HoistedFunction(variables, self._psyms, self.final_exprs)
+        #: the electroneutrality residual, its partials and its scale, split into the
+        #: parameter-only part (``final.prepare``) and the part evaluated per iteration
+        self.final = HoistedFunction(variables, self._psyms, self.final_exprs)
         state = [sub.get(conc(xi), conc(xi)) for xi in membrane.ions] + [sub.get(v, v)]
         self._state = numpy_function([*variables, *self._psyms], state)
         #: the reduced system, symbolically: unknowns ``(x, numeric...)``, the residuals
         #: that vanish at the steady state (numeric steps' balances, then
         #: electroneutrality) and the full state ``(c_X..., V)`` as expressions of them
         self.reduced_vars = tuple(variables)
-        self.final = self._final
         self.numeric_steps = tuple(st for st, *_ in self._numeric_steps)
         self.reduced_residuals = (*reduced_residuals, en)
         self.state_exprs = tuple(state)
@@ -220,7 +219,10 @@ class SteadyPlan:
     # ---- evaluation ----------------------------------------------------------------
     def reduced_residual(self, x, pv, prepared, n_guess=None):
         """Electroneutrality residual ``r(x)``, ``dr/dx``, its scale, the numeric
-        unknowns and ``ok`` (every inner solve converged)."""
+        unknowns and ``ok`` (every inner solve converged).
+
+        ``prepared`` is :meth:`prepare` of the same parameters (sliced alike); a numeric
+        step hoists its own invariants once per call, as they depend on ``x``."""
         nums = []
         dnums = []
         ok = np.ones(np.shape(x), dtype=bool)
@@ -229,7 +231,7 @@ class SteadyPlan:
             y = (guess(*earlier, *pv)[0] if n_guess is None or n_guess[j] is None
                  else n_guess[j])
             prep_j = inner.prepare(*earlier, *pv)
-            y, ok_j = _newton_1d(inner, y, earlier, prep_j)
+            y, ok_j = _newton_1d(inner, y, np.shape(x), prep_j)
             ok &= ok_j
             b_vals = inner(y, *prep_j)
             parts = partials(y, *earlier, *pv)
@@ -237,14 +239,29 @@ class SteadyPlan:
             total = parts[0] + sum(p * d for p, d in zip(parts[1:], dnums, strict=True))
             dnums.append(-total / b_vals[1])
             nums.append(y)
-        vals = self._final(x, *nums, *prepared["final"])
+        vals = self.final(x, *nums, *prepared)
         r, dr_parts, scale = vals[0], vals[1:-1], vals[-1]
         dr = dr_parts[0] + sum(p * d for p, d in zip(dr_parts[1:], dnums, strict=True))
         return r, dr, scale, nums, ok
 
-    def prepare(self, pv) -> dict:
-        return {"inner": [() for _ in self._numeric_steps],
-                "final": self._final.prepare(*pv)}
+    def prepare(self, pv, n: int | None = None) -> tuple:
+        """The parameter-only values of the final residual, broadcast to ``n`` samples
+        when given (so that they can be sliced with the samples)."""
+        vals = self.final.prepare(*pv)
+        if n is None:
+            return vals
+        return tuple(np.broadcast_to(v, (n,)) if np.ndim(v) else v for v in vals)
+
+    def state_at(self, x, pv, prepared=None, n_guess=None):
+        """The reduction at ``x``: ``h = r/scale``, the full state ``(c_X..., V)``, the
+        numeric unknowns and ``ok`` (NumPy warnings off: any ``x`` may be asked)."""
+        with np.errstate(all="ignore"):
+            if prepared is None:
+                prepared = self.prepare(pv)
+            r, _dr, scale, nums, ok = self.reduced_residual(x, pv, prepared, n_guess)
+            state = self._state(x, *nums, *pv)
+            h = r / scale
+        return h, state, nums, ok
 
 
 def _add_checks_and_outputs(plan, membrane: Membrane) -> None:
@@ -271,9 +288,9 @@ def _add_checks_and_outputs(plan, membrane: Membrane) -> None:
     plan._outputs = numpy_function([*svars, *psyms], list(outs.values()))
 
 
-def _newton_1d(fn: HoistedFunction, y0, earlier, prepared, max_iter=100):
+def _newton_1d(fn: HoistedFunction, y0, shape, prepared, max_iter=100):
     """Vectorised Newton on one unknown (numeric step of a plan). Returns ``y, ok``."""
-    y = np.array(np.broadcast_to(y0, np.shape(earlier[0])), dtype=float)
+    y = np.array(np.broadcast_to(y0, shape), dtype=float)
     ok = np.zeros(y.shape, dtype=bool)
     idx = np.arange(y.size)
     yf, okf = y.ravel(), ok.ravel()
@@ -351,8 +368,7 @@ def solve_membrane(membrane: Membrane, p: dict[str, np.ndarray], *, x0=None,
     cold = x0 is None
     if cold:
         x0 = np.broadcast_to(plan._x0(*pv)[0], (n,)).astype(float)
-    prepared = plan.prepare(pv)
-    x, conv = _newton(plan, x0, pv, prepared, max_iter=25 if cold else 12)
+    x, conv = _newton(plan, x0, pv, plan.prepare(pv, n), max_iter=25 if cold else 12)
     iters = np.zeros(n, dtype=np.int64)
     bracketed = np.ones(n, dtype=bool)
     if not conv.all():
@@ -376,14 +392,10 @@ def _scan_grid(plan, pv, idx, grid, max_conc_mM):
     """``h`` and the physical mask on a per-sample grid ``grid`` (rows × points)."""
     rows, m = grid.shape
     sub = [np.repeat(v[idx], m) if np.ndim(v) else v for v in pv]
-    x = grid.ravel()
-    with np.errstate(all="ignore"):
-        prepared = plan.prepare(sub)
-        r, _dr, scale, nums, ok = plan.reduced_residual(x, sub, prepared)
-        state = plan._state(x, *nums, *sub)
-        phys = ok & np.isfinite(r) & np.isfinite(state[-1]) & np.logical_and.reduce(
+    h, state, _nums, ok = plan.state_at(grid.ravel(), sub)
+    with np.errstate(invalid="ignore"):
+        phys = ok & np.isfinite(h) & np.isfinite(state[-1]) & np.logical_and.reduce(
             [np.isfinite(c) & (c > 0) & (c <= max_conc_mM) for c in state[:-1]])
-        h = r / scale
     return h.reshape(rows, m), phys.reshape(rows, m)
 
 
@@ -432,9 +444,8 @@ def _scan_physical(plan, sol, pv, idx, conv, bracketed, iters, rtol_check, max_c
         prep_s = plan.prepare(pv_s)
 
     def hfun(xx):
-        with np.errstate(all="ignore"):
-            rr, _d, sc, _n, okk = plan.reduced_residual(xx, pv_s, prep_s)
-            return np.where(okk, rr / sc, np.nan)
+        hh, _state, _nums, okk = plan.state_at(xx, pv_s, prep_s)
+        return np.where(okk, hh, np.nan)
 
     with np.errstate(all="ignore"):
         xs, cs, its = ridders(hfun, lo, hi, f_lo, f_hi, xtol=1e-14, ftol=1e-15, max_iter=100)
@@ -457,23 +468,13 @@ def _scan_physical(plan, sol, pv, idx, conv, bracketed, iters, rtol_check, max_c
         a[take] = b[better]
 
 
-def _slice(prepared, keep):
-    def cut(vals):
-        return tuple(v[keep] if np.ndim(v) else v for v in vals)
-
-    return {"inner": [cut(v) for v in prepared["inner"]], "final": cut(prepared["final"])}
-
-
 def _newton(plan, x0, pv, prepared, *, max_iter):
     """Damped Newton on the master unknown, exact slope; active-set compaction."""
     x = np.array(x0, dtype=float, copy=True)
     conv = np.zeros(x.shape, dtype=bool)
     idx = np.arange(x.size)
-    sub = [v for v in pv]
-    prep = {"inner": [tuple(np.broadcast_to(v, x.shape) if np.ndim(v) else v for v in t)
-                      for t in prepared["inner"]],
-            "final": tuple(np.broadcast_to(v, x.shape) if np.ndim(v) else v
-                           for v in prepared["final"])}
+    sub = list(pv)
+    prep = prepared  # broadcast to the samples: sliced with them below
     guess = None
     with np.errstate(all="ignore"):
         for it in range(max_iter):
@@ -494,7 +495,7 @@ def _newton(plan, x0, pv, prepared, *, max_iter):
                 idx = idx[keep]
                 if plan.numeric_steps:  # parameters are read by the numeric steps only
                     sub = [v[keep] if np.ndim(v) else v for v in sub]
-                prep = _slice(prep, keep)
+                prep = tuple(v[keep] if np.ndim(v) else v for v in prep)
                 guess = [y[keep] for y in nums] if nums else None
             else:
                 conv[idx[done]] = False  # still in the active set: iterate again
@@ -504,21 +505,17 @@ def _newton(plan, x0, pv, prepared, *, max_iter):
 
 def _bracketed(plan, pv, max_iter):
     """Bracket + Ridders on the normalised residual (the always-convergent path)."""
-    prepared = plan.prepare(pv)
     n = pv[0].size
-    prepared = {"inner": [tuple(np.broadcast_to(v, (n,)) if np.ndim(v) else v for v in t)
-                          for t in prepared["inner"]],
-                "final": tuple(np.broadcast_to(v, (n,)) if np.ndim(v) else v
-                               for v in prepared["final"])}
+    prepared = plan.prepare(pv, n)
     cache = {}
 
     def h(x):
         # x has the length of the samples still being iterated by the root finder;
         # expand_bracket/ridders always pass full-length vectors
-        r, _dr, scale, nums, ok = plan.reduced_residual(x, pv, prepared, cache.get("g"))
+        hh, _state, nums, ok = plan.state_at(x, pv, prepared, cache.get("g"))
         if nums:
             cache["g"] = [np.where(np.isfinite(y), y, 0.0) for y in nums]
-        return np.where(ok, r / scale, np.nan)
+        return np.where(ok, hh, np.nan)
 
     x0 = np.broadcast_to(plan._x0(*pv)[0], (n,)).astype(float)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -543,10 +540,7 @@ def _solve_coupled(plan, pv, rtol_check, max_conc_mM):
 def _finish(plan, x, pv, conv, bracketed, iters, rtol_check, max_conc_mM):
     """The state at the root, its outputs, and a ``reason`` for every sample."""
     n = x.size
-    prepared = plan.prepare(pv)
-    with np.errstate(all="ignore"):
-        _r, _dr, _s, nums, ok_inner = plan.reduced_residual(x, pv, prepared)
-        state = plan._state(x, *nums, *pv)
+    _h, state, nums, ok_inner = plan.state_at(x, pv)
     state = [np.broadcast_to(s, (n,)).astype(float) for s in state]
     reduced = (x, *(np.broadcast_to(y, (n,)).astype(float) for y in nums))
     return _classify(plan, x, pv, state, conv & ok_inner, bracketed, iters, rtol_check,
@@ -599,15 +593,14 @@ def reduced_state(membrane: Membrane, p: dict[str, np.ndarray], x: np.ndarray) -
     """
     plan = plan_for(membrane)
     pv = [np.broadcast_to(p[k], np.shape(x)) for k in plan.params]
+    h, state, _nums, ok = plan.state_at(x, pv)
+    conc_vals, v = state[:-1], state[-1]
     with np.errstate(all="ignore"):
-        r, _dr, scale, nums, ok = plan.reduced_residual(x, pv, plan.prepare(pv))
-        state = plan._state(x, *nums, *pv)
-        conc_vals, v = state[:-1], state[-1]
         a_i = plan._impermeant(*conc_vals, v, *pv)[0]
     out = {ION[xi].inside: np.broadcast_to(c, np.shape(x))
            for xi, c in zip(membrane.ions, conc_vals, strict=True)}
     out.update(v_mV=np.broadcast_to(v, np.shape(x)), a_i_mM=np.broadcast_to(a_i, np.shape(x)),
-               h=r / scale, ok=ok, master=membrane.ions.index(plan.master_ion))
+               h=h, ok=ok, master=membrane.ions.index(plan.master_ion))
     return out
 
 
