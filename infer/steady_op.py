@@ -30,7 +30,12 @@ from iongrad.models.codegen import pytensor_graph
 from iongrad.models.mechanisms import conc, voltage
 from iongrad.models.membrane import Membrane
 from iongrad.models.steady_core import plan_for, solve_membrane
-from iongrad.models.steady_state import DEFAULT_PARAMS, membrane_for
+from iongrad.models.steady_state import (
+    DEFAULT_PARAMS,
+    LEAKS_POSITIVE,
+    domain_classes,
+    membrane_for,
+)
 
 __all__ = ["PARAM_ORDER", "SteadyStateOp", "steady_state_graph"]
 
@@ -43,23 +48,9 @@ PARAM_ORDER: tuple[str, ...] = tuple(DEFAULT_PARAMS)
 #: (finite, so downstream graphs stay finite) and ``feasible = 0``.
 _FALLBACK_X = float(np.log(10.0))
 _FALLBACK_V = -70.0
-#: Model rule (not a domain): the Na+ and K+ leaks carry the pump's fluxes, so they
-#: must be > 0 although their registry domains include 0.
-_LEAKS_POSITIVE = ("g_na_nS", "g_k_nS", "p_na_cm_s", "p_k_cm_s")
-
-
 def _domain_classes(names) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Names that must be > 0 and names that must be >= 0 (osm_o_mOsm: NaN = default)."""
-    pos, nonneg = [], []
-    for k in names:
-        if k == "osm_o_mOsm":
-            continue
-        q = _quantities.get(k)
-        if k in _LEAKS_POSITIVE or q.low > 0 or (q.low == 0 and not q.low_inclusive):
-            pos.append(k)
-        elif q.low == 0:
-            nonneg.append(k)
-    return tuple(pos), tuple(nonneg)
+    return domain_classes([k for k in names if k != "osm_o_mOsm"], positive=LEAKS_POSITIVE)
 
 
 def _in_domain(p: dict, positive, nonneg) -> np.ndarray:

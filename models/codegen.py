@@ -22,13 +22,6 @@ from iongrad.models.mechanisms.base import ghk_phi, ghk_phi_d1, ghk_phi_d2
 
 __all__ = ["numpy_function"]
 
-_NUMPY_SPECIALS = {
-    ghk_phi.__name__: thermo.u_over_one_minus_exp_neg_u,
-    ghk_phi_d1.__name__: thermo.ghk_phi_d1,
-    ghk_phi_d2.__name__: thermo.ghk_phi_d2,
-}
-
-
 def _min(*args):
     out = args[0]
     for a in args[1:]:
@@ -103,7 +96,8 @@ def _ghk_pick(u, k):
     return c.values[k]
 
 
-_NUMPY_MODULE = {**_NUMPY_SPECIALS, "Min": _min, "Max": _max, "amin": _min, "amax": _max,
+# (the GHK functions need no entry: every generated expression goes through _to_picks)
+_NUMPY_MODULE = {"Min": _min, "Max": _max, "amin": _min, "amax": _max,
                  "exp": _exp, "ghk_pick": _ghk_pick}
 
 
@@ -190,10 +184,8 @@ class HoistedFunction:
             # the invariant cse symbols inside a prepared expression, substituted back
             return e.xreplace(defs) if e.free_symbols & inv_syms else e
 
-        prep_exprs = [expand(expand(e)) for _, e in prepared]
-        for _ in range(len(inv_reps)):
-            if not any(e.free_symbols & inv_syms for e in prep_exprs):
-                break
+        prep_exprs = [e for _, e in prepared]
+        while any(e.free_symbols & inv_syms for e in prep_exprs):  # cse nests: unwind
             prep_exprs = [expand(e) for e in prep_exprs]
         self.prepared = list(zip(self._prepared_syms, prep_exprs, strict=True))
         self.prepare_fn = sp.lambdify(list(params), prep_exprs or [sp.S.Zero],
@@ -204,7 +196,6 @@ class HoistedFunction:
             [*variables, *self._prepared_syms], out,
             modules=[_NUMPY_MODULE, "numpy"], cse=lambda exprs: (dependent, list(exprs)),
             docstring_limit=0)
-        self.n_variables = len(variables)
 
     def prepare(self, *params) -> tuple:
         if not self._n_prepared:

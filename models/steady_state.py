@@ -90,15 +90,28 @@ DEFAULT_PARAMS: dict[str, float] = _quantities.defaults(_PARAM_NAMES)
 #: Units of every parameter (from the registry), used in error messages and reports.
 PARAM_UNITS: dict[str, str] = {k: _quantities.unit_of(k) for k in _PARAM_NAMES}
 
-# Domain classes derived from the registry (used by the PyTensor Op's domain mask):
-# lower bound 0 excluded -> positive; 0 included -> nonnegative.
-_POSITIVE = {k for k in _PARAM_NAMES
-             if _quantities.get(k).low > 0
-             or (_quantities.get(k).low == 0 and not _quantities.get(k).low_inclusive)}
-_NONNEG = {k for k in _PARAM_NAMES
-           if _quantities.get(k).low == 0 and _quantities.get(k).low_inclusive}
 _LEAK_PARAMS = {"ohmic": ("g_na_nS", "g_k_nS", "g_cl_nS"),
                 "ghk": ("p_na_cm_s", "p_k_cm_s", "p_cl_cm_s")}
+#: Model rule (not a domain): the Na+ and K+ leaks carry the pump's fluxes, so they must
+#: be > 0 although their registry domains include 0.
+LEAKS_POSITIVE = _LEAK_PARAMS["ohmic"][:2] + _LEAK_PARAMS["ghk"][:2]
+
+
+def domain_classes(names, *, positive=()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names that must be > 0 and those that must be >= 0, from the registry
+    (lower bound 0 excluded -> positive; 0 included -> nonnegative); ``positive`` adds
+    names a model rule makes positive."""
+    pos, nonneg = [], []
+    for k in names:
+        q = _quantities.get(k)
+        if k in positive or q.low > 0 or (q.low == 0 and not q.low_inclusive):
+            pos.append(k)
+        elif q.low == 0:
+            nonneg.append(k)
+    return tuple(pos), tuple(nonneg)
+
+
+_POSITIVE, _NONNEG = (set(c) for c in domain_classes(_PARAM_NAMES))
 
 
 #: ``Φ'(w)`` of the GHK function (kept under its old name).
@@ -126,8 +139,7 @@ def _resolve_params(leak: str, volume: str, overrides: dict) -> dict:
             f"unknown steady-state parameter(s) {unknown}; known: {sorted(DEFAULT_PARAMS)}")
     p = dict(DEFAULT_PARAMS)
     p.update(overrides)
-    # Model rule (not a domain): the Na+ and K+ leaks of the chosen leak model carry the
-    # pump's fluxes, so they must be > 0 although the registry domain is >= 0.
+    # model rule: the Na+ and K+ leaks of the chosen leak model must be > 0
     leak_positive = set(_LEAK_PARAMS[leak][:2])
     out = {name: check(name, value, positive=name in leak_positive)
            for name, value in p.items()}
