@@ -121,28 +121,39 @@ def missed_physical_roots(params: dict[str, np.ndarray], leak: str, volume: str,
     anions > 0 for osmotic volume) brackets a physical root: such a point should have
     been solved.
     """
-    from iongrad.models.steady_core import reduced_state
     from iongrad.models.steady_state import DEFAULT_PARAMS, _membrane_params, membrane_for
 
     membrane = membrane_for(leak, volume)
-    idx = np.flatnonzero(flagged)
+    n = len(flagged)
+    full = {k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in DEFAULT_PARAMS.items()}
+    full.update(params)
+    return count_missed_roots(membrane, _membrane_params(membrane, full),
+                              np.flatnonzero(flagged), n_grid=n_grid,
+                              max_conc_mM=max_conc_mM, chunk=chunk)
+
+
+def count_missed_roots(membrane, p: dict[str, np.ndarray], idx: np.ndarray, *,
+                       n_grid: int = 240, max_conc_mM: float = 2000.0,
+                       chunk: int = 500) -> int:
+    """How many of the points ``idx`` (of the full parameter vectors ``p`` of
+    ``membrane``) have a sign change of the reduction's residual between two physical
+    neighbouring states on an ``n_grid`` grid of ln Na_i (see
+    :func:`missed_physical_roots`)."""
+    from iongrad.models.steady_core import reduced_state
+
     x_grid = np.linspace(np.log(1e-4), np.log(max_conc_mM), n_grid)
     missed = 0
     for start in range(0, idx.size, chunk):
         sel = idx[start:start + chunk]
         m = sel.size
-        p = {k: np.repeat(np.broadcast_to(np.asarray(v, float), (len(flagged),))[sel], n_grid)
-             for k, v in DEFAULT_PARAMS.items()}
-        for k, v in params.items():
-            p[k] = np.repeat(v[sel], n_grid)
-        x = np.tile(x_grid, m)
-        st = reduced_state(membrane, _membrane_params(membrane, p), x)
+        q = {k: np.repeat(v[sel], n_grid) for k, v in p.items()}
+        st = reduced_state(membrane, q, np.tile(x_grid, m))
         h = st["h"]
         with np.errstate(all="ignore"):
-            conc = np.stack([st["na_i_mM"], st["k_i_mM"], st["cl_i_mM"]])
+            conc = np.stack([st[f"{x}_i_mM"] for x in membrane.ions])
             phys = (st["ok"] & np.isfinite(st["v_mV"]) & np.isfinite(h)
                     & np.all(np.isfinite(conc) & (conc > 0) & (conc <= max_conc_mM), axis=0))
-            if volume == "osmotic":
+            if membrane.volume == "osmotic":
                 phys &= st["a_i_mM"] > 0
         h, phys = h.reshape(m, n_grid), phys.reshape(m, n_grid)
         change = (h[:, :-1] * h[:, 1:] < 0) & phys[:, :-1] & phys[:, 1:]
@@ -209,7 +220,7 @@ def check_composition(name: str, log2n: int, seed: int, *, n_grid: int = 240,
     """Every point of a wide design of a named composition converged or flagged; each
     flagged point scanned for a physical root of the solver's reduction (generic)."""
     from iongrad.models.membrane import composition
-    from iongrad.models.steady_core import REASONS, reduced_state, solve_membrane
+    from iongrad.models.steady_core import REASONS, solve_membrane
 
     m = composition(name)
     ranges = {**FOUR_ION[name], **RANGES["common"]}
@@ -227,21 +238,8 @@ def check_composition(name: str, log2n: int, seed: int, *, n_grid: int = 240,
     feas = sol.feasible
     conc = np.stack([sol.state[f"{x}_i_mM"] for x in m.ions])
     worst = np.max(np.stack(list(sol.residuals.values())), axis=0)
-    flagged = ~feas
-    missed = 0
-    idx = np.flatnonzero(flagged)
-    x_grid = np.linspace(np.log(1e-4), np.log(max_conc_mM), n_grid)
-    for start in range(0, idx.size, 500):
-        sel = idx[start:start + 500]
-        q = {k: np.repeat(v[sel], n_grid) for k, v in p.items()}
-        st = reduced_state(m, q, np.tile(x_grid, sel.size))
-        with np.errstate(all="ignore"):
-            c = np.stack([st[f"{x}_i_mM"] for x in m.ions])
-            phys = (st["ok"] & np.isfinite(st["v_mV"]) & np.isfinite(st["h"])
-                    & np.all(np.isfinite(c) & (c > 0) & (c <= max_conc_mM), axis=0))
-        h, phys = st["h"].reshape(sel.size, n_grid), phys.reshape(sel.size, n_grid)
-        change = (h[:, :-1] * h[:, 1:] < 0) & phys[:, :-1] & phys[:, 1:]
-        missed += int(change.any(axis=1).sum())
+    missed = count_missed_roots(m, p, np.flatnonzero(~feas), n_grid=n_grid,
+                                max_conc_mM=max_conc_mM)
     return {"composition": name, "ions": m.ions, "mechanisms": [x.name for x in m.mechanisms],
             "n": n, "solve_s": dt, "rate_per_s": n / dt,
             "converged_fraction": float(feas.mean()),
