@@ -2,6 +2,7 @@
 
 Kept outside the package only so that benchmarks/bench_composition_equivalence.py
 can show that the membrane-model solver reproduces it. Not used by iongrad itself.
+Only the solver is kept (the closed forms, which did not change, are not copied).
 """
 
 from __future__ import annotations
@@ -18,14 +19,11 @@ from iongrad.models._roots import expand_bracket, ridders
 from iongrad.models.constants import (
     E_CHARGE_C,
     F_C_PER_MOL,
-    T_DEFAULT_K,
     rt_over_f_mV,
 )
-from iongrad.models.energy import ATP_PER_O2_DEFAULT
 from iongrad.models.errors import ModelInputError
 from iongrad.models.pump import hill_kernel as hill_activation
 from iongrad.models.thermo import (
-    mullins_noda_ghk_mV,
     u_over_one_minus_exp_neg_u,
 )
 
@@ -33,7 +31,6 @@ __all__ = [
     "DEFAULT_PARAMS",
     "REASONS",
     "SteadyState",
-    "closed_form_steady_state",
     "ghk_slope_factor",
     "pump_leak_state",
     "solve_steady_state",
@@ -690,74 +687,3 @@ def solve_steady_state(*, leak: str = "ohmic", volume: str = "fixed", rtol_check
     return SteadyState(**out, feasible=feasible.reshape(shape), reason=reason.reshape(shape),
                        iterations=iters.reshape(shape),
                        residuals={k: r.reshape(shape) for k, r in res.items()})
-
-
-# --------------------------------------------------------------------------------------
-# Closed forms (internal concentrations given)
-# --------------------------------------------------------------------------------------
-def closed_form_steady_state(na_i_mM: ArrayLike, k_i_mM: ArrayLike, na_o_mM: ArrayLike,
-                             k_o_mM: ArrayLike, *, leak: str = "ohmic",
-                             g_na_nS: ArrayLike | None = None,
-                             g_k_nS: ArrayLike | None = None,
-                             p_na_cm_s: ArrayLike | None = None,
-                             p_k_cm_s: ArrayLike | None = None,
-                             area_um2: ArrayLike = DEFAULT_PARAMS["area_um2"],
-                             temperature_K: ArrayLike = T_DEFAULT_K,
-                             atp_per_o2: ArrayLike = ATP_PER_O2_DEFAULT) -> dict[str, ArrayLike]:
-    """Mullins–Noda potential and the pump that balances the leaks (concentrations given).
-
-    With Na+ and K+ each in flux balance against a 3:2 pump, the potential is the
-    Mullins–Noda potential (ohmic or GHK form, r = 3/2) and the pump current is
-    ``I_p = -I_Na/3 = I_K/2``.
-
-    Parameters
-    ----------
-    na_i_mM, k_i_mM, na_o_mM, k_o_mM : array_like
-        Concentrations, mM.
-    leak : {"ohmic", "ghk"}
-        Ohmic leaks need ``g_na_nS`` and ``g_k_nS`` (nS); GHK leaks need
-        ``p_na_cm_s`` and ``p_k_cm_s`` (cm/s) and ``area_um2``.
-
-    Returns
-    -------
-    dict
-        ``v_rest_mV``, ``pump_current_pA``, ``atp_per_s``, ``o2_per_s``.
-    """
-    from iongrad.models.thermo import (
-        ghk_current_kernel_pA,
-        mullins_noda_ohmic_mV,
-        nernst_mV,
-        ohmic_current_kernel_pA,
-    )
-
-    if leak not in _LEAK_PARAMS:
-        raise ModelInputError(f"leak must be 'ohmic' or 'ghk'; got {leak!r}")
-    a = {"na_i_mM": na_i_mM, "k_i_mM": k_i_mM, "na_o_mM": na_o_mM, "k_o_mM": k_o_mM,
-         "temperature_K": temperature_K, "atp_per_o2": atp_per_o2}
-    if leak == "ohmic":
-        if g_na_nS is None or g_k_nS is None:
-            raise ModelInputError("ohmic closed form needs g_na_nS and g_k_nS (nS)")
-        a.update(g_na_nS=g_na_nS, g_k_nS=g_k_nS)
-    else:
-        if p_na_cm_s is None or p_k_cm_s is None:
-            raise ModelInputError("GHK closed form needs p_na_cm_s and p_k_cm_s (cm/s)")
-        a.update(p_na_cm_s=p_na_cm_s, p_k_cm_s=p_k_cm_s, area_um2=area_um2)
-    # Model rule (not a domain): both leaks carry the pump's fluxes, so both are > 0.
-    leak_positive = _LEAK_PARAMS[leak][:2]
-    a = {k: check(k, v, positive=k in leak_positive) for k, v in a.items()}
-    check_broadcast(**a)
-    t = a["temperature_K"]
-    if leak == "ohmic":
-        e_na = nernst_mV(a["na_o_mM"], a["na_i_mM"], 1, t)
-        e_k = nernst_mV(a["k_o_mM"], a["k_i_mM"], 1, t)
-        v = mullins_noda_ohmic_mV(a["g_na_nS"], a["g_k_nS"], e_na, e_k)
-        i_p = ohmic_current_kernel_pA(v, e_k, a["g_k_nS"]) / 2.0
-    else:
-        v = mullins_noda_ghk_mV(a["p_k_cm_s"], a["p_na_cm_s"], a["k_o_mM"], a["k_i_mM"],
-                                a["na_o_mM"], a["na_i_mM"], temperature_K=t)
-        i_p = ghk_current_kernel_pA(v, a["k_i_mM"], a["k_o_mM"], a["p_k_cm_s"], a["area_um2"],
-                                    1, t) / 2.0
-    atp_per_o2 = a["atp_per_o2"]
-    atp = i_p * 1e-12 / E_CHARGE_C
-    return {"v_rest_mV": v, "pump_current_pA": i_p, "atp_per_s": atp,
-            "o2_per_s": atp / atp_per_o2}
