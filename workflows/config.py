@@ -27,6 +27,7 @@ __all__ = [
     "current_umask",
     "input_paths",
     "load_toml",
+    "print_report_paths",
     "require",
     "run_into_folder",
     "write_json_atomic",
@@ -207,6 +208,12 @@ def package_versions(packages: Iterable[str]) -> dict[str, str]:
 #: Marker file written into every folder :func:`run_into_folder` creates; ``--force``
 #: replaces only folders that carry it.
 RUN_MARKER = ".iongrad-run"
+
+
+def print_report_paths(html: Path, md: Path) -> None:
+    """The two lines every command that writes a report prints (HTML, then Markdown)."""
+    print(f"HTML report: {html}")
+    print(f"Markdown report: {md}")
 
 
 def input_paths(resolved: Any, *extra: str | Path) -> list[Path]:

@@ -60,6 +60,7 @@ from iongrad.workflows.config import (
     input_paths,
     load_toml,
     package_versions,
+    print_report_paths,
     run_into_folder,
     write_json_atomic,
 )
@@ -467,8 +468,7 @@ def run(args) -> int:
     summary = run_into_folder(args.out, work, force=args.force, inputs=inputs)
     print(f"fit written to {out}")
     if not args.no_report and (out / "report.html").is_file():
-        print(f"HTML report: {out / 'report.html'}")
-        print(f"Markdown report: {out / 'report.md'}")
+        print_report_paths(out / "report.html", out / "report.md")
     print(format_verdict(summary["diagnostics"]))
     for w in summary["warnings"]:
         print(f"  warning: {w}")

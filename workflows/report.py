@@ -2003,6 +2003,8 @@ def _check_report_out(out: Path, run_dir: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``iongrad report``: write the report(s) and print their paths."""
+    from iongrad.workflows.config import print_report_paths
+
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"RUN_DIR {str(run_dir)!r} is not a folder")
@@ -2018,7 +2020,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise ConfigError(f"{str(run_dir)!r} has neither run.json (a run folder) nor "
                           "manifest.json (a batch folder)")
-    print(f"HTML report: {html.resolve()}")
-    print(f"Markdown report: {md.resolve()}")
+    print_report_paths(html.resolve(), md.resolve())
     return 0
 

@@ -67,6 +67,7 @@ from iongrad.workflows.config import (
     input_paths,
     load_toml,
     package_versions,
+    print_report_paths,
     run_into_folder,
     write_json_atomic,
 )
@@ -891,8 +892,7 @@ def run(args) -> int:
             print(f"  {o}: {e['status']} ({e['method']}); ranking by {e['index']}: "
                   f"{', '.join(e['ranking'][:5])}")
     if not args.no_report:
-        print(f"HTML report: {out / 'report.html'}")
-        print(f"Markdown report: {out / 'report.md'}")
+        print_report_paths(out / "report.html", out / "report.md")
     if outcome["message"]:
         sys.stderr.write(f"iongrad sensitivity: warning: {outcome['message']}\n")
     if args.strict and outcome["status"] != "complete":
