@@ -31,7 +31,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from iongrad.models.codegen import EXP_CLAMP
 from iongrad.models.mechanisms.base import ghk_phi, ghk_phi_d1, ghk_phi_d2
-from iongrad.models.membrane import Membrane
+from iongrad.models.membrane import Membrane, default_bath_osmolarity
 from iongrad.models.steady_core import SteadyPlan, plan_for
 
 __all__ = ["compiled_solver", "kernel_source"]
@@ -416,8 +416,9 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
         lines.append(f"        if not ({cond}):")
         lines.append("            ok[i] = False")
     if osmotic:
-        o, na, ko = arg["osm_o_mOsm"], arg["na_o_mM"], arg["k_o_mM"]
-        lines += [f"    osm = np.where(np.isnan({o}), 2.0 * ({na} + {ko}), {o})",
+        o = arg["osm_o_mOsm"]
+        default = default_bath_osmolarity(sp.Symbol(arg["na_o_mM"]), sp.Symbol(arg["k_o_mM"]))
+        lines += [f"    osm = np.where(np.isnan({o}), {default}, {o})",
                   "    for i in range(n):",
                   "        if not osm[i] > 0:",
                   "            ok[i] = False"]

@@ -28,7 +28,7 @@ from pytensor.graph.op import Op
 from iongrad.models import quantities as _quantities
 from iongrad.models.codegen import pytensor_graph
 from iongrad.models.mechanisms import conc, voltage
-from iongrad.models.membrane import Membrane
+from iongrad.models.membrane import Membrane, default_bath_osmolarity
 from iongrad.models.steady_core import plan_for, solve_membrane
 from iongrad.models.steady_state import (
     DEFAULT_PARAMS,
@@ -139,7 +139,8 @@ class SteadyStateOp(Op):
         in_domain = finite & _in_domain(p, self._positive, self._nonneg)
         if "osm_o_mOsm" in p:
             p["osm_o_mOsm"] = np.where(np.isnan(p["osm_o_mOsm"]),
-                                       2.0 * (p["na_o_mM"] + p["k_o_mM"]), p["osm_o_mOsm"])
+                                       default_bath_osmolarity(p["na_o_mM"], p["k_o_mM"]),
+                                       p["osm_o_mOsm"])
             in_domain &= p["osm_o_mOsm"] > 0
         safe = p if in_domain.all() else {k: np.where(in_domain, v, _safe_default(k, p))
                                           for k, v in p.items()}
@@ -253,8 +254,8 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
     full.update({k: v for k, v in params.items() if k in full})
     if "osm_o_mOsm" in full and isinstance(full["osm_o_mOsm"], float) and np.isnan(
             full["osm_o_mOsm"]):
-        full["osm_o_mOsm"] = 2.0 * (pt.as_tensor_variable(full["na_o_mM"])
-                                    + pt.as_tensor_variable(full["k_o_mM"]))
+        full["osm_o_mOsm"] = default_bath_osmolarity(pt.as_tensor_variable(full["na_o_mM"]),
+                                                     pt.as_tensor_variable(full["k_o_mM"]))
     names = op.param_names
     tensors = [pt.as_tensor_variable(full[k]).astype("float64") for k in names]
     if n is None:

@@ -39,11 +39,19 @@ from iongrad.models.mechanisms import (
 )
 from iongrad.models.mechanisms.leaks import nernst
 
-__all__ = ["COMPOSITIONS", "Membrane", "composition", "pump_leak_cell"]
+__all__ = ["COMPOSITIONS", "Membrane", "composition", "default_bath_osmolarity",
+           "pump_leak_cell"]
 
 _VOLUMES = ("fixed", "osmotic")
 #: Cell-level quantities every membrane model has (besides its mechanisms' parameters).
 _CELL_PARAMETERS = ("area_um2", "volume_pL", "a_i_mM", "z_a", "temperature_K", "atp_per_o2")
+
+
+def default_bath_osmolarity(na_o, k_o):
+    """Bath osmolarity (mOsm) when ``osm_o_mOsm`` is not given (nan):
+    ``2 (Na_o + K_o)``, an electroneutral monovalent bath. Works on NumPy arrays,
+    PyTensor variables and SymPy symbols alike."""
+    return 2.0 * (na_o + k_o)
 
 
 @dataclass(frozen=True, eq=False)

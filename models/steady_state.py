@@ -57,7 +57,7 @@ from iongrad.models.constants import (
 )
 from iongrad.models.energy import ATP_PER_O2_DEFAULT
 from iongrad.models.errors import ModelInputError
-from iongrad.models.membrane import Membrane, composition
+from iongrad.models.membrane import Membrane, composition, default_bath_osmolarity
 from iongrad.models.steady_core import REASONS, plan_for, solve_membrane
 from iongrad.models.thermo import (
     ghk_phi_d1,
@@ -122,7 +122,7 @@ def _osm_o(p, xp):
     osm = p["osm_o_mOsm"]
     if xp.symbolic:
         return osm
-    return np.where(np.isnan(osm), 2.0 * (p["na_o_mM"] + p["k_o_mM"]), osm)
+    return np.where(np.isnan(osm), default_bath_osmolarity(p["na_o_mM"], p["k_o_mM"]), osm)
 
 
 # --------------------------------------------------------------------------------------
