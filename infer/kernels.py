@@ -384,6 +384,13 @@ def compiled_kernel(membrane: Membrane) -> Callable | None:
     return module.kernel
 
 
+def placeholder_values(membrane: Membrane) -> dict[str, float]:
+    """In-domain values solved in place of out-of-domain samples (whose outputs are then
+    masked): the registry defaults, with a plain 300 mOsm bath (its default is nan)."""
+    return {k: 300.0 if k == "osm_o_mOsm" else float(d)
+            for k, d in membrane.defaults().items()}
+
+
 def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tuple[str, ...],
                       fallback: tuple[float, ...]) -> Callable | None:
     """A numba function ``(P_1, ..., P_n) -> (y_1, ..., y_d, feasible)`` for the Op.
@@ -424,18 +431,13 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
                   "            ok[i] = False"]
     else:
         lines.append(f"    osm = {arg[names[0]]}")
-    defaults = membrane.defaults()
-    safe = []
-    for k in names:
-        if k == "osm_o_mOsm":
-            safe.append("np.where(ok, osm, 300.0)")
-        else:
-            d = defaults[k]
-            safe.append(f"np.where(ok, {arg[k]}, {float(d)!r})")
+    placeholder = placeholder_values(membrane)
+    safe = [f"np.where(ok, {'osm' if k == 'osm_o_mOsm' else arg[k]}, {placeholder[k]!r})"
+            for k in names]
     lines += [
         "    x0 = np.full(n, np.nan)",
         f"    x, reason, _, nums = kern(x0, {', '.join(safe)}, 25, 100, 1e-9, 2000.0, "
-        f"{osmotic}, np.where(ok, osm, 300.0))",
+        f"{osmotic}, np.where(ok, osm, {placeholder.get('osm_o_mOsm', 300.0)!r}))",
         "    feasible = ok & (reason == 0)",
         f"    x = np.where(feasible, x, {fallback[0]!r})",
         *(f"    y{j} = np.where(feasible, nums[{j - 1}], {fallback[j]!r})"

@@ -25,7 +25,7 @@ from pytensor.gradient import DisconnectedType
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from iongrad.models import quantities as _quantities
+from iongrad.infer.kernels import placeholder_values
 from iongrad.models.codegen import pytensor_graph
 from iongrad.models.mechanisms import conc, voltage
 from iongrad.models.membrane import Membrane, default_bath_osmolarity
@@ -96,6 +96,7 @@ class SteadyStateOp(Op):
         self.param_names = self.plan.params
         self._positive, self._nonneg = _domain_classes(self.param_names)
         self.n_reduced = len(self.plan.reduced_vars)
+        self._placeholder = placeholder_values(self.membrane)
         # warm_start=False (default): every solve starts from the same guess, so the
         # output is a function of the inputs alone — a sampler's draws do not depend on
         # whether its chains ran in parallel processes or one after the other (a batch
@@ -142,7 +143,7 @@ class SteadyStateOp(Op):
                                        default_bath_osmolarity(p["na_o_mM"], p["k_o_mM"]),
                                        p["osm_o_mOsm"])
             in_domain &= p["osm_o_mOsm"] > 0
-        safe = p if in_domain.all() else {k: np.where(in_domain, v, _safe_default(k, p))
+        safe = p if in_domain.all() else {k: np.where(in_domain, v, self._placeholder[k])
                                           for k, v in p.items()}
         x0 = self._last_x.get(n) if self.warm_start else None
         reduced, reason = _solve(self.membrane, safe, x0)
@@ -196,13 +197,6 @@ def _register_numba() -> None:
         if impl is None:
             return generate_fallback_impl(op, node, storage_map, **kwargs)
         return impl
-
-
-def _safe_default(name: str, p: dict) -> float:
-    d = DEFAULT_PARAMS.get(name)
-    if d is None or np.isnan(d):
-        return float(_quantities.get(name).default or 1.0) if name != "osm_o_mOsm" else 300.0
-    return float(d)
 
 
 def _solve_transposed(jac, g, d):
