@@ -29,7 +29,6 @@ from iongrad.models.mechanisms import (
     ION,
     Mechanism,
     activity_load,
-    bath,
     conc,
     ghk_leak,
     na_k_pump,
@@ -233,5 +232,3 @@ def composition(name: str) -> Membrane:
         _BUILT[name] = COMPOSITIONS[name]()
     return _BUILT[name]
 
-
-del bath  # re-exported through mechanisms only
