@@ -50,7 +50,6 @@ and every failure is counted (``n_calls``, ``n_failed``, ``failures`` by reason)
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -62,11 +61,16 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from scipy.integrate import odeint, solve_ivp
 
-from iongrad.infer import _rundown_kernel as _kernel
-from iongrad.models.constants import E_CHARGE_C, F_C_PER_MOL, rt_over_f_mV
+from iongrad.infer import rundown_kernel as _kernel
+from iongrad.infer.rundown_kernel import compiled_rundown
+from iongrad.models._backend import check
+from iongrad.models.codegen import numpy_function
 from iongrad.models.errors import ModelInputError
+from iongrad.models.membrane import Membrane
 from iongrad.models.rundown import RUNDOWN_DEFAULTS
-from iongrad.models.steady_state import DEFAULT_PARAMS, solve_steady_state
+from iongrad.models.rundown_system import rundown_system
+from iongrad.models.steady_core import solve_membrane
+from iongrad.models.steady_state import DEFAULT_PARAMS, membrane_for
 
 __all__ = ["FREE_PARAMETERS", "OUTPUTS", "RundownOp", "RundownSensitivitySolver",
            "SolveFailed"]
@@ -126,12 +130,9 @@ class RundownSensitivitySolver:
 
     def __init__(self, free: Sequence[str], fixed: Mapping[str, float] | None = None, *,
                  mode: str = "anoxia", ecs: bool = True, method: str = "odeint",
-                 rtol: float = 1e-7, atol: float = 1e-8, max_rhs_calls: int = 20_000):
+                 rtol: float = 1e-7, atol: float = 1e-8, max_rhs_calls: int = 20_000,
+                 membrane: Membrane | None = None):
         free = tuple(free)
-        bad = [f for f in free if f not in FREE_PARAMETERS]
-        if bad:
-            raise ModelInputError(f"cannot differentiate with respect to {bad}; "
-                                  f"supported: {list(FREE_PARAMETERS)}")
         if len(set(free)) != len(free):
             raise ModelInputError(f"free parameters repeated: {list(free)}")
         if mode not in _MODES:
@@ -144,28 +145,51 @@ class RundownSensitivitySolver:
             raise ModelInputError("tau_block_s has no effect in mode 'anoxia'")
         if mode == "ouabain" and "tau_atp_s" in free:
             raise ModelInputError("tau_atp_s has no effect in mode 'ouabain'")
+        default = membrane is None
+        membrane = membrane_for("ghk", "fixed") if default else membrane
+        system = rundown_system(membrane, mode, ecs)
+        bad = [f for f in free if f not in system.param_names]
+        if bad:
+            raise ModelInputError(f"cannot differentiate with respect to {bad}; "
+                                  f"supported: {list(system.param_names)}")
         fixed = dict(fixed or {})
-        unknown = sorted(set(fixed) - set(DEFAULT_PARAMS) - set(RUNDOWN_DEFAULTS))
+        known = set(membrane.parameters) | set(RUNDOWN_DEFAULTS) | (
+            set(DEFAULT_PARAMS) if default else set())
+        unknown = sorted(set(fixed) - known)
         if unknown:
             raise ModelInputError(f"unknown fixed parameter(s) {unknown}")
         both = sorted(set(fixed) & set(free))
         if both:
             raise ModelInputError(f"parameter(s) {both} are both free and fixed")
-        base = {**DEFAULT_PARAMS, **RUNDOWN_DEFAULTS, **fixed}
+        base = {**(DEFAULT_PARAMS if default else membrane.defaults()), **RUNDOWN_DEFAULTS,
+                **fixed}
         base["onset_s"] = 0.0
         if ecs and "extracellular_fraction" not in free and not (
                 0.0 < float(base["extracellular_fraction"]) < 1.0):
             got = base["extracellular_fraction"]
             raise ModelInputError("ecs=True needs extracellular_fraction in (0, 1) as a "
                                   f"fixed or free parameter; got {got!r}")
+        self.membrane, self.system = membrane, system
         self.free, self.mode, self.ecs, self.method = free, mode, bool(ecs), method
         self.rtol, self.atol, self.max_rhs_calls = float(rtol), float(atol), int(max_rhs_calls)
         self.base = {k: float(v) for k, v in base.items()}
-        self.n = 6 if self.ecs else 3
+        self.n = system.n
+        self.n_inside = system.n_inside
         self.P = len(free)
-        self._codes = np.array([_kernel.CODES[name] for name in free], dtype=np.int64)
-        self._wbuf = np.array([np.nan])  # warm start of the potential root
+        self.inside = system.state_names[:self.n_inside]
+        self.outside = tuple(f"{x}_o_mM" for x in membrane.ions)
+        #: output columns: V, the inside and the outside concentrations
+        self.outputs = ("v_mV", *self.inside, *self.outside)
+        self._kernel = compiled_rundown(system, free)
+        self._vbuf = np.array([np.nan])  # warm start of the potential root
         self._y0_inside = None  # warm start of the steady state
+        cons, grad = system.conservation
+        self._conservation = numpy_function(
+            [*system.states[:self.n_inside], *system.params, *sorted(
+                cons.free_symbols - set(system.states) - set(system.params),
+                key=lambda q: q.name)], [cons, *grad])
+        self._conservation_args = tuple(q.name for q in sorted(
+            cons.free_symbols - set(system.states) - set(system.params), key=lambda q: q.name))
         self.nfev = 0
 
     # ---------------------------------------------------------------- parameters
@@ -180,19 +204,7 @@ class RundownSensitivitySolver:
         p.update({k: float(v) for k, v in zip(self.free, theta, strict=True)})
         if self.ecs and not 0.0 < p["extracellular_fraction"] < 1.0:
             raise SolveFailed("domain: extracellular_fraction outside (0, 1)")
-        s = 1e-2 * F_C_PER_MOL * p["area_um2"]
-        p["_a_na"], p["_a_k"], p["_a_cl"] = s * p["p_na_cm_s"], s * p["p_k_cm_s"], \
-            s * p["p_cl_cm_s"]
-        p["_pmax"] = (p["pump_density_per_um2"] * p["area_um2"] * p["turnover_max_per_s"]
-                      * E_CHARGE_C * 1e12)
-        p["_k"] = 1e3 / (F_C_PER_MOL * p["volume_pL"])
-        p["_vt"] = float(rt_over_f_mV(p["temperature_K"]))
-        dose, ic50 = p["ouabain_uM"], p["ouabain_ic50_uM"]
-        p["_occ"] = 0.0 if dose <= 0 else (1.0 if math.isinf(dose) else dose / (dose + ic50))
-        if self.ecs:
-            a = p["extracellular_fraction"]
-            p["_ratio"] = (1.0 - a) / a
-        p["_q"] = _kernel.pack(p, self.ecs)
+        p["_q"] = np.array([float(x) for x in self.system.values(p)])
         return p
 
     # ---------------------------------------------------------------- one state
@@ -209,25 +221,24 @@ class RundownSensitivitySolver:
             Output of ``_setup``.
         derivatives : bool
             Also return ``J = ∂f/∂y`` (n, n), ``Fθ = ∂f/∂ln θ`` (n, P),
-            ``∂w/∂y`` (n,) and ``∂w/∂ln θ`` (P,).
+            ``∂V/∂y`` (n,) and ``∂V/∂ln θ`` (P,).
 
         Returns
         -------
         tuple
-            ``(f, w)`` or ``(f, w, J, Fθ, dwdy, dwdθ)``; ``V = w × RT/F``.
+            ``(f, v)`` or ``(f, v, J, Fθ, dvdy, dvdθ)``; ``v`` in mV.
         """
         self._count()
         n, big_p = self.n, self.P
         f, jac, fth = np.empty(n), np.empty((n, n)), np.empty((n, big_p))
-        dwdy, dwdth = np.empty(n), np.empty(big_p)
-        status, w = _kernel.evaluate(-1.0 if t is None or t < 0 else float(t),
-                                     np.asarray(y, dtype=np.float64), p["_q"], self._codes,
-                                     self.ecs, self.mode == "anoxia", self._wbuf, f, jac, fth,
-                                     dwdy, dwdth, derivatives)
+        dvdy, dvdth = np.empty(n), np.empty(big_p)
+        status, v = self._kernel.evaluate(-1.0 if t is None or t < 0 else float(t),
+                                          np.asarray(y, dtype=np.float64), p["_q"],
+                                          self._vbuf, f, jac, fth, dvdy, dvdth, derivatives)
         _check_status(status)
         if not derivatives:
-            return f, w
-        return f, w, jac, fth, dwdy, dwdth
+            return f, v
+        return f, v, jac, fth, dvdy, dvdth
 
     def _count(self) -> None:
         self.nfev += 1
@@ -235,21 +246,34 @@ class RundownSensitivitySolver:
             raise SolveFailed("budget: too many right-hand-side evaluations (stiff draw)")
 
     # ---------------------------------------------------------------- steady state
+    def _closing(self, y_in, p):
+        """Electroneutrality residual (mM) and its gradient in the inside states."""
+        out = self._conservation(*y_in, *p["_q"], *(p[k] for k in self._conservation_args))
+        return float(out[0]), np.array([float(g) for g in out[1:]])
+
+    def _steady_system(self, y_in, out, p):
+        full = y_in if out is None else np.concatenate([y_in, out])
+        f, _, jac, fth, _, _ = self.evaluate(None, full, p)
+        k = self.n_inside
+        c, grad = self._closing(y_in, p)
+        # the rates satisfy sum_X z_X f_X = 0 (zero current): the last inside balance
+        # is replaced by electroneutrality
+        res = np.concatenate([f[:k - 1], [c]])
+        m = np.vstack([jac[:k - 1, :k], grad])
+        return res, m, jac, fth
+
     def steady_state(self, p) -> tuple[np.ndarray, np.ndarray]:
         """Pre-onset state ``y0`` (n,) and ``dy0/d ln θ`` (n, P)."""
-        c_tot = p["z_a"] * p["a_i_mM"]
-        out = np.array([p["na_o_mM"], p["k_o_mM"], p["cl_o_mM"]]) if self.ecs else None
+        k = self.n_inside
+        out = np.array([p[name] for name in self.outside]) if self.ecs else None
         y_in = None
         if self._y0_inside is not None:
             y = self._y0_inside.copy()
             for _ in range(30):
-                full = y if out is None else np.concatenate([y, out])
                 try:
-                    f, _, jac, _, _, _ = self.evaluate(None, full, p)
+                    res, m, _, _ = self._steady_system(y, out, p)
                 except SolveFailed:
                     break
-                res = np.array([f[0], f[1], y[0] + y[1] - y[2] - c_tot])
-                m = np.vstack([jac[0, :3], jac[1, :3], [1.0, 1.0, -1.0]])
                 step = np.linalg.solve(m, -res)
                 y_new = y + step
                 if np.any(y_new <= 0):
@@ -259,22 +283,27 @@ class RundownSensitivitySolver:
                     y_in = y
                     break
         if y_in is None:
-            keys = {k: v for k, v in p.items() if k in DEFAULT_PARAMS}
+            values = {}
             try:
-                ss = solve_steady_state(leak="ghk", volume="fixed", **keys)
+                for name in self.membrane.parameters:
+                    values[name] = np.atleast_1d(check(name, p[name])).astype(float)
             except ModelInputError as exc:  # a draw outside a registry domain
                 raise SolveFailed(f"domain: {exc}") from None
-            if not bool(ss.feasible):
+            sol = solve_membrane(self.membrane, values)
+            if not bool(sol.feasible[0]):
                 raise SolveFailed("steady state: no pump–leak steady state")
-            y_in = np.array([float(ss.na_i_mM), float(ss.k_i_mM), float(ss.cl_i_mM)])
+            y_in = np.array([float(sol.state[name][0]) for name in self.inside])
         self._y0_inside = y_in.copy()
         y0 = y_in if out is None else np.concatenate([y_in, out])
-        _, _, jac, fth, _, _ = self.evaluate(None, y0, p)
-        m = np.vstack([jac[0, :3], jac[1, :3], [1.0, 1.0, -1.0]])
-        rhs = -np.vstack([fth[0], fth[1], np.zeros(self.P)])
-        s_in = np.linalg.solve(m, rhs)
+        _, m, jac, fth = self._steady_system(y_in, out, p)
         s0 = np.zeros((self.n, self.P))
-        s0[:3] = s_in
+        if self.ecs:  # the outside starts at the bath values: d/dln θ of a bath value
+            for j, name in enumerate(self.free):
+                if name in self.outside:
+                    s0[k + self.outside.index(name), j] = p[name]
+        rhs = -(fth[:k - 1] + jac[:k - 1, k:] @ s0[k:])
+        rhs = np.vstack([rhs, np.zeros((1, self.P))])
+        s0[:k] = np.linalg.solve(m, rhs)
         return y0, s0
 
     # ---------------------------------------------------------------- trajectory
@@ -292,9 +321,9 @@ class RundownSensitivitySolver:
 
         Returns
         -------
-        out : ndarray, shape (m, 7)
-            Columns :data:`OUTPUTS` (mV, mM).
-        sens : ndarray, shape (m, 7, P) or None
+        out : ndarray, shape (m, len(outputs))
+            Columns :attr:`outputs` (mV, mM).
+        sens : ndarray, shape (m, len(outputs), P) or None
             ``d out / d θ`` (per natural unit of each parameter).
 
         Raises
@@ -317,24 +346,22 @@ class RundownSensitivitySolver:
         ss[~pos] = s0
         if t_pos.size:
             aug = n * (1 + big_p) if sensitivities else n
-
-            q, codes, ecs, anox, wbuf = (p["_q"], self._codes, self.ecs,
-                                         self.mode == "anoxia", self._wbuf)
+            kern, q, vbuf = self._kernel, p["_q"], self._vbuf
             f, jac = np.empty(aug), np.empty((n, n))
-            fth, dwdy, dwdth = np.empty((n, big_p)), np.empty(n), np.empty(big_p)
+            fth, dvdy, dvdth = np.empty((n, big_p)), np.empty(n), np.empty(big_p)
             big, f_scratch = np.empty((aug, aug)), np.empty(n)
 
             if sensitivities:
                 def rhs(t, yy):
                     self._count()
-                    _check_status(_kernel.rhs_augmented(t, yy, q, codes, ecs, anox, wbuf, f,
-                                                        jac, fth, dwdy, dwdth))
+                    _check_status(kern.rhs_augmented(t, yy, q, vbuf, f, jac, fth, dvdy,
+                                                     dvdth))
                     return f.copy()
 
                 def jac_aug(t, yy):
                     self._count()
-                    _check_status(_kernel.jac_augmented(t, yy, q, codes, ecs, anox, wbuf, big,
-                                                        f_scratch, jac, fth, dwdy, dwdth))
+                    _check_status(kern.jac_augmented(t, yy, q, vbuf, big, f_scratch, jac,
+                                                     fth, dvdy, dvdth))
                     return big.copy()
             else:
                 def rhs(t, yy):
@@ -350,33 +377,33 @@ class RundownSensitivitySolver:
                 ss[pos] = sol[:, n:].reshape(-1, n, big_p)
         if not np.all(np.isfinite(ys)) or np.any(ys <= 0):
             raise SolveFailed("state: solution not finite or not positive")
-        out = np.empty((tau.size, len(OUTPUTS)))
-        sens = np.zeros((tau.size, len(OUTPUTS), big_p)) if sensitivities else None
-        w, dwdy, dwdth = self._potential(tau, ys, p)
-        out[:, 0] = p["_vt"] * w
-        out[:, 1:4] = ys[:, :3]
+        k = self.n_inside
+        out = np.empty((tau.size, len(self.outputs)))
+        sens = np.zeros((tau.size, len(self.outputs), big_p)) if sensitivities else None
+        v, dvdy, dvdth = self._potential(tau, ys, p)
+        out[:, 0] = v
+        out[:, 1:1 + k] = ys[:, :k]
         if self.ecs:
-            out[:, 4:7] = ys[:, 3:]
+            out[:, 1 + k:] = ys[:, k:]
         else:
-            out[:, 4:7] = (p["na_o_mM"], p["k_o_mM"], p["cl_o_mM"])
+            out[:, 1 + k:] = [p[name] for name in self.outside]
         if sensitivities:
-            sens[:, 0] = p["_vt"] * (np.einsum("kj,kjq->kq", dwdy, ss) + dwdth)
+            sens[:, 0] = np.einsum("kj,kjq->kq", dvdy, ss) + dvdth
             sens[:, 1:1 + n] = ss
-        if sensitivities:
             sens /= theta  # d/d ln θ -> d/d θ
             if not np.all(np.isfinite(sens)):
                 raise SolveFailed("integrator: sensitivities not finite")
         return out, sens
 
     def _potential(self, tau: np.ndarray, ys: np.ndarray, p):
-        """``w = FV/RT``, ``∂w/∂y`` (m, n) and ``∂w/∂ln θ`` (m, P) at many states."""
+        """``V`` (mV), ``∂V/∂y`` (m, n) and ``∂V/∂ln θ`` (m, P) at many states."""
         m = tau.shape[0]
-        w, dwdy, dwdth = np.empty(m), np.empty((m, self.n)), np.empty((m, self.P))
-        status = _kernel.potentials(np.where(tau >= 0, tau, -1.0), np.ascontiguousarray(ys),
-                                    p["_q"], self._codes, self.ecs, self.mode == "anoxia",
-                                    self._wbuf, w, dwdy, dwdth)
+        v, dvdy, dvdth = np.empty(m), np.empty((m, self.n)), np.empty((m, self.P))
+        status = self._kernel.potentials(np.where(tau >= 0, tau, -1.0),
+                                         np.ascontiguousarray(ys), p["_q"], self._vbuf, v,
+                                         dvdy, dvdth)
         _check_status(status)
-        return w, dwdy, dwdth
+        return v, dvdy, dvdth
 
     def _integrate(self, rhs, jac, start, t_pos, aug):
         try:
@@ -420,11 +447,13 @@ class RundownOp(Op):
         Failures by reason (the text before the first colon of the message).
     """
 
-    __props__ = ("free", "times", "mode", "ecs", "method", "rtol", "atol", "fixed_items")
+    __props__ = ("free", "times", "mode", "ecs", "method", "rtol", "atol", "fixed_items",
+                 "membrane")
 
     def __init__(self, free: Sequence[str], times_since_onset_s, fixed=None, *,
                  mode: str = "anoxia", ecs: bool = True, method: str = "odeint",
-                 rtol: float = 1e-7, atol: float = 1e-8, max_rhs_calls: int = 20_000):
+                 rtol: float = 1e-7, atol: float = 1e-8, max_rhs_calls: int = 20_000,
+                 membrane: Membrane | None = None):
         t = np.asarray(times_since_onset_s, dtype=float)
         if t.ndim != 1 or t.size == 0 or np.any(np.diff(t) <= 0) or not np.all(np.isfinite(t)):
             raise ModelInputError("times_since_onset_s must be a non-empty, strictly "
@@ -436,7 +465,9 @@ class RundownOp(Op):
         self.fixed_items = tuple(sorted((k, float(v)) for k, v in dict(fixed or {}).items()))
         self.solver = RundownSensitivitySolver(self.free, dict(self.fixed_items), mode=mode,
                                                ecs=ecs, method=method, rtol=rtol, atol=atol,
-                                               max_rhs_calls=max_rhs_calls)
+                                               max_rhs_calls=max_rhs_calls, membrane=membrane)
+        self.membrane = self.solver.membrane
+        self.outputs = self.solver.outputs
         self.n_calls = 0
         self.n_failed = 0
         self.failures: Counter = Counter()
@@ -461,8 +492,8 @@ class RundownOp(Op):
             self.n_failed += 1
             self.failures[str(exc).split(":")[0]] += 1
             out = (self._fallback_out if self._fallback_out is not None
-                   else np.tile([-70.0, 10.0, 140.0, 10.0, 145.0, 4.0, 120.0], (m, 1)))
-            sens = np.zeros((m, len(OUTPUTS), big_p))
+                   else np.tile(self._placeholder(), (m, 1)))
+            sens = np.zeros((m, len(self.outputs), big_p))
             ok = 0
         output_storage[0][0] = np.asarray(out, dtype=np.float64)
         output_storage[1][0] = np.asarray(sens, dtype=np.float64)
@@ -470,7 +501,13 @@ class RundownOp(Op):
 
     def infer_shape(self, fgraph, node, input_shapes):
         m, big_p = len(self.times), len(self.free)
-        return [(m, len(OUTPUTS)), (m, len(OUTPUTS), big_p), ()]
+        return [(m, len(self.outputs)), (m, len(self.outputs), big_p), ()]
+
+    def _placeholder(self) -> np.ndarray:
+        """Finite outputs for a failed first solve (masked by ``ok = 0``): -70 mV, the
+        bath values outside and 10 mM inside."""
+        base = self.solver.base
+        return np.array([-70.0, *(base.get(k, 10.0) for k in self.outputs[1:])], dtype=float)
 
     def L_op(self, inputs, outputs, output_grads):
         g_out = output_grads[0]

@@ -57,12 +57,14 @@ would dilute it).
 
 Backends
 --------
-The current and flux expressions (:func:`pump_drive`, :func:`rundown_currents_pA`,
-:func:`zero_current_residual_pA`, :func:`concentration_rates_mM_s`) are written
-once and take their array namespace from the inputs, so they build PyTensor
-graphs when given PyTensor variables (for an implicit integrator inside a
-likelihood). :func:`membrane_potential_mV`, :func:`rundown_rhs`,
-:func:`rundown_jac` and :func:`simulate_rundown` are NumPy.
+Nothing here is written by hand: the rates, the currents, the drive and every
+derivative are generated from the membrane model's rate laws by
+:class:`iongrad.models.rundown_system.RundownSystem`, so any fixed-volume membrane
+model (``membrane=``) runs down the same way as the pump–leak cell. The current
+and drive functions (:func:`pump_drive`, :func:`rundown_currents_pA`,
+:func:`zero_current_residual_pA`) build PyTensor graphs when given PyTensor
+variables; :func:`membrane_potential_mV`, :func:`rundown_rhs`, :func:`rundown_jac`
+and :func:`simulate_rundown` are NumPy.
 """
 
 from __future__ import annotations
@@ -71,33 +73,41 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+import sympy as sp
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 from iongrad.models import quantities as _quantities
-from iongrad.models._backend import check, namespace
-from iongrad.models.constants import (
-    F_C_PER_MOL,
-    PUMP_K_PER_CYCLE,
-    PUMP_NA_PER_CYCLE,
-    rt_over_f_mV,
-)
+from iongrad.models._backend import NP, check, is_symbolic, namespace
+from iongrad.models.codegen import Evaluator
+from iongrad.models.constants import F_C_PER_MOL
 from iongrad.models.errors import ModelInputError
-from iongrad.models.mechanisms.base import pa_per_ion_per_s
-from iongrad.models.pump import hill_kernel as hill_activation
+from iongrad.models.mechanisms import voltage
+from iongrad.models.membrane import Membrane
+from iongrad.models.rundown_system import (
+    ATP,
+    AVAILABLE,
+    STARTED,
+    TAU,
+    currents_at_drive,
+    drive,
+    drive_inputs,
+    rundown_system,
+    zero_current_potential,
+)
+from iongrad.models.steady_core import solve_membrane
 from iongrad.models.steady_state import (
+    LEAKS_POSITIVE,
     _resolve_params,
-    ghk_slope_factor,
+    membrane_for,
     solve_steady_state,
 )
-from iongrad.models.thermo import u_over_one_minus_exp_neg_u
 
 __all__ = [
     "RUNDOWN_DEFAULTS",
     "STATE_NAMES",
     "DepolarisationTime",
     "RundownResult",
-    "concentration_rates_mM_s",
     "membrane_potential_mV",
     "pump_drive",
     "rundown_currents_pA",
@@ -131,28 +141,23 @@ _MODES = ("anoxia", "ouabain")
 _LEAKS = ("ghk", "ohmic")
 
 
-# The run-down right-hand side below is still written out by hand (its generation from
-# the membrane model's rate laws is the next step of the mechanism core); these two
-# helpers are its leak prefactor and its saturated pump current.
-def _leak_scale(p, leak, ion):
-    """Conductance-like prefactor: g (nS) for ohmic, z F P A 1e-2 (pA/mM) for GHK."""
-    if leak == "ohmic":
-        return p[{"na": "g_na_nS", "k": "g_k_nS", "cl": "g_cl_nS"}[ion]]
-    key = {"na": "p_na_cm_s", "k": "p_k_cm_s", "cl": "p_cl_cm_s"}[ion]
-    return F_C_PER_MOL * p[key] * p["area_um2"] * 1e-2
-
-
-def _max_pump_current_pA(p):
-    """Pump current at the given K_o and ATP with Na+ sites saturated, pA."""
-    return (p["pump_density_per_um2"] * p["area_um2"] * p["turnover_max_per_s"]
-            * float(pa_per_ion_per_s) * hill_activation(p["k_o_mM"], p["k_k_mM"], p["hill_k"])
-            * p["atp_mM"] / (p["atp_mM"] + p["k_atp_mM"]))
-
-
 # --------------------------------------------------------------------------------------
 # Parameters
 # --------------------------------------------------------------------------------------
-def rundown_params(*, leak: Leak = "ghk", **overrides: Any) -> dict[str, np.ndarray]:
+def _membrane(leak: Leak, membrane: Membrane | None) -> Membrane:
+    if membrane is not None:
+        if membrane.volume != "fixed":
+            raise ModelInputError(
+                f"the run-down model needs a fixed-volume membrane; {membrane.name!r} has "
+                f"volume = {membrane.volume!r}")
+        return membrane
+    if leak not in _LEAKS:
+        raise ModelInputError(f"leak must be 'ghk' or 'ohmic'; got {leak!r}")
+    return membrane_for(leak, "fixed")
+
+
+def rundown_params(*, leak: Leak = "ghk", membrane: Membrane | None = None,
+                   **overrides: Any) -> dict[str, np.ndarray]:
     """Validated parameter dict for :func:`rundown_rhs` (defaults filled in).
 
     Parameters
@@ -160,9 +165,13 @@ def rundown_params(*, leak: Leak = "ghk", **overrides: Any) -> dict[str, np.ndar
     leak : {"ghk", "ohmic"}
         Which leak parameters must be positive (``p_na_cm_s``/``p_k_cm_s`` or
         ``g_na_nS``/``g_k_nS``).
+    membrane : Membrane, optional
+        Any fixed-volume membrane model (:mod:`iongrad.models.membrane`) instead of the
+        pump–leak cell of ``leak``; its parameters (registry defaults) are the keys.
     **overrides
-        Any key of :data:`iongrad.models.steady_state.DEFAULT_PARAMS` or
-        :data:`RUNDOWN_DEFAULTS` (units in the names); arrays broadcast together.
+        Any key of :data:`iongrad.models.steady_state.DEFAULT_PARAMS` (or of the
+        membrane's parameters) or :data:`RUNDOWN_DEFAULTS` (units in the names);
+        arrays broadcast together.
 
     Returns
     -------
@@ -174,10 +183,20 @@ def rundown_params(*, leak: Leak = "ghk", **overrides: Any) -> dict[str, np.ndar
     ModelInputError
         Naming the argument, the bad value and its unit.
     """
-    if leak not in _LEAKS:
-        raise ModelInputError(f"leak must be 'ghk' or 'ohmic'; got {leak!r}")
     rd = {k: overrides.pop(k) for k in list(overrides) if k in RUNDOWN_DEFAULTS}
-    p = _resolve_params(leak, "fixed", overrides)
+    if membrane is None:
+        if leak not in _LEAKS:
+            raise ModelInputError(f"leak must be 'ghk' or 'ohmic'; got {leak!r}")
+        p = _resolve_params(leak, "fixed", overrides)
+    else:
+        m = _membrane(leak, membrane)
+        unknown = sorted(set(overrides) - set(m.parameters))
+        if unknown:
+            raise ModelInputError(f"unknown parameter(s) {unknown} of membrane model "
+                                  f"{m.name!r}; known: {list(m.parameters)}")
+        full = m.defaults()
+        full.update(overrides)
+        p = {k: check(k, v, positive=k in LEAKS_POSITIVE) for k, v in full.items()}
     full = dict(RUNDOWN_DEFAULTS)
     full.update(rd)
     # Domains from the registry; model rule: a dose of inf means saturating ouabain.
@@ -187,8 +206,40 @@ def rundown_params(*, leak: Leak = "ghk", **overrides: Any) -> dict[str, np.ndar
 
 
 # --------------------------------------------------------------------------------------
-# Building blocks, generic over NumPy / PyTensor
+# Building blocks, generic over NumPy / PyTensor (generated from the rate laws)
 # --------------------------------------------------------------------------------------
+def _clock(t_s, p, after_onset, xp):
+    """Time since the onset (0 before it) and the 0/1 "started" flag."""
+    dt = xp.maximum(t_s - p["onset_s"], 0.0)
+    if after_onset is False:
+        dt = 0.0 * dt
+    if after_onset is None:
+        started = xp.where(t_s >= p["onset_s"], 1.0, 0.0)
+    else:
+        started = 1.0 + 0.0 * dt if after_onset else 0.0 * dt
+    return dt, started
+
+
+_DRIVES: dict[str, tuple] = {}
+
+
+def _drive_evaluator(mode: str):
+    if mode not in _DRIVES:
+        atp, avail = drive(mode)
+        syms = sorted((atp.free_symbols | sp.sympify(avail).free_symbols) - {TAU, STARTED},
+                      key=lambda s: s.name)
+        _DRIVES[mode] = (Evaluator([TAU, STARTED, *syms], [atp, avail]),
+                         tuple(s.name for s in syms))
+    return _DRIVES[mode]
+
+
+def _inputs(p, names):
+    if any(is_symbolic(p[k]) for k in names):
+        return [p[k] for k in names]
+    q = drive_inputs({k: p[k] for k in names})
+    return [q[k] for k in names]
+
+
 def pump_drive(t_s, p, *, mode: Mode = "anoxia", after_onset=None):
     """ATP and the unblocked pump fraction at time ``t_s``.
 
@@ -203,7 +254,8 @@ def pump_drive(t_s, p, *, mode: Mode = "anoxia", after_onset=None):
         Anoxia: ``ATP = ATP0 exp(-(t - t0)/tau_atp)`` after onset. Ouabain: ATP
         stays at ATP0 and a fraction ``occ (1 - exp(-(t - t0)/tau_block))`` of the
         pumps is blocked, ``occ = dose/(dose + IC50)``; ``tau_block_s = 0`` blocks
-        at once from ``t >= t0``.
+        at once from ``t >= t0``. The laws are those of
+        :func:`iongrad.models.rundown_system.drive`.
     after_onset : bool, optional
         Force the pre-onset (False) or post-onset (True) branch, used to integrate
         across the onset in two pieces. Default: decided by ``t_s >= onset_s``.
@@ -215,33 +267,43 @@ def pump_drive(t_s, p, *, mode: Mode = "anoxia", after_onset=None):
     available : array_like
         Fraction of pumps not blocked, dimensionless in [0, 1].
     """
-    xp = namespace(t_s, *p.values())
-    dt = xp.maximum(t_s - p["onset_s"], 0.0)
-    if after_onset is False:
-        dt = 0.0 * dt
-    if mode == "anoxia":
-        return p["atp_mM"] * xp.exp(-dt / p["tau_atp_s"]), 1.0 + 0.0 * dt
-    if mode != "ouabain":
+    if mode not in _MODES:
         raise ModelInputError(f"mode must be 'anoxia' or 'ouabain'; got {mode!r}")
-    dose, ic50 = p["ouabain_uM"], p["ouabain_ic50_uM"]
-    occ = xp.where(dose > 0, 1.0 / (1.0 + ic50 / xp.where(dose > 0, dose, 1.0)), 0.0)
-    tau = p["tau_block_s"]
-    tau_safe = xp.where(tau > 0, tau, 1.0)
-    if after_onset is None:
-        started = xp.where(t_s >= p["onset_s"], 1.0, 0.0)
-    else:
-        started = 1.0 if after_onset else 0.0
-    progress = xp.where(tau > 0, -xp.expm1(-dt / tau_safe), 1.0) * started
-    return p["atp_mM"] + 0.0 * dt, 1.0 - occ * progress
+    xp = namespace(t_s, *p.values())
+    dt, started = _clock(t_s, p, after_onset, xp)
+    ev, names = _drive_evaluator(mode)
+    with np.errstate(all="ignore"):
+        atp, avail = ev(dt, started, *_inputs(p, names))
+    return atp + 0.0 * dt, avail + 0.0 * dt
 
 
-def _outside(conc, p):
-    """Extracellular concentrations: state entries if present, else bath parameters."""
-    return (conc.get("na_o_mM", p["na_o_mM"]), conc.get("k_o_mM", p["k_o_mM"]),
-            conc.get("cl_o_mM", p["cl_o_mM"]))
+_CURRENTS: dict[int, tuple] = {}
 
 
-def rundown_currents_pA(v_mV, conc, p, *, atp_mM, available=1.0, leak: Leak = "ghk"):
+def _current_evaluator(m: Membrane):
+    hit = _CURRENTS.get(id(m))
+    if hit is None or hit[0] is not m:
+        cur = currents_at_drive(m)
+        total = cur["i_total_pA"]
+        exprs = [*cur.values(), sp.diff(total, voltage())]
+        syms = sorted(set().union(*(e.free_symbols for e in exprs)) - {voltage(), ATP, AVAILABLE},
+                      key=lambda s: s.name)
+        hit = (m, Evaluator([voltage(), ATP, AVAILABLE, *syms], exprs),
+               tuple(s.name for s in syms), tuple(cur))
+        _CURRENTS[id(m)] = hit
+    return hit[1:]
+
+
+def _currents(v_mV, conc, p, atp_mM, available, m):
+    ev, names, keys = _current_evaluator(m)
+    values = [conc[k] if k in conc else p[k] for k in names]
+    with np.errstate(all="ignore"):
+        out = ev(v_mV, atp_mM, available, *values)
+    return dict(zip(keys, out[:-1], strict=True)), out[-1]
+
+
+def rundown_currents_pA(v_mV, conc, p, *, atp_mM, available=1.0, leak: Leak = "ghk",
+                        membrane: Membrane | None = None):
     """Membrane currents at potential ``v_mV``, pA (positive outward).
 
     Parameters
@@ -249,119 +311,58 @@ def rundown_currents_pA(v_mV, conc, p, *, atp_mM, available=1.0, leak: Leak = "g
     v_mV : array_like
         Membrane potential, mV.
     conc : mapping
-        ``na_i_mM``, ``k_i_mM``, ``cl_i_mM`` and, with a finite extracellular
-        space, ``na_o_mM``, ``k_o_mM``, ``cl_o_mM`` (mM); missing outside values
-        come from ``p``.
+        ``<ion>_i_mM`` for every ion of the membrane model and, with a finite
+        extracellular space, ``<ion>_o_mM`` (mM); missing outside values come from ``p``.
     p : mapping
         Parameters (:func:`rundown_params`).
     atp_mM : array_like
         Intracellular ATP, mM.
     available : array_like
-        Unblocked pump fraction, dimensionless.
+        Unblocked fraction of the ouabain-sensitive mechanisms, dimensionless.
     leak : {"ghk", "ohmic"}
-        GHK current equation (``p_*_cm_s``) or ohmic leaks (``g_*_nS``).
+        GHK current equation (``p_*_cm_s``) or ohmic leaks (``g_*_nS``) of the
+        pump–leak cell.
+    membrane : Membrane, optional
+        Any fixed-volume membrane model instead.
 
     Returns
     -------
     dict
-        ``i_na_pA`` and ``i_k_pA`` (leak plus activity load), ``i_cl_pA``,
-        ``i_pump_pA`` (net pump current, 1 charge out per cycle) and ``i_total_pA``.
+        ``i_<ion>_pA`` carried by the passive mechanisms (for the pump–leak cell: the
+        leak plus the activity load), ``i_pump_pA`` (the ATP-driven mechanisms: the
+        net pump current, 1 charge out per cycle) and ``i_total_pA``.
     """
-    xp = namespace(v_mV, *conc.values(), *p.values(), atp_mM, available)
-    na_i, k_i, cl_i = conc["na_i_mM"], conc["k_i_mM"], conc["cl_i_mM"]
-    na_o, k_o, cl_o = _outside(conc, p)
-    vt = rt_over_f_mV(p["temperature_K"])
-    if leak == "ghk":
-        w = v_mV / vt
-        phi_p, phi_m = u_over_one_minus_exp_neg_u(w), u_over_one_minus_exp_neg_u(-w)
-        i_na = _leak_scale(p, "ghk", "na") * (na_i * phi_p - na_o * phi_m)
-        i_k = _leak_scale(p, "ghk", "k") * (k_i * phi_p - k_o * phi_m)
-        i_cl = _leak_scale(p, "ghk", "cl") * (cl_o * phi_p - cl_i * phi_m)
-    elif leak == "ohmic":
-        i_na = p["g_na_nS"] * (v_mV - vt * xp.log(na_o / na_i))
-        i_k = p["g_k_nS"] * (v_mV - vt * xp.log(k_o / k_i))
-        i_cl = p["g_cl_nS"] * (v_mV + vt * xp.log(cl_o / cl_i))
-    else:
-        raise ModelInputError(f"leak must be 'ghk' or 'ohmic'; got {leak!r}")
-    load = p["activity_load_pA"]
-    i_na = i_na - load
-    i_k = i_k + load
-    i_p = (_max_pump_current_pA({**p, "k_o_mM": k_o, "atp_mM": atp_mM})
-           * hill_activation(na_i, p["k_na_mM"], p["hill_na"]) * available)
-    return {"i_na_pA": i_na, "i_k_pA": i_k, "i_cl_pA": i_cl, "i_pump_pA": i_p,
-            "i_total_pA": i_na + i_k + i_cl + i_p}
+    m = _membrane(leak, membrane)
+    out, _ = _currents(v_mV, conc, p, atp_mM, available, m)
+    xp = namespace(v_mV, *conc.values())
+    zero = 0.0 * v_mV
+    for c in conc.values():
+        zero = zero + 0.0 * c
+    return {k: val + zero if not xp.symbolic else val for k, val in out.items()}
 
 
-def zero_current_residual_pA(v_mV, conc, p, *, atp_mM, available=1.0, leak: Leak = "ghk"):
+def zero_current_residual_pA(v_mV, conc, p, *, atp_mM, available=1.0, leak: Leak = "ghk",
+                             membrane: Membrane | None = None):
     """Total membrane current, pA; V(t) is its root (strictly increasing in ``v_mV``).
 
     Generic over NumPy and PyTensor, so an implicit solve (e.g.
     ``pytensor.tensor.optimize.root``) can differentiate through it.
     """
     return rundown_currents_pA(v_mV, conc, p, atp_mM=atp_mM, available=available,
-                               leak=leak)["i_total_pA"]
-
-
-def concentration_rates_mM_s(currents, p, *, extracellular: bool = False):
-    """Concentration rates from the membrane currents, mM/s.
-
-    ``dX_i/dt = -(I_X,leak ± n I_p) × 1e3 / (z F vol_i)`` (pA/pL → mM/s) and, with
-    ``extracellular=True``, ``dX_o/dt = -dX_i/dt × (1 - alpha)/alpha``.
-
-    Parameters
-    ----------
-    currents : mapping
-        Output of :func:`rundown_currents_pA`, pA.
-    p : mapping
-        Parameters; ``volume_pL`` (pL) and, for a finite extracellular space,
-        ``extracellular_fraction`` (alpha).
-    extracellular : bool
-        Return the extracellular rates too.
-
-    Returns
-    -------
-    dict
-        ``d<state>_dt`` for every state in :data:`STATE_NAMES` that is present, mM/s.
-    """
-    k = 1e3 / (F_C_PER_MOL * p["volume_pL"])
-    i_p = currents["i_pump_pA"]
-    out = {
-        "dna_i_mM_dt": -k * (currents["i_na_pA"] + PUMP_NA_PER_CYCLE * i_p),
-        "dk_i_mM_dt": -k * (currents["i_k_pA"] - PUMP_K_PER_CYCLE * i_p),
-        "dcl_i_mM_dt": k * currents["i_cl_pA"],
-    }
-    if extracellular:
-        alpha = p["extracellular_fraction"]
-        ratio = (1.0 - alpha) / alpha
-        for ion in ("na", "k", "cl"):
-            out[f"d{ion}_o_mM_dt"] = -ratio * out[f"d{ion}_i_mM_dt"]
-    return out
+                               leak=leak, membrane=membrane)["i_total_pA"]
 
 
 # --------------------------------------------------------------------------------------
 # Membrane potential (NumPy, vectorised)
 # --------------------------------------------------------------------------------------
-def _ghk_coefficients(conc, p):
-    """``A, B`` (pA) such that total leak current = ``A Φ(w) - B Φ(-w)``."""
-    na_o, k_o, cl_o = _outside(conc, p)
-    a_na, a_k, a_cl = (_leak_scale(p, "ghk", ion) for ion in ("na", "k", "cl"))
-    a = a_na * conc["na_i_mM"] + a_k * conc["k_i_mM"] + a_cl * cl_o
-    b = a_na * na_o + a_k * k_o + a_cl * conc["cl_i_mM"]
-    return a, b
-
-
-def membrane_potential_mV(conc, p, *, i_pump_pA, leak: Leak = "ghk", max_iter: int = 60,
-                          xtol: float = 1e-15):
+def membrane_potential_mV(conc, p, *, atp_mM=None, available=1.0, leak: Leak = "ghk",
+                          membrane: Membrane | None = None):
     """Zero-total-current membrane potential for given concentrations (NumPy), mV.
 
-    Solves ``Σ_X I_X(V) + I_p = 0``. For GHK leaks, with ``w = FV/RT`` the total
-    leak current is ``A Φ(w) - B Φ(-w) = (A - B) Φ(w) + B w``, where
-    ``A = Σ a_X c_X,in`` (cations; ``Cl_o`` for Cl-) and ``B`` its outside twin,
-    ``a_X = F P_X area``. It is strictly increasing in ``w`` (slope > A > 0), is
-    zero at the GHK potential ``w = ln(B/A)`` and is ``<= 0`` at
-    ``w = -(max(A - B, 0) + I_p)/B``, which bracket the root; a Newton iteration
-    safeguarded by bisection then converges for every sample. For ohmic leaks
-    ``V = (Σ g_X E_X - I_p) / Σ g_X`` in closed form.
+    Solves ``I_total(V) = 0`` (the total current is strictly increasing in V): a
+    bracket expanded from -60 mV, then Newton's method safeguarded by bisection
+    (:func:`iongrad.models.rundown_system.zero_current_potential`), for all samples
+    at once.
 
     Parameters
     ----------
@@ -369,57 +370,31 @@ def membrane_potential_mV(conc, p, *, i_pump_pA, leak: Leak = "ghk", max_iter: i
         Concentrations, mM (see :func:`rundown_currents_pA`); arrays broadcast.
     p : mapping
         Parameters (:func:`rundown_params`).
-    i_pump_pA : array_like
-        Net pump current, pA (>= 0, independent of V in this model).
-    leak : {"ghk", "ohmic"}
-        Leak model.
-    max_iter : int
-        Iteration limit.
-    xtol : float
-        Relative step size (in ``w``) taken as converged.
+    atp_mM : array_like, optional
+        Intracellular ATP, mM (default ``p["atp_mM"]``).
+    available : array_like
+        Unblocked pump fraction.
+    leak, membrane
+        The membrane model (see :func:`rundown_currents_pA`).
 
     Returns
     -------
     v_mV : ndarray
         Membrane potential, mV.
     converged : ndarray of bool
-        False where the iteration did not converge (V is then the best bracketed
-        estimate; callers must not use it silently).
+        False where the iteration did not converge (callers must not use V there).
     """
-    vt = rt_over_f_mV(p["temperature_K"])
-    if leak == "ohmic":
-        na_o, k_o, cl_o = _outside(conc, p)
-        g_na, g_k, g_cl = p["g_na_nS"], p["g_k_nS"], p["g_cl_nS"]
-        num = (g_na * vt * np.log(na_o / conc["na_i_mM"])
-               + g_k * vt * np.log(k_o / conc["k_i_mM"])
-               - g_cl * vt * np.log(cl_o / conc["cl_i_mM"]) - i_pump_pA)
-        v = num / (g_na + g_k + g_cl)
-        return v, np.ones(np.shape(v), dtype=bool)
-    a, b = _ghk_coefficients(conc, p)
-    a, b, i_p = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float),
-                                    np.asarray(i_pump_pA, float))
-    amb = a - b
-    hi = np.log(b / a)
-    lo = np.minimum(-(np.maximum(amb, 0.0) + i_p) / b, hi)
-    w = hi.copy()
-    done = np.zeros(w.shape, dtype=bool)
-    for _ in range(max_iter):
-        f = amb * u_over_one_minus_exp_neg_u(w) + b * w + i_p
-        lo = np.where(f < 0, w, lo)
-        hi = np.where(f > 0, w, hi)
-        done = done | (f == 0)
-        w_new = w - f / (amb * ghk_slope_factor(w) + b)
-        outside = ~((w_new > lo) & (w_new < hi))
-        w_new = np.where(outside & ~done, 0.5 * (lo + hi), w_new)
-        step = np.abs(w_new - w)
-        w = np.where(done, w, w_new)
-        done = done | (step <= xtol * np.maximum(1.0, np.abs(w))) | (hi - lo <= 0)
-        if done.all():
-            break
-    f = amb * u_over_one_minus_exp_neg_u(w) + b * w + i_p
-    scale = np.abs(amb * u_over_one_minus_exp_neg_u(w)) + np.abs(b * w) + i_p + b
-    converged = done & (np.abs(f) <= 1e-9 * scale) & np.isfinite(w)
-    return w * vt, converged
+    m = _membrane(leak, membrane)
+    atp = p["atp_mM"] if atp_mM is None else atp_mM
+    ev, names, _ = _current_evaluator(m)
+    values = [np.asarray(conc[k] if k in conc else p[k], dtype=float) for k in names]
+    shape = np.broadcast(*values, np.asarray(atp), np.asarray(available)).shape
+
+    def current(v):
+        out = ev(v, atp, available, *values)
+        return out[-2], out[-1]
+
+    return zero_current_potential(current, shape)
 
 
 # --------------------------------------------------------------------------------------
@@ -429,72 +404,89 @@ class _PotentialError(ArithmeticError):
     """The zero-current potential could not be found (caught by simulate_rundown)."""
 
 
-def _unpack(y):
+def _unpack(y, m: Membrane):
     y = np.asarray(y, dtype=float)
     n = y.shape[0]
-    if n not in (3, 6):
+    k = len(m.ions)
+    if n not in (k, 2 * k):
+        inside = tuple(f"{x}_i_mM" for x in m.ions)
         raise ModelInputError(
-            f"y must have 3 (Na_i, K_i, Cl_i) or 6 (plus Na_o, K_o, Cl_o) rows, in mM; "
-            f"got shape {y.shape}")
-    return {name: y[i] for i, name in enumerate(STATE_NAMES[:n])}, n == 6
+            f"y must have {k} rows ({', '.join(inside)}) or {2 * k} (plus the outside "
+            f"concentrations), in mM; got shape {y.shape}")
+    names = [f"{x}_i_mM" for x in m.ions] + [f"{x}_o_mM" for x in m.ions]
+    return {name: y[i] for i, name in enumerate(names[:n])}, n == 2 * k
 
 
-def _evaluate(t, y, p, mode, leak, after_onset=None):
-    conc, ecs = _unpack(y)
+def _evaluate(t, y, p, mode, leak, after_onset=None, membrane=None):
+    m = _membrane(leak, membrane)
+    conc, ecs = _unpack(y, m)
     atp, avail = pump_drive(t, p, mode=mode, after_onset=after_onset)
-    i_p = rundown_currents_pA(0.0, conc, p, atp_mM=atp, available=avail,
-                              leak=leak)["i_pump_pA"]
-    v, ok = membrane_potential_mV(conc, p, i_pump_pA=i_p, leak=leak)
+    v, ok = membrane_potential_mV(conc, p, atp_mM=atp, available=avail, membrane=m)
     if not np.all(ok):
         raise _PotentialError(f"zero-current potential did not converge at t = {t!r} s")
-    cur = rundown_currents_pA(v, conc, p, atp_mM=atp, available=avail, leak=leak)
+    cur = rundown_currents_pA(v, conc, p, atp_mM=atp, available=avail, membrane=m)
     return conc, ecs, atp, avail, v, cur
 
 
+def _system_inputs(t, y, p, mode, leak, after_onset, membrane):
+    m = _membrane(leak, membrane)
+    conc, ecs, _, _, v, _ = _evaluate(t, y, p, mode, leak, after_onset, m)
+    system = rundown_system(m, mode, ecs)
+    tau, started = _clock(np.asarray(t, dtype=float), p, after_onset, NP)
+    return system, v, [conc[k] for k in system.state_names], tau, started, system.values(p)
+
+
 def rundown_rhs(t: float, y, params, *, mode: Mode = "anoxia", leak: Leak = "ghk",
-                after_onset: bool | None = None) -> np.ndarray:
+                after_onset: bool | None = None, membrane: Membrane | None = None
+                ) -> np.ndarray:
     """Right-hand side ``dy/dt`` of the run-down ODE, mM/s (NumPy, vectorised).
+
+    Generated from the membrane model's rate laws
+    (:class:`iongrad.models.rundown_system.RundownSystem`).
 
     Parameters
     ----------
     t : float
         Time, s.
-    y : array_like, shape (3, ...) or (6, ...)
-        State in mM, rows in the order of :data:`STATE_NAMES`; 6 rows mean a
-        finite extracellular space (``params["extracellular_fraction"]``). Any
-        trailing batch shape broadcasts against the parameter arrays (one column
-        per parameter set, or ``solve_ivp(..., vectorized=True)`` columns).
+    y : array_like, shape (k, ...) or (2k, ...)
+        State in mM: the inside concentration of each of the membrane's ``k`` ions
+        (order of :data:`STATE_NAMES` for the pump–leak cell), then with ``2k`` rows
+        the outside ones (a finite extracellular space,
+        ``params["extracellular_fraction"]``). Any trailing batch shape broadcasts
+        against the parameter arrays.
     params : mapping
         Validated parameters, see :func:`rundown_params`.
     mode : {"anoxia", "ouabain"}
         Pump drive, see :func:`pump_drive`.
     leak : {"ghk", "ohmic"}
-        Leak model.
+        Leak model of the pump–leak cell.
     after_onset : bool, optional
         Force the pre- or post-onset branch of the drive (see :func:`pump_drive`).
+    membrane : Membrane, optional
+        Any fixed-volume membrane model instead of the pump–leak cell.
 
     Returns
     -------
     ndarray
         ``dy/dt`` in mM/s, shape of ``y`` broadcast with the parameters.
     """
-    _, ecs, _, _, _, cur = _evaluate(t, y, params, mode, leak, after_onset)
-    rates = concentration_rates_mM_s(cur, params, extracellular=ecs)
-    return np.stack(np.broadcast_arrays(*rates.values()))
+    system, v, y, tau, started, pv = _system_inputs(t, y, params, mode, leak, after_onset,
+                                                    membrane)
+    return system.rates_at(v, y, tau, started, pv)
 
 
 def rundown_jac(t: float, y, params, *, mode: Mode = "anoxia", leak: Leak = "ghk",
-                after_onset: bool | None = None) -> np.ndarray:
-    """Analytic Jacobian ``∂(dy/dt)/∂y`` of :func:`rundown_rhs`, 1/s.
+                after_onset: bool | None = None, membrane: Membrane | None = None
+                ) -> np.ndarray:
+    """Jacobian ``∂(dy/dt)/∂y`` of :func:`rundown_rhs`, 1/s.
 
-    V depends on the state through the zero-current condition ``I(w, y) = 0``;
-    its derivative comes from the implicit function theorem,
-    ``∂w/∂y = -(∂I/∂y)/(∂I/∂w)``, and every ion current is differentiated at
-    constant ``w`` plus ``∂I_X/∂w ∂w/∂y``.
+    V depends on the state through the zero-current condition ``I(V, y) = 0``; the
+    implicit function theorem gives ``∂V/∂y = -(∂I/∂y)/(∂I/∂V)``, and every partial
+    derivative is ``sympy.diff`` of the rate laws.
 
     Parameters
     ----------
-    t, y, params, mode, leak, after_onset
+    t, y, params, mode, leak, after_onset, membrane
         As for :func:`rundown_rhs`, with ``y`` of shape (n,) (one state).
 
     Returns
@@ -504,58 +496,11 @@ def rundown_jac(t: float, y, params, *, mode: Mode = "anoxia", leak: Leak = "ghk
     """
     y = np.asarray(y, dtype=float)
     if y.ndim != 1:
-        raise ModelInputError(f"rundown_jac needs one state of shape (3,) or (6,); "
+        raise ModelInputError(f"rundown_jac needs one state of shape (n,); "
                               f"got shape {y.shape}")
-    conc, ecs, _, _, v, cur = _evaluate(t, y, params, mode, leak, after_onset)
-    p = params
-    n = y.size
-    na_o, k_o, cl_o = _outside(conc, p)
-    vt = float(rt_over_f_mV(p["temperature_K"]))
-    w = float(v) / vt
-    # partial derivatives at constant w: rows Na, K, Cl, pump; columns = states
-    part = np.zeros((4, n))
-    didw = np.zeros(4)
-    ions = (("na", conc["na_i_mM"], na_o, 1.0), ("k", conc["k_i_mM"], k_o, 1.0),
-            ("cl", conc["cl_i_mM"], cl_o, -1.0))
-    if leak == "ghk":
-        phi_p, phi_m = u_over_one_minus_exp_neg_u(w), u_over_one_minus_exp_neg_u(-w)
-        d_p, d_m = ghk_slope_factor(w), ghk_slope_factor(-w)
-        for row, (ion, ci, co, z) in enumerate(ions):
-            a = float(_leak_scale(p, "ghk", ion))
-            if z > 0:  # a (c_i Φ(w) - c_o Φ(-w))
-                part[row, row] = a * phi_p
-                if ecs:
-                    part[row, row + 3] = -a * phi_m
-                didw[row] = a * (ci * d_p + co * d_m)
-            else:  # a (c_o Φ(w) - c_i Φ(-w))
-                part[row, row] = -a * phi_m
-                if ecs:
-                    part[row, row + 3] = a * phi_p
-                didw[row] = a * (co * d_p + ci * d_m)
-    else:
-        for row, (ion, ci, co, z) in enumerate(ions):
-            g = float(p[f"g_{ion}_nS"])
-            part[row, row] = g * vt / (z * ci)
-            if ecs:
-                part[row, row + 3] = -g * vt / (z * co)
-            didw[row] = g * vt
-    i_p = float(cur["i_pump_pA"])
-    f_na = float(hill_activation(conc["na_i_mM"], p["k_na_mM"], p["hill_na"]))
-    part[3, 0] = i_p * float(p["hill_na"]) * (1.0 - f_na) / float(conc["na_i_mM"])
-    if ecs:
-        g_k = float(hill_activation(k_o, p["k_k_mM"], p["hill_k"]))
-        part[3, 4] = i_p * float(p["hill_k"]) * (1.0 - g_k) / float(k_o)
-    dwdy = -part.sum(axis=0) / didw.sum()
-    total = part + np.outer(didw, dwdy)
-    k = 1e3 / (F_C_PER_MOL * float(p["volume_pL"]))
-    jac = np.zeros((n, n))
-    jac[0] = -k * (total[0] + PUMP_NA_PER_CYCLE * total[3])
-    jac[1] = -k * (total[1] - PUMP_K_PER_CYCLE * total[3])
-    jac[2] = k * total[2]
-    if ecs:
-        alpha = float(p["extracellular_fraction"])
-        jac[3:] = -(1.0 - alpha) / alpha * jac[:3]
-    return jac
+    system, v, yy, tau, started, pv = _system_inputs(t, y, params, mode, leak, after_onset,
+                                                     membrane)
+    return system.jacobian_at(v, yy, tau, started, pv)
 
 
 # --------------------------------------------------------------------------------------
@@ -591,6 +536,11 @@ class RundownResult:
     extracellular_fraction : float or None
     nfev, njev : int
         Right-hand side and Jacobian evaluations.
+    states_mM : dict
+        Every state variable of the membrane model (``<ion>_i_mM`` and, with a finite
+        extracellular space, ``<ion>_o_mM``), mM.
+    membrane : str
+        Name of the membrane model.
     """
 
     time_s: np.ndarray
@@ -616,8 +566,11 @@ class RundownResult:
     extracellular_fraction: float | None
     nfev: int
     njev: int
+    states_mM: dict
+    membrane: str
     _params: dict = field(repr=False)
     _pieces: tuple = field(repr=False)
+    _membrane: Membrane = field(repr=False)
 
     def state_at(self, t_s) -> np.ndarray:
         """State (mM, rows as :data:`STATE_NAMES`) at times ``t_s`` from the dense output."""
@@ -642,7 +595,7 @@ class RundownResult:
             sel = (t >= t_lo) & (t <= t_hi) & np.all(np.isfinite(y), axis=0)
             for j in np.flatnonzero(sel):
                 v[j] = _evaluate(t[j], y[:, j], self._params, self.mode, self.leak,
-                                 after)[4]
+                                 after, self._membrane)[4]
         return v
 
 
@@ -679,7 +632,8 @@ def simulate_rundown(t_eval_s, *, onset_s: float = 0.0, mode: Mode = "anoxia",
                      extracellular_fraction: float | None = None, leak: Leak = "ghk",
                      initial_state=None, rtol: float = 1e-8, atol: float = 1e-10,
                      method: str = "LSODA", use_jac: bool = True,
-                     max_step: float = np.inf, **params: Any) -> RundownResult:
+                     max_step: float = np.inf, membrane: Membrane | None = None,
+                     **params: Any) -> RundownResult:
     """Simulate the run-down of the ion gradients after anoxia or ouabain.
 
     Parameters
@@ -716,10 +670,13 @@ def simulate_rundown(t_eval_s, *, onset_s: float = 0.0, mode: Mode = "anoxia",
         Pass the analytic Jacobian :func:`rundown_jac` to the integrator.
     max_step : float
         Largest integrator step, s.
+    membrane : Membrane, optional
+        Any fixed-volume membrane model (:mod:`iongrad.models.membrane`) instead of the
+        pump–leak cell of ``leak``; the state is then every ion it moves.
     **params
         Cell parameters, any key of
-        :data:`iongrad.models.steady_state.DEFAULT_PARAMS` (units in the names);
-        scalars only.
+        :data:`iongrad.models.steady_state.DEFAULT_PARAMS` (or of the membrane model's
+        parameters; units in the names); scalars only.
 
     Returns
     -------
@@ -750,7 +707,8 @@ def simulate_rundown(t_eval_s, *, onset_s: float = 0.0, mode: Mode = "anoxia",
         alpha = float("nan")
     else:
         alpha = extracellular_fraction
-    p = rundown_params(leak=leak, onset_s=onset_s, tau_atp_s=tau_atp_s,
+    m = _membrane(leak, membrane)
+    p = rundown_params(leak=leak, membrane=membrane, onset_s=onset_s, tau_atp_s=tau_atp_s,
                        tau_block_s=tau_block_s, ouabain_uM=ouabain_uM,
                        ouabain_ic50_uM=ouabain_ic50_uM, extracellular_fraction=alpha,
                        **params)
@@ -760,25 +718,31 @@ def simulate_rundown(t_eval_s, *, onset_s: float = 0.0, mode: Mode = "anoxia",
                               f"{nonscalar} (use rundown_rhs for batches)")
     p = {k: float(v) for k, v in p.items()}
     ecs = extracellular_fraction is not None
-    n = 6 if ecs else 3
+    names = [f"{x}_i_mM" for x in m.ions] + ([f"{x}_o_mM" for x in m.ions] if ecs else [])
+    n = len(names)
     t0 = float(p["onset_s"])
     t_start = min(float(t_eval[0]), t0)
     t_end = float(t_eval[-1])
 
     if initial_state is None:
-        ss_keys = {k: v for k, v in p.items() if k not in RUNDOWN_DEFAULTS}
-        ss = solve_steady_state(leak=leak, volume="fixed", **ss_keys)
-        if not bool(ss.feasible):
+        if membrane is None:
+            ss_keys = {k: v for k, v in p.items() if k not in RUNDOWN_DEFAULTS}
+            ss = solve_steady_state(leak=leak, volume="fixed", **ss_keys)
+            reason = int(ss.reason)
+            start = {"na_i_mM": ss.na_i_mM, "k_i_mM": ss.k_i_mM, "cl_i_mM": ss.cl_i_mM}
+        else:
+            sol = solve_membrane(m, {k: np.atleast_1d(np.asarray(p[k], dtype=float))
+                                     for k in m.parameters})
+            reason = int(sol.reason[0])
+            start = {k: v[0] for k, v in sol.state.items()}
+        if reason != 0:
             raise ModelInputError("the parameters have no pump–leak steady state to start "
-                                  f"from (reason code {int(ss.reason)}); pass initial_state")
-        y0 = [float(ss.na_i_mM), float(ss.k_i_mM), float(ss.cl_i_mM)]
-        if ecs:
-            y0 += [p["na_o_mM"], p["k_o_mM"], p["cl_o_mM"]]
-        y0 = np.array(y0)
+                                  f"from (reason code {reason}); pass initial_state")
+        y0 = np.array([float(start[k]) if k in start else p[k] for k in names])
     else:
         y0 = check("initial_state", initial_state, quantity="state_conc_mM").astype(float)
         if y0.shape != (n,):
-            raise ModelInputError(f"initial_state must have {n} entries ({STATE_NAMES[:n]}, "
+            raise ModelInputError(f"initial_state must have {n} entries ({tuple(names)}, "
                                   f"mM); got shape {y0.shape}")
 
     # Segments: before the onset (drive at rest) and after it.
@@ -798,10 +762,10 @@ def simulate_rundown(t_eval_s, *, onset_s: float = 0.0, mode: Mode = "anoxia",
             continue
 
         def fun(t, y, after=after):
-            return rundown_rhs(t, y, p, mode=mode, leak=leak, after_onset=after)
+            return rundown_rhs(t, y, p, mode=mode, leak=leak, after_onset=after, membrane=m)
 
         def jac(t, y, after=after):
-            return rundown_jac(t, y, p, mode=mode, leak=leak, after_onset=after)
+            return rundown_jac(t, y, p, mode=mode, leak=leak, after_onset=after, membrane=m)
 
         kwargs = {"jac": jac} if use_jac else {}
         try:
@@ -818,9 +782,9 @@ def simulate_rundown(t_eval_s, *, onset_s: float = 0.0, mode: Mode = "anoxia",
         pieces.append((a, b, sol.sol, after))
         y_cur = sol.y[:, -1]
 
-    m = t_eval.size
-    y_out = np.full((n, m), np.nan)
-    after_mask = np.zeros(m, dtype=bool)
+    n_t = t_eval.size
+    y_out = np.full((n, n_t), np.nan)
+    after_mask = np.zeros(n_t, dtype=bool)
     for a, b, sol, after in pieces:
         sel = (t_eval >= a) & (t_eval <= b)
         if sel.any():
@@ -832,44 +796,47 @@ def simulate_rundown(t_eval_s, *, onset_s: float = 0.0, mode: Mode = "anoxia",
         success, message = False, "a concentration became non-positive"
     good = np.all(np.isfinite(y_out), axis=0) & np.all(y_out > 0, axis=0)
 
-    out = {name: np.full(m, np.nan) for name in
-           ("v_mV", "atp_mM", "pump_available", "pump_current_pA", "i_na_pA", "i_k_pA",
-            "i_cl_pA")}
+    currents = [f"i_{x}_pA" for x in m.ions]
+    out = {name: np.full(n_t, np.nan) for name in
+           ("v_mV", "atp_mM", "pump_available", "i_pump_pA", *currents)}
     for after in (False, True):
         sel = good & (after_mask == after)
         if not sel.any():
             continue
         try:
             _, _, atp, avail, v, cur = _evaluate(t_eval[sel], y_out[:, sel], p, mode,
-                                                 leak, after)
+                                                 leak, after, m)
         except _PotentialError as exc:
             success, message = False, f"potential root failed: {exc}"
             break
         out["v_mV"][sel] = v
         out["atp_mM"][sel] = atp
         out["pump_available"][sel] = avail
-        out["pump_current_pA"][sel] = cur["i_pump_pA"]
-        for key in ("i_na_pA", "i_k_pA", "i_cl_pA"):
+        for key in ("i_pump_pA", *currents):
             out[key][sel] = cur[key]
-    if ecs:
-        outside = y_out[3:]
-    else:
-        outside = np.array([[p["na_o_mM"]], [p["k_o_mM"]], [p["cl_o_mM"]]]) * np.where(
-            good, 1.0, np.nan)
+    states = {k: y_out[i] for i, k in enumerate(names)}
+    if not ecs:
+        states.update({f"{x}_o_mM": np.full(n_t, float(p[f"{x}_o_mM"])) * np.where(
+            good, 1.0, np.nan) for x in m.ions})
     # Q = C_m ΔV: c_m [µF/cm²] 1e-6 × area [µm²] 1e-8 × ΔV [mV] 1e-3 (C); ÷ F (mol);
     # ÷ vol [pL] 1e-12 (M); × 1e3 (mM): overall factor 1e-2.
-    v0 = _evaluate(t_start, y0, p, mode, leak, False)[4]  # the cell before the onset
+    v0 = _evaluate(t_start, y0, p, mode, leak, False, m)[4]  # the cell before the onset
     cap = (p["c_m_uF_cm2"] * p["area_um2"] * (out["v_mV"] - float(v0))
            / (F_C_PER_MOL * p["volume_pL"]) * 1e-2)
+    nan = np.full(n_t, np.nan)
     return RundownResult(
-        time_s=t_eval, v_mV=out["v_mV"], na_i_mM=y_out[0], k_i_mM=y_out[1],
-        cl_i_mM=y_out[2], na_o_mM=outside[0], k_o_mM=outside[1], cl_o_mM=outside[2],
+        time_s=t_eval, v_mV=out["v_mV"], na_i_mM=states.get("na_i_mM", nan),
+        k_i_mM=states.get("k_i_mM", nan), cl_i_mM=states.get("cl_i_mM", nan),
+        na_o_mM=states.get("na_o_mM", nan), k_o_mM=states.get("k_o_mM", nan),
+        cl_o_mM=states.get("cl_o_mM", nan),
         atp_mM=out["atp_mM"], pump_available=out["pump_available"],
-        pump_current_pA=out["pump_current_pA"], i_na_pA=out["i_na_pA"],
-        i_k_pA=out["i_k_pA"], i_cl_pA=out["i_cl_pA"], capacitive_charge_mM=cap,
+        pump_current_pA=out["i_pump_pA"], i_na_pA=out.get("i_na_pA", nan),
+        i_k_pA=out.get("i_k_pA", nan), i_cl_pA=out.get("i_cl_pA", nan),
+        capacitive_charge_mM=cap,
         success=bool(success), message=message, onset_s=t0, mode=mode, leak=leak,
         extracellular_fraction=None if not ecs else float(alpha), nfev=int(nfev),
-        njev=int(njev), _params=p, _pieces=tuple(pieces))
+        njev=int(njev), states_mM=states, membrane=m.name, _params=p,
+        _pieces=tuple(pieces), _membrane=m)
 
 
 class _Constant:

@@ -190,6 +190,9 @@ class Mechanism:
     guess : mapping, optional
         A starting value (mM) for an intracellular concentration that this
         mechanism sets (the pump: Na_i near its K_Na), used to start the solver.
+    blocked_by : tuple of str
+        Drugs that block the mechanism in a run-down experiment (``"ouabain"`` for
+        the Na+/K+ pump): their block scales every flux and the ATP use.
     description : str
         One line, shown in reports.
     """
@@ -200,6 +203,7 @@ class Mechanism:
     flux_scales: Mapping[str, sp.Expr] | None = None
     current_scale: sp.Expr | None = None
     guess: Mapping[str, sp.Expr] = field(default_factory=dict)
+    blocked_by: tuple[str, ...] = ()
     description: str = ""
 
     def __post_init__(self):

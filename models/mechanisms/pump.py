@@ -51,4 +51,5 @@ def na_k_pump() -> Mechanism:
         flux_scales={"na": PUMP_NA_PER_CYCLE * i_p, "k": PUMP_K_PER_CYCLE * i_p},
         current_scale=i_p,
         guess={"na": sp.Min(param("k_na_mM"), bath("na") / 2)},
+        blocked_by=("ouabain",),
         description="Na+/K+-ATPase (3 Na+ out, 2 K+ in, 1 ATP per cycle)")

@@ -123,9 +123,9 @@ def test_pump_block_initial_rate_is_resting_influx_plus_jump():
     y0, _ = solver.steady_state(p)
     np.testing.assert_allclose(y0, [na, k, cl], rtol=1e-10)
     assert abs(solver.evaluate(None, y0, p)[0][0]) < 1e-12  # nothing moves before
-    f0, w0 = solver.evaluate(0.0, y0, p)[:2]
+    f0, v0 = solver.evaluate(0.0, y0, p)[:2]
     assert f0[0] == pytest.approx(expected, rel=1e-9)
-    assert w0 * p["_vt"] == pytest.approx(v_plus, abs=1e-9)
+    assert v0 == pytest.approx(v_plus, abs=1e-9)
     t = np.array([-1.0, 0.0, 0.05, 0.1, 0.15, 0.2])
     out, _ = solver.solve(np.array([P["p_na_cm_s"]]), t)
     assert out[0, 0] == pytest.approx(v_rest, abs=1e-9)

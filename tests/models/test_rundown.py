@@ -248,9 +248,22 @@ def test_potential_is_zero_current_root_and_batched():
     p = rundown_params(p_na_cm_s=np.array([1e-8, 4e-8, 2e-7, 5e-6]))
     conc = {"na_i_mM": np.array([5.0, 12.0, 60.0, 140.0]), "k_i_mM": 140.0,
             "cl_i_mM": np.array([5.0, 8.0, 30.0, 120.0])}
-    i_p = np.array([0.0, 7.0, 30.0, 500.0])
-    v, ok = membrane_potential_mV(conc, p, i_pump_pA=i_p)
+    # the pump current written out here (N A turnover e f(Na_i) g(K_o) h(ATP)), with
+    # a quarter of the pumps blocked
+    avail = 0.75
+    i_p = avail * (P["pump_density_per_um2"] * P["area_um2"] * P["turnover_max_per_s"]
+                   * E_CHARGE_C * 1e12 / (1 + (P["k_na_mM"] / conc["na_i_mM"]) ** P["hill_na"])
+                   / (1 + (P["k_k_mM"] / P["k_o_mM"]) ** P["hill_k"])
+                   * P["atp_mM"] / (P["atp_mM"] + P["k_atp_mM"]))
+    v, ok = membrane_potential_mV(conc, p, available=avail)
     assert ok.all()
+    # fully blocked: the GHK voltage equation in closed form
+    v0, ok0 = membrane_potential_mV(conc, p, available=0.0)
+    assert ok0.all()
+    np.testing.assert_allclose(v0, ghk_voltage_mV(
+        P["k_o_mM"], 140.0, P["na_o_mM"], conc["na_i_mM"], P["cl_o_mM"], conc["cl_i_mM"],
+        p_k=P["p_k_cm_s"], p_na=p["p_na_cm_s"], p_cl=P["p_cl_cm_s"],
+        temperature_K=P["temperature_K"]), rtol=1e-12)
     leaks = sum(ghk_current_pA(v, conc[f"{ion}_i_mM"], P[f"{ion}_o_mM"],
                                p[f"p_{ion}_cm_s"], P["area_um2"], z)
                 for ion, z in (("na", 1), ("k", 1), ("cl", -1)))
