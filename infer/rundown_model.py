@@ -31,10 +31,11 @@ Gradient methods (``RundownSpec.method``)
 ``"sensitivity_op"`` (default): :class:`~iongrad.infer.rundown_op.RundownOp`, LSODA with
 forward sensitivities and analytic Jacobians. ``"pm_ode"``: the baseline
 :class:`pymc.ode.DifferentialEquation` on the same equations; V is algebraic
-(zero total current), so its right-hand side solves for V with six unrolled
-Newton steps written in PyTensor (from the pump-free GHK potential; quadratic
-convergence, residual < 1e-10 pA in the tested range), and its initial state is
-the steady state of :class:`~iongrad.infer.steady_op.SteadyStateOp`.
+(zero total current), so its right-hand side solves for V with seven unrolled
+Newton steps on the generated total current (from -60 mV; quadratic convergence,
+checked against the bracketed root in the tests), and its initial state is the
+steady state of :class:`~iongrad.infer.steady_op.SteadyStateOp`. Both are built
+from the same generated run-down system.
 ``benchmarks/bench_rundown_fit.py`` measures both.
 
 Posterior variables
@@ -72,7 +73,7 @@ from iongrad.infer.rundown_op import (
 from iongrad.models.errors import ConfigError
 from iongrad.models.quantities import QUANTITIES, unit_of, violation
 from iongrad.models.rundown import RUNDOWN_DEFAULTS
-from iongrad.models.steady_state import DEFAULT_PARAMS
+from iongrad.models.steady_state import DEFAULT_PARAMS, membrane_for
 
 __all__ = ["OBSERVABLES", "RUNDOWN_PRIORS", "RundownSpec", "add_derived",
            "build_rundown_model", "resolve_rundown_config", "run_rundown_config",
@@ -308,7 +309,7 @@ def build_rundown_model(dataset, spec: RundownSpec):
 # --------------------------------------------------------------------------------------
 # Baseline: pm.ode.DifferentialEquation with the potential solved inside the RHS
 # --------------------------------------------------------------------------------------
-_NEWTON_STEPS = 6
+_NEWTON_STEPS = 7
 
 
 def _pt_params(theta, spec: RundownSpec, fixed: dict) -> dict:
@@ -319,41 +320,30 @@ def _pt_params(theta, spec: RundownSpec, fixed: dict) -> dict:
     return {k: v for k, v in p.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
-def _pt_potential_w(conc, p, i_p):
-    """Unrolled Newton for ``w = FV/RT`` (same equation as membrane_potential_mV)."""
+def _pt_rates(y, t, p, *, mode, ecs):
+    """Rates and V as PyTensor graphs translated from the generated run-down system (the
+    expressions of :class:`~iongrad.models.rundown_system.RundownSystem`); V by unrolled
+    Newton steps on the total current from -60 mV."""
     import pytensor.tensor as pt
 
-    from iongrad.models.rundown import _ghk_coefficients
-    from iongrad.models.steady_state import ghk_slope_factor
-    from iongrad.models.thermo import u_over_one_minus_exp_neg_u
+    from iongrad.models.codegen import pytensor_graph
+    from iongrad.models.rundown_system import STARTED, TAU, rundown_system
 
-    a, b = _ghk_coefficients(conc, p)
-    amb = a - b
-    w = pt.log(b / a)
+    def f64(x):  # Python floats as float64 (PyTensor would make some float32)
+        return x if hasattr(x, "type") else pt.as_tensor_variable(np.asarray(x, "float64"))
+
+    system = rundown_system(membrane_for("ghk", "fixed"), mode, ecs)
+    env = {s: f64(y[i]) for i, s in enumerate(system.states)}
+    env.update({s: f64(p[s.name]) for s in system.params})
+    env[TAU] = f64(t)
+    env[STARTED] = f64(1.0)
+    v = pt.zeros_like(env[TAU] + y[0]) - 60.0
     for _ in range(_NEWTON_STEPS):
-        res = amb * u_over_one_minus_exp_neg_u(w) + b * w + i_p
-        w = w - res / (amb * ghk_slope_factor(w) + b)
-    return w
-
-
-def _pt_rates(y, t, p, *, mode, ecs):
-    from iongrad.models.constants import rt_over_f_mV
-    from iongrad.models.rundown import (
-        STATE_NAMES,
-        concentration_rates_mM_s,
-        pump_drive,
-        rundown_currents_pA,
-    )
-
-    n = 6 if ecs else 3
-    conc = {STATE_NAMES[i]: y[i] for i in range(n)}
-    atp, avail = pump_drive(t, p, mode=mode, after_onset=True)
-    i_p = rundown_currents_pA(0.0, conc, p, atp_mM=atp, available=avail)["i_pump_pA"]
-    w = _pt_potential_w(conc, p, i_p)
-    v = w * rt_over_f_mV(p["temperature_K"])
-    cur = rundown_currents_pA(v, conc, p, atp_mM=atp, available=avail)
-    rates = concentration_rates_mM_s(cur, p, extracellular=ecs)
-    return [rates[f"d{s[:-3]}_mM_dt"] for s in STATE_NAMES[:n]], v
+        i, di = pytensor_graph([system.current, system.current_dv],
+                               {**env, system.voltage: v})
+        v = v - i / di
+    rates = pytensor_graph(list(system.rates), {**env, system.voltage: v})
+    return rates, v
 
 
 def _pm_ode_outputs(theta, spec: RundownSpec, prep: dict):

@@ -8,6 +8,7 @@ the onset), the observables
 
     ``v_mV, na_i_mM, k_i_mM, cl_i_mM, na_o_mM, k_o_mM, cl_o_mM``     (:data:`OUTPUTS`)
 
+(for another membrane model: V, then each ion inside, then outside; ``solver.outputs``)
 of the run-down model of :mod:`iongrad.models.rundown` (GHK leaks), their
 derivatives ``d out / d θ`` and a success flag. Before the onset the cell sits
 at its pump–leak steady state, so the trajectory after the onset depends only on
@@ -16,25 +17,27 @@ time, reads from the same single solve.
 
 How
 ---
-* Initial state: the fixed-volume pump–leak steady state (Newton on the
-  run-down right-hand side plus the conservation law ``Na_i + K_i - Cl_i =
-  z_a a_i``, warm-started from the previous call; fallback
-  :func:`iongrad.models.steady_state.solve_steady_state`). Its sensitivity
+* The model: any fixed-volume membrane model (``membrane=``; default the pump–leak
+  cell with GHK leaks) as a :class:`~iongrad.models.rundown_system.RundownSystem`,
+  whose rates, total current and every derivative are generated from the rate laws.
+* Initial state: the pump–leak steady state (Newton on the generated rates with the
+  last inside balance replaced by electroneutrality, warm-started from the previous
+  call; fallback :func:`iongrad.models.steady_core.solve_membrane`). Its sensitivity
   ``dy0/dθ`` comes from the implicit function theorem on the same equations.
 * Trajectory: ``y' = f(t, y, θ)`` together with the forward sensitivities
   ``S' = J S + ∂f/∂θ`` (``S = dy/d ln θ``, so that every column is in mM and the
   error control treats all of them alike), integrated by LSODA (``odeint``:
   ODEPACK's own driver, or :func:`scipy.integrate.solve_ivp` with ``LSODA`` /
   ``BDF``) with the block-diagonal Jacobian ``I ⊗ J`` of the augmented system.
-* ``f``, ``J = ∂f/∂y`` and ``∂f/∂θ`` are analytic: V is the root of the total
-  membrane current ``I(w, y, θ) = 0`` (``w = FV/RT``, safeguarded scalar
-  Newton, warm-started), and its derivatives come from the implicit function
-  theorem, ``∂w/∂x = -(∂I/∂x)/(∂I/∂w)``. They are the same equations as
-  :func:`iongrad.models.rundown.rundown_rhs` and :func:`~iongrad.models.rundown.rundown_jac`
-  written as scalar code compiled with Numba (:mod:`iongrad.infer._rundown_kernel`;
-  the vectorised NumPy versions take ~0.5 ms per call on a single state, which
-  would dominate an integration with sensitivities); the tests check value and
-  Jacobian against them and the whole gradient against central differences.
+* ``f``, ``J = ∂f/∂y`` and ``∂f/∂θ``: V is the root of the total membrane current
+  ``I(V, y, θ) = 0`` (bracketed, safeguarded scalar Newton, warm-started), and its
+  derivatives come from the implicit function theorem, ``∂V/∂x = -(∂I/∂x)/(∂I/∂V)``.
+  Every partial derivative is ``sympy.diff`` of the rate laws, printed as scalar code
+  and compiled with numba (:mod:`iongrad.infer.rundown_kernel`; the vectorised NumPy
+  versions take ~0.5 ms per call on a single state, which would dominate an
+  integration with sensitivities); the tests check value and Jacobian against
+  :func:`iongrad.models.rundown.rundown_rhs` / :func:`~iongrad.models.rundown.rundown_jac`
+  and the whole gradient against central differences.
 * Backward: ``θ̄ = Σ_k ḡ_k · (d out_k / d θ)``, a plain PyTensor contraction of the
   sensitivity output, so the value and the gradient of one NUTS step share one solve.
 
@@ -79,7 +82,8 @@ __all__ = ["FREE_PARAMETERS", "OUTPUTS", "RundownOp", "RundownSensitivitySolver"
 OUTPUTS: tuple[str, ...] = ("v_mV", "na_i_mM", "k_i_mM", "cl_i_mM", "na_o_mM", "k_o_mM",
                             "cl_o_mM")
 
-#: Parameters the Op can differentiate with respect to.
+#: Parameters a run-down fit of the pump–leak cell may free (the solver itself can
+#: differentiate with respect to any input of the generated system).
 FREE_PARAMETERS: tuple[str, ...] = (
     "tau_atp_s", "tau_block_s", "p_na_cm_s", "p_k_cm_s", "p_cl_cm_s",
     "pump_density_per_um2", "turnover_max_per_s", "k_na_mM", "extracellular_fraction")
@@ -102,16 +106,18 @@ def _check_status(status: int) -> None:
 # The NumPy solver
 # --------------------------------------------------------------------------------------
 class RundownSensitivitySolver:
-    """Run-down trajectory and its parameter sensitivities (NumPy/SciPy only).
+    """Run-down trajectory and its parameter sensitivities (SciPy integrator, generated
+    numba kernel).
 
     Parameters
     ----------
     free : sequence of str
-        Differentiated parameters, a subset of :data:`FREE_PARAMETERS`.
+        Differentiated parameters: any positive input of the generated system
+        (for the pump–leak fit: :data:`FREE_PARAMETERS`).
     fixed : mapping, optional
-        Other model parameters (any key of
-        :data:`iongrad.models.steady_state.DEFAULT_PARAMS` or
-        :data:`iongrad.models.rundown.RUNDOWN_DEFAULTS`, units in the names);
+        Other model parameters (any parameter of the membrane model — for the
+        default cell any key of :data:`iongrad.models.steady_state.DEFAULT_PARAMS` —
+        or of :data:`iongrad.models.rundown.RUNDOWN_DEFAULTS`, units in the names);
         missing ones take their defaults.
     mode : {"anoxia", "ouabain"}
         ATP decay after the onset, or ouabain block (see
@@ -126,6 +132,8 @@ class RundownSensitivitySolver:
         Integrator tolerances (``atol`` in mM, for states and for ``dy/d ln θ``).
     max_rhs_calls : int
         Budget of right-hand-side evaluations per solve; beyond it the solve fails.
+    membrane : Membrane, optional
+        Any fixed-volume membrane model (default: the pump–leak cell with GHK leaks).
     """
 
     def __init__(self, free: Sequence[str], fixed: Mapping[str, float] | None = None, *,

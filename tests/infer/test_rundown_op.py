@@ -194,3 +194,27 @@ def test_solver_rejects_bad_configuration():
     solver = RundownSensitivitySolver(FREE)
     with pytest.raises(SolveFailed, match="domain"):
         solver.solve(np.array([np.nan, 1, 1, 1, 0.2]), TIMES)
+
+
+@pytest.mark.parametrize("y", [[18.0, 140.0, 11.0, 138.0, 12.0, 118.0],
+                               [95.0, 60.0, 50.0, 60.0, 90.0, 80.0],
+                               [6.0, 150.0, 4.0, 150.0, 3.0, 125.0]])
+def test_pm_ode_baseline_is_the_generated_system(y):
+    """The pm.ode baseline's right-hand side (PyTensor graphs translated from the same
+    generated system, V by unrolled Newton steps from -60 mV) equals rundown_rhs and the
+    bracketed potential root, from a resting to a run-down (depolarised) state."""
+    from iongrad.infer.rundown_model import _pt_rates
+    from iongrad.models.rundown import membrane_potential_mV, pump_drive
+
+    p = rundown_params(extracellular_fraction=0.2, p_na_cm_s=5e-8, onset_s=0.0)
+    pp = {k: float(v) for k, v in p.items()}
+    rates, v = _pt_rates([pt.constant(x) for x in y], 57.0, pp, mode="anoxia", ecs=True)
+    f = pytensor.function([], [*rates, v])()
+    np.testing.assert_allclose(f[:-1], rundown_rhs(57.0, np.array(y), p), rtol=1e-10,
+                               atol=1e-14)
+    names = ("na_i_mM", "k_i_mM", "cl_i_mM", "na_o_mM", "k_o_mM", "cl_o_mM")
+    atp, avail = pump_drive(57.0, p)
+    v_ref, ok = membrane_potential_mV(dict(zip(names, y, strict=True)), p, atp_mM=atp,
+                                      available=avail)
+    assert ok
+    assert f[-1] == pytest.approx(float(v_ref), abs=1e-9)
