@@ -28,52 +28,42 @@ OK, BAD_STATE, BAD_POTENTIAL = 0, 1, 2
 
 _DRIVER = """
 def potential(y, tau, started, q, v0):
-    # zero-current V (mV): bracket by expanding steps from v0, then Newton safeguarded
-    # by bisection (the current is strictly increasing in V)
+    # zero-current V (mV) by Newton's method from v0 (the last root: two or three steps),
+    # safeguarded by bisection once the root is bracketed (the current is strictly
+    # increasing in V, so every evaluation moves one end of the bracket) and with steps
+    # of at most 100 mV before that
     x = v0 if math.isfinite(v0) else -60.0
-    lo, hi = x - 1.0, x + 1.0
-    flo = _current(lo, y, tau, started, q)[0]
-    fhi = _current(hi, y, tau, started, q)[0]
-    width = 20.0
-    for _ in range(60):
-        if flo > 0:
-            hi, fhi = lo, flo
-            lo = lo - width
-            flo = _current(lo, y, tau, started, q)[0]
-        elif fhi < 0:
-            lo, flo = hi, fhi
-            hi = hi + width
-            fhi = _current(hi, y, tau, started, q)[0]
-        else:
-            break
-        width *= 2.0
-    if not (flo <= 0 and fhi >= 0 and math.isfinite(flo) and math.isfinite(fhi)):
-        return x, False
-    if flo == 0:
-        return lo, True
-    if fhi == 0:
-        return hi, True
-    x = min(max(x, lo), hi)
-    for _ in range(100):
+    lo, hi = -math.inf, math.inf
+    for _ in range(200):
         i, di = _current(x, y, tau, started, q)
+        if not (math.isfinite(i) and math.isfinite(di)):
+            return x, False
         if i == 0:
             return x, True
         if i < 0:
             lo = x
         else:
             hi = x
-        xn = x - i / di if di > 0 else 0.5 * (lo + hi)
+        xn = x - i / di if di > 0 else math.nan
         if not (xn > lo and xn < hi):
-            xn = 0.5 * (lo + hi)
+            if math.isfinite(lo) and math.isfinite(hi):
+                xn = 0.5 * (lo + hi)
+            elif i < 0:
+                xn = x + 100.0
+            else:
+                xn = x - 100.0
+        elif abs(xn - x) > 100.0:
+            xn = x + (100.0 if xn > x else -100.0)
         tol = 1e-13 * max(1.0, abs(xn))
         if abs(xn - x) <= tol or hi - lo <= tol:
-            return xn, math.isfinite(xn)
+            return xn, True
         x = xn
     return x, False
 
 
-def evaluate(t, y, q, vbuf, f, jac, fth, dvdy, dvdth, derivatives):
-    # rates f (and J, dF/dln theta, dV/dy, dV/dln theta) at one state; returns (status, V)
+def evaluate(t, y, q, vbuf, f, jac, fth, dvdy, dvdth, derivatives, scratch):
+    # rates f (and J, dF/dln theta, dV/dy, dV/dln theta) at one state; returns (status, V);
+    # scratch: 2 n + P floats
     n = y.shape[0]
     for i in range(n):
         if not y[i] > 0:
@@ -88,9 +78,9 @@ def evaluate(t, y, q, vbuf, f, jac, fth, dvdy, dvdth, derivatives):
         _rates(v, y, tau, started, q, f)
         return 0, v
     npar = fth.shape[1]
-    fv = np.empty(n)
-    iy = np.empty(n)
-    ith = np.empty(npar)
+    fv = scratch[:n]
+    iy = scratch[n:2 * n]
+    ith = scratch[2 * n:2 * n + npar]
     iv = _parts(v, y, tau, started, q, f, jac, fv, iy, fth, ith)
     for j in range(n):
         dvdy[j] = -iy[j] / iv
@@ -104,11 +94,11 @@ def evaluate(t, y, q, vbuf, f, jac, fth, dvdy, dvdth, derivatives):
     return 0, v
 
 
-def rhs_augmented(t, yy, q, vbuf, f, jac, fth, dvdy, dvdth):
+def rhs_augmented(t, yy, q, vbuf, f, jac, fth, dvdy, dvdth, scratch):
     # d/dt of (y, S) with S = dy/dln theta (n x P, row-major): (f, J S + F_theta)
     n = jac.shape[0]
     npar = fth.shape[1]
-    status, _ = evaluate(t, yy[:n], q, vbuf, f[:n], jac, fth, dvdy, dvdth, True)
+    status, _ = evaluate(t, yy[:n], q, vbuf, f[:n], jac, fth, dvdy, dvdth, True, scratch)
     if status != 0:
         return status
     for i in range(n):
@@ -120,11 +110,12 @@ def rhs_augmented(t, yy, q, vbuf, f, jac, fth, dvdy, dvdth):
     return 0
 
 
-def jac_augmented(t, yy, q, vbuf, big, f_scratch, jac, fth, dvdy, dvdth):
+def jac_augmented(t, yy, q, vbuf, big, f_scratch, jac, fth, dvdy, dvdth, scratch):
     # Jacobian of the augmented system for the integrator's Newton matrix: I (x) J
     n = jac.shape[0]
     npar = fth.shape[1]
-    status, _ = evaluate(t, yy[:n], q, vbuf, f_scratch, jac, fth, dvdy, dvdth, True)
+    status, _ = evaluate(t, yy[:n], q, vbuf, f_scratch, jac, fth, dvdy, dvdth, True,
+                         scratch)
     if status != 0:
         return status
     big[:, :] = 0.0
@@ -143,12 +134,51 @@ def potentials(taus, ys, q, vbuf, v_out, dvdy, dvdth):
     f = np.empty(n)
     jac = np.empty((n, n))
     fth = np.empty((n, npar))
+    scratch = np.empty(2 * n + npar)
     for r in range(m):
-        status, v = evaluate(taus[r], ys[r], q, vbuf, f, jac, fth, dvdy[r], dvdth[r], True)
+        status, v = evaluate(taus[r], ys[r], q, vbuf, f, jac, fth, dvdy[r], dvdth[r], True,
+                             scratch)
         if status != 0:
             return status
         v_out[r] = v
     return 0
+
+def steady(y_in, y_out, q, vbuf, max_iter, full, f, jac, fth, dvdy, dvdth, scratch, m):
+    # the pump-leak steady state before the onset by Newton's method from y_in (in place):
+    # every inside balance but the last, closed by electroneutrality (the rates obey
+    # sum z_X f_X = 0 at zero current). Returns (status, converged); on success full,
+    # jac, fth and m (the Newton matrix) hold the values at the converged state.
+    k = y_in.shape[0]
+    g = np.empty(k)
+    res = np.empty(k)
+    converged = False
+    for it in range(max_iter + 1):
+        full[:k] = y_in
+        full[k:] = y_out
+        status, _ = evaluate(-1.0, full, q, vbuf, f, jac, fth, dvdy, dvdth, True, scratch)
+        if status != 0:
+            return status, False
+        c = _closing(full, q, g)
+        for i in range(k - 1):
+            res[i] = f[i]
+            for j in range(k):
+                m[i, j] = jac[i, j]
+        res[k - 1] = c
+        for j in range(k):
+            m[k - 1, j] = g[j]
+        if converged or it == max_iter:
+            return 0, converged
+        step = np.linalg.solve(m, -res)
+        small = True
+        for i in range(k):
+            new = y_in[i] + step[i]
+            if not new > 0:
+                return 0, False
+            if abs(step[i]) > 1e-12 * abs(new):
+                small = False
+            y_in[i] = new
+        converged = small
+    return 0, False
 """
 
 
@@ -195,6 +225,10 @@ def kernel_source(system: RundownSystem, free: Sequence[str]) -> str:
     exprs.append(d["iv"][0])
     src += [f"def _parts({args}, f, fy, fv, iy, fth, ith):", *unpack,
             *body(targets, exprs), "    return _iv", ""]
+    cons, grad = system.conservation
+    src += ["def _closing(y, q, g):", *unpack,
+            *body([f"g[{i}]" for i in range(len(grad))] + ["_c"], [*grad, cons]),
+            "    return _c", ""]
     return "\n".join(src) + _DRIVER
 
 
@@ -214,3 +248,4 @@ def compiled_rundown(system: RundownSystem, free: Sequence[str]):
     module = _load(src, "rundown")
     _COMPILED[key] = (system, module)
     return module
+

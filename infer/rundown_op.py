@@ -67,7 +67,6 @@ from scipy.integrate import odeint, solve_ivp
 from iongrad.infer import rundown_kernel as _kernel
 from iongrad.infer.rundown_kernel import compiled_rundown
 from iongrad.models._backend import check
-from iongrad.models.codegen import numpy_function
 from iongrad.models.errors import ModelInputError
 from iongrad.models.membrane import Membrane
 from iongrad.models.rundown import RUNDOWN_DEFAULTS
@@ -191,13 +190,7 @@ class RundownSensitivitySolver:
         self._kernel = compiled_rundown(system, free)
         self._vbuf = np.array([np.nan])  # warm start of the potential root
         self._y0_inside = None  # warm start of the steady state
-        cons, grad = system.conservation
-        self._conservation = numpy_function(
-            [*system.states[:self.n_inside], *system.params, *sorted(
-                cons.free_symbols - set(system.states) - set(system.params),
-                key=lambda q: q.name)], [cons, *grad])
-        self._conservation_args = tuple(q.name for q in sorted(
-            cons.free_symbols - set(system.states) - set(system.params), key=lambda q: q.name))
+        self._scratch = np.empty(2 * self.n + self.P)
         self.nfev = 0
 
     # ---------------------------------------------------------------- parameters
@@ -242,7 +235,8 @@ class RundownSensitivitySolver:
         dvdy, dvdth = np.empty(n), np.empty(big_p)
         status, v = self._kernel.evaluate(-1.0 if t is None or t < 0 else float(t),
                                           np.asarray(y, dtype=np.float64), p["_q"],
-                                          self._vbuf, f, jac, fth, dvdy, dvdth, derivatives)
+                                          self._vbuf, f, jac, fth, dvdy, dvdth, derivatives,
+                                          self._scratch)
         _check_status(status)
         if not derivatives:
             return f, v
@@ -254,43 +248,28 @@ class RundownSensitivitySolver:
             raise SolveFailed("budget: too many right-hand-side evaluations (stiff draw)")
 
     # ---------------------------------------------------------------- steady state
-    def _closing(self, y_in, p):
-        """Electroneutrality residual (mM) and its gradient in the inside states."""
-        out = self._conservation(*y_in, *p["_q"], *(p[k] for k in self._conservation_args))
-        return float(out[0]), np.array([float(g) for g in out[1:]])
-
-    def _steady_system(self, y_in, out, p):
-        full = y_in if out is None else np.concatenate([y_in, out])
-        f, _, jac, fth, _, _ = self.evaluate(None, full, p)
-        k = self.n_inside
-        c, grad = self._closing(y_in, p)
-        # the rates satisfy sum_X z_X f_X = 0 (zero current): the last inside balance
-        # is replaced by electroneutrality
-        res = np.concatenate([f[:k - 1], [c]])
-        m = np.vstack([jac[:k - 1, :k], grad])
-        return res, m, jac, fth
+    def _newton(self, y_in, out, p, max_iter):
+        """Compiled Newton for the steady state from ``y_in``; returns ``(y, converged,
+        jac, fth, m)`` (``m``: inside balances but the last, and electroneutrality)."""
+        n, k, big_p = self.n, self.n_inside, self.P
+        y = np.array(y_in, dtype=float)
+        full, f = np.empty(n), np.empty(n)
+        jac, fth = np.empty((n, n)), np.empty((n, big_p))
+        dvdy, dvdth, m = np.empty(n), np.empty(big_p), np.empty((k, k))
+        outside = out if out is not None else np.empty(0)
+        self.nfev += max_iter + 1
+        status, ok = self._kernel.steady(y, outside, p["_q"], self._vbuf, max_iter, full, f,
+                                         jac, fth, dvdy, dvdth, self._scratch, m)
+        return y, status == 0 and ok, jac, fth, m
 
     def steady_state(self, p) -> tuple[np.ndarray, np.ndarray]:
         """Pre-onset state ``y0`` (n,) and ``dy0/d ln θ`` (n, P)."""
         k = self.n_inside
         out = np.array([p[name] for name in self.outside]) if self.ecs else None
-        y_in = None
+        ok = False
         if self._y0_inside is not None:
-            y = self._y0_inside.copy()
-            for _ in range(30):
-                try:
-                    res, m, _, _ = self._steady_system(y, out, p)
-                except SolveFailed:
-                    break
-                step = np.linalg.solve(m, -res)
-                y_new = y + step
-                if np.any(y_new <= 0):
-                    break
-                y = y_new
-                if np.all(np.abs(step) <= 1e-12 * np.abs(y)):
-                    y_in = y
-                    break
-        if y_in is None:
+            y_in, ok, jac, fth, m = self._newton(self._y0_inside, out, p, 30)
+        if not ok:
             values = {}
             try:
                 for name in self.membrane.parameters:
@@ -300,10 +279,13 @@ class RundownSensitivitySolver:
             sol = solve_membrane(self.membrane, values)
             if not bool(sol.feasible[0]):
                 raise SolveFailed("steady state: no pump–leak steady state")
-            y_in = np.array([float(sol.state[name][0]) for name in self.inside])
+            start = np.array([float(sol.state[name][0]) for name in self.inside])
+            # polish on the same equations as the trajectory (and get the matrices)
+            y_in, ok, jac, fth, m = self._newton(start, out, p, 5)
+            if not ok:
+                raise SolveFailed("steady state: Newton on the run-down equations failed")
         self._y0_inside = y_in.copy()
         y0 = y_in if out is None else np.concatenate([y_in, out])
-        _, m, jac, fth = self._steady_system(y_in, out, p)
         s0 = np.zeros((self.n, self.P))
         if self.ecs:  # the outside starts at the bath values: d/dln θ of a bath value
             for j, name in enumerate(self.free):
@@ -357,19 +339,24 @@ class RundownSensitivitySolver:
             kern, q, vbuf = self._kernel, p["_q"], self._vbuf
             f, jac = np.empty(aug), np.empty((n, n))
             fth, dvdy, dvdth = np.empty((n, big_p)), np.empty(n), np.empty(big_p)
-            big, f_scratch = np.empty((aug, aug)), np.empty(n)
+            big, f_scratch, scratch = np.empty((aug, aug)), np.empty(n), self._scratch
+            count = self._count
 
             if sensitivities:
                 def rhs(t, yy):
-                    self._count()
-                    _check_status(kern.rhs_augmented(t, yy, q, vbuf, f, jac, fth, dvdy,
-                                                     dvdth))
+                    count()
+                    status = kern.rhs_augmented(t, yy, q, vbuf, f, jac, fth, dvdy, dvdth,
+                                                scratch)
+                    if status:
+                        _check_status(status)
                     return f.copy()
 
                 def jac_aug(t, yy):
-                    self._count()
-                    _check_status(kern.jac_augmented(t, yy, q, vbuf, big, f_scratch, jac,
-                                                     fth, dvdy, dvdth))
+                    count()
+                    status = kern.jac_augmented(t, yy, q, vbuf, big, f_scratch, jac, fth,
+                                                dvdy, dvdth, scratch)
+                    if status:
+                        _check_status(status)
                     return big.copy()
             else:
                 def rhs(t, yy):

@@ -192,6 +192,12 @@ class RundownSystem:
         # with a finite ECS the bath symbols are states (their values: the start)
         self.params = tuple(sorted((s for s in used if s not in special),
                                    key=lambda s: order.index(s.name)))
+        # the steady state before the onset is closed by electroneutrality, whose
+        # inputs (impermeant anions) the rates do not use: appended to the inputs
+        e = membrane.electroneutrality
+        extra = sorted((x for x in e.free_symbols if x not in special and x not in used),
+                       key=lambda x: order.index(x.name))
+        self.params = (*self.params, *extra)
         self.param_names = tuple(s.name for s in self.params)
         self.state_names = tuple(s.name for s in self.states)
         self.n = len(self.states)
