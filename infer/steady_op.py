@@ -186,17 +186,26 @@ class SteadyStateOp(Op):
 def _register_numba() -> None:
     """Give :class:`SteadyStateOp` a numba implementation (membranes with a compiled
     solver; others keep PyTensor's object-mode fallback)."""
-    from pytensor.link.numba.dispatch.basic import generate_fallback_impl, numba_funcify
+    from pytensor.link.numba.dispatch import basic as numba_basic
 
     from iongrad.infer.kernels import op_implementation
 
-    @numba_funcify.register(SteadyStateOp)
     def _funcify(op, node=None, storage_map=None, **kwargs):
         impl = op_implementation(op.membrane, op._positive, op._nonneg,
                                  (_FALLBACK_X, *([_FALLBACK_V] * (op.n_reduced - 1))))
         if impl is None:
-            return generate_fallback_impl(op, node, storage_map, **kwargs)
-        return impl
+            return numba_basic.generate_fallback_impl(op, node, storage_map, **kwargs), None
+        # the implementation's module is named by a hash of its generated source (and of
+        # numba's version), which identifies the compiled function for PyTensor's cache
+        return impl, impl.__module__
+
+    register = getattr(numba_basic, "register_funcify_and_cache_key", None)
+    if register is not None:
+        register(SteadyStateOp)(_funcify)
+    else:  # older PyTensor: no cache keys
+        @numba_basic.numba_funcify.register(SteadyStateOp)
+        def _legacy(op, node=None, storage_map=None, **kwargs):
+            return _funcify(op, node, storage_map, **kwargs)[0]
 
 
 def _solve_transposed(jac, g, d):
