@@ -167,6 +167,11 @@ def test_four_ion_fit_runs_end_to_end_on_synthetic_data(tmp_path):
                             **{k: v for k, v in {**ref, **draw}.items() if k != "g_hco3_nS"})
     assert abs(float(three["r_in_MOhm"]) - float(ss["r_in_MOhm"])) > 1e-3 * float(
         ss["r_in_MOhm"])
+    from iongrad.workflows.report import write_report
+
+    _html, md = write_report(out)
+    assert ("pump_leak_hco3: ohmic_leak:na, ohmic_leak:k, ohmic_leak:cl, ohmic_leak:hco3, "
+            "na_k_pump, activity_load; fixed volume") in md.read_text(encoding="utf-8")
 
 
 # ---- sensitivity ------------------------------------------------------------------------------
