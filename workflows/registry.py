@@ -262,8 +262,10 @@ def membrane_entry(membrane, description: str | None = None) -> ModelEntry:
     outputs = _steady_outputs(membrane)
     parameters = tuple(Parameter.from_registry(name, positive=name in LEAKS_POSITIVE)
                        for name in membrane.parameters)
+    what = membrane.description or (f"{', '.join(m.name for m in membrane.mechanisms)}, "
+                                    f"{membrane.volume} volume")
     return ModelEntry(name=membrane.name,
-                      description=description or f"steady state of {membrane.description}",
+                      description=description or f"steady state of {what}",
                       parameters=parameters, outputs=outputs,
                       function=_steady_function(membrane, tuple(o.name for o in outputs)))
 

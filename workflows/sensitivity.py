@@ -1,8 +1,9 @@
 """Global sensitivity analysis: ``iongrad sensitivity CONFIG.toml --out DIR``.
 
-A TOML config names a registered model (:mod:`iongrad.workflows.registry`), a
-SALib method, the inputs (bounds, distributions or a fitted posterior), fixed
-parameter values and the outputs to analyse. The whole config is resolved and
+A TOML config names a registered model (:mod:`iongrad.workflows.registry`) or
+declares a membrane model in a ``[model]`` table, a SALib method, the inputs
+(bounds, distributions or a fitted posterior), fixed parameter values and the
+outputs to analyse. The whole config is resolved and
 validated by :func:`resolve_config` before any work is done; :func:`run_config`
 then samples, evaluates the model on the whole sample matrix in chunks, analyses
 it with SALib and writes ``indices.csv``, ``samples.nc``, ``run.json`` and plots.
