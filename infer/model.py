@@ -33,12 +33,13 @@ import numpy as np
 
 from iongrad.infer.priors import UNITS, prior_for
 from iongrad.models.errors import ConfigError
+from iongrad.models.membrane import Membrane
 from iongrad.models.quantities import unit_of as registry_unit
 from iongrad.models.quantities import violation
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
 __all__ = ["DERIVED", "DERIVED_UNITS", "NOISE_DEFAULTS", "FitSpec", "ObservationNoise",
-           "build_model", "unit_of"]
+           "build_model", "membrane_for_spec", "unit_of"]
 
 #: Derived quantities recorded for every draw (population and per cell).
 DERIVED = ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s", "o2_per_s", "r_in_MOhm")
@@ -83,13 +84,19 @@ class ObservationNoise:
 
 @dataclass(frozen=True)
 class FitSpec:
-    """What to fit. See :mod:`iongrad.infer.model` for variable naming."""
+    """What to fit. See :mod:`iongrad.infer.model` for variable naming.
+
+    The steady state is that of ``membrane`` (any composition with the Na+/K+ pump,
+    :mod:`iongrad.models.membrane`); without one, of the composition ``leak`` and
+    ``volume`` name (:func:`iongrad.models.steady_state.membrane_for`).
+    """
 
     parameters: tuple[str, ...] = ("g_na_nS", "g_k_nS", "pump_density_per_um2")
     observables: tuple[str, ...] | None = None
     pooling: str | dict = "partial"
     leak: str = "ohmic"
     volume: str = "fixed"
+    membrane: Membrane | None = None
     fixed: dict[str, float] = field(default_factory=dict)
     priors: dict[str, dict[str, float]] = field(default_factory=dict)
     noise: dict[str, ObservationNoise] = field(default_factory=dict)
@@ -100,6 +107,16 @@ class FitSpec:
 
 def _fail(msg: str):
     raise ConfigError(msg)
+
+
+def membrane_for_spec(spec: FitSpec) -> Membrane:
+    """The membrane model of ``spec``: ``spec.membrane``, or the composition of
+    ``spec.leak`` and ``spec.volume``."""
+    from iongrad.models.steady_state import membrane_for
+
+    if spec.membrane is not None:
+        return spec.membrane
+    return membrane_for(spec.leak, spec.volume)
 
 
 def _near(name: str, valid) -> str:
@@ -118,26 +135,32 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
         if val not in POOLING:
             _fail(f"pooling{'' if key == 'default' else '.' + key} must be one of "
                   f"{POOLING}; got {val!r}")
-    if spec.leak not in ("ohmic", "ghk"):
-        _fail(f"leak must be 'ohmic' or 'ghk'; got {spec.leak!r}")
-    if spec.volume not in ("fixed", "osmotic"):
-        _fail(f"volume must be 'fixed' or 'osmotic'; got {spec.volume!r}")
+    if spec.membrane is None:
+        if spec.leak not in ("ohmic", "ghk"):
+            _fail(f"leak must be 'ohmic' or 'ghk'; got {spec.leak!r}")
+        if spec.volume not in ("fixed", "osmotic"):
+            _fail(f"volume must be 'fixed' or 'osmotic'; got {spec.volume!r}")
+    membrane = membrane_for_spec(spec)
+    if "na_k_pump" not in [m.name for m in membrane.mechanisms]:
+        _fail(f"membrane model {membrane.name!r} has no Na+/K+ pump (mechanism "
+              "'na_k_pump'); a steady-state fit needs it")
     if not spec.parameters:
         _fail("parameters: at least one parameter must be fitted")
     for name in spec.parameters:
         prior_for(name, spec.priors.get(name))
-    leak_other = ("p_na_cm_s", "p_k_cm_s", "p_cl_cm_s") if spec.leak == "ohmic" else (
-        "g_na_nS", "g_k_nS", "g_cl_nS")
-    bad = [p for p in spec.parameters if p in leak_other]
+    params = membrane.parameters
+    bad = [p for p in spec.parameters if p not in params]
     if bad:
-        _fail(f"parameters {bad} do not exist with leak={spec.leak!r}")
+        _fail(f"parameters {bad} are not parameters of the membrane model "
+              f"{membrane.name!r} (its parameters: {', '.join(params)})")
     for name, val in spec.fixed.items():
-        if name not in DEFAULT_PARAMS:
-            _fail(f"fixed: unknown parameter {name!r}; known: {sorted(DEFAULT_PARAMS)}")
+        if name not in params:
+            _fail(f"fixed: unknown parameter {name!r}{_near(name, params)} of the membrane "
+                  f"model {membrane.name!r}; known: {sorted(params)}")
         if name in spec.parameters:
             _fail(f"fixed: {name!r} is also listed as a fitted parameter")
         if not isinstance(val, int | float) or isinstance(val, bool) or not np.isfinite(val):
-            _fail(f"fixed.{name}: expected a number in {UNITS[name]}, got {val!r}")
+            _fail(f"fixed.{name}: expected a number in {registry_unit(name)}, got {val!r}")
     _check_fixed_domain(spec)
     for name, val in spec.reference.items():
         if name not in ROW_CONDITIONS:
@@ -194,22 +217,22 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
 def _check_fixed_domain(spec: FitSpec) -> None:
     """Fixed values must lie in the model's domain and give a steady state."""
     from iongrad.models.errors import ModelInputError
-    from iongrad.models.steady_state import solve_steady_state
+    from iongrad.models.steady_state import steady_state_of
 
     for name, val in spec.fixed.items():
         bad = violation(name, val)
         if bad:
             _fail(f"fixed.{name}: {bad}")
     try:
-        ss = solve_steady_state(leak=spec.leak, volume=spec.volume,
-                                **{k: float(v) for k, v in spec.fixed.items()})
+        ss = steady_state_of(membrane_for_spec(spec),
+                             **{k: float(v) for k, v in spec.fixed.items()})
     except ModelInputError as exc:
         _fail(f"fixed: {exc}")
-    if not bool(ss.feasible):
+    if not bool(ss["feasible"]):
         from iongrad.models.steady_state import REASONS
 
         _fail(f"fixed: with these fixed values and default parameters the model has no "
-              f"steady state ({REASONS[int(ss.reason)]}); fixed = {spec.fixed}")
+              f"steady state ({REASONS[int(ss['reason'])]}); fixed = {spec.fixed}")
 
 
 def pooling_of(spec: FitSpec, name: str) -> str:
@@ -266,7 +289,7 @@ def build_model(dataset, spec: FitSpec):
         coords["fxyd_state"] = list(states)
     priors = {p: prior_for(p, spec.priors.get(p)) for p in spec.parameters}
     noise = {o: _noise_for(spec, o, dataset) for o in obs_names}
-    op = SteadyStateOp(spec.leak, spec.volume)
+    op = SteadyStateOp(membrane=membrane_for_spec(spec))
     with pm.Model(coords=coords) as model:
         cell_vals: dict[str, Any] = {}
         pop_vals: dict[str, Any] = {}
@@ -327,8 +350,7 @@ def build_model(dataset, spec: FitSpec):
                     row_params[cond] = pm.Data(cond, rows[cond].to_numpy(dtype=float))
             for name in spec.parameters:
                 row_params[name] = row_value(name)
-            out = steady_state_graph(row_params, n=n_rows, leak=spec.leak, volume=spec.volume,
-                                     op=op)
+            out = steady_state_graph(row_params, n=n_rows, op=op)
             exists = pt.all(pt.eq(out["feasible"], 1))
             pm.Potential("steady_state_exists", pt.switch(exists, 0.0, -np.inf))
             # 1 where every data row has a physical steady state; prior draws without one
@@ -440,18 +462,19 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, rows) -> dict[str, 
             pv = pv[j] if have_pop else None
         return pt.concatenate([cv, pt.stack([pv])]) if have_pop else cv
 
+    membrane = membrane_for_spec(spec)
+    defaults = {**DEFAULT_PARAMS, **membrane.defaults()}
     params: dict[str, Any] = {}
     for key in dict.fromkeys(k for values, _ in blocks for k in values):
-        params[key] = np.concatenate([np.full(n_ent, float(values.get(key, DEFAULT_PARAMS[key])))
+        params[key] = np.concatenate([np.full(n_ent, float(values.get(key, defaults[key])))
                                       for values, _ in blocks])
     for name in spec.parameters:
         params[name] = pt.concatenate([entities(name, j) for _, j in blocks])
     # a solver without warm start: each draw's derived values are a function of that draw
     # alone, not of the draws recorded before it (parallel chains are recorded as they
     # arrive, in no fixed order)
-    out = steady_state_graph(params, n=n_ent * len(blocks), leak=spec.leak,
-                             volume=spec.volume,
-                             op=SteadyStateOp(spec.leak, spec.volume, warm_start=False))
+    out = steady_state_graph(params, n=n_ent * len(blocks),
+                             op=SteadyStateOp(membrane=membrane, warm_start=False))
     # A draw without a physical steady state at a condition has no derived value there:
     # NaN (counted in run.json and the report), never the solver's placeholder state.
     ok = pt.eq(out["feasible"], 1)

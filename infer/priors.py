@@ -14,6 +14,9 @@ g_cl_nS                0.3 nS      1.0     (only input resistance sees it)
 p_na_cm_s              4e-8 cm/s   1.0     P_Na/P_K ~ 0.05–0.1 (Hille)
 p_k_cm_s               6e-7 cm/s   1.0     same cell as g_k_nS
 p_cl_cm_s              1e-7 cm/s   1.0
+g_hco3_nS              0.06 nS     1.0     P_HCO3/P_Cl ~0.2 of GABA-A channels (Bormann et al.
+                                           1987 J Physiol 385:243), times g_cl_nS
+p_hco3_cm_s            2e-8 cm/s   1.0     the same ratio, times p_cl_cm_s
 pump_density_per_um2   1000 /µm²   1.0     250–300 /µm² (taenia coli, Brading & Widdicombe
                                            1974) to ~2,500 /µm² (frog sartorius, Venosa &
                                            Horowicz 1981)
@@ -60,6 +63,8 @@ DEFAULT_PRIORS: dict[str, LogNormalPrior] = {
     "p_na_cm_s": LogNormalPrior(4e-8, 1.0, "cm/s", "P_Na/P_K ~0.05-0.1 (Hille)"),
     "p_k_cm_s": LogNormalPrior(6e-7, 1.0, "cm/s", ""),
     "p_cl_cm_s": LogNormalPrior(1e-7, 1.0, "cm/s", ""),
+    "g_hco3_nS": LogNormalPrior(0.06, 1.0, "nS", "P_HCO3/P_Cl ~0.2 (Bormann et al. 1987)"),
+    "p_hco3_cm_s": LogNormalPrior(2e-8, 1.0, "cm/s", "P_HCO3/P_Cl ~0.2 (Bormann et al. 1987)"),
     "pump_density_per_um2": LogNormalPrior(
         1000.0, 1.0, "sites/µm^2",
         "250-300/µm² (Brading & Widdicombe 1974); ~2500/µm² (Venosa & Horowicz 1981)"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import sympy as sp
 
@@ -38,8 +38,9 @@ from iongrad.models.mechanisms import (
 )
 from iongrad.models.mechanisms.leaks import nernst
 
-__all__ = ["COMPOSITIONS", "Membrane", "composition", "default_bath_osmolarity",
-           "pump_leak_cell"]
+__all__ = ["COMPOSITIONS", "MECHANISMS", "Membrane", "composition", "composition_record",
+           "default_bath_osmolarity", "mechanism_from_spec", "mechanism_specs",
+           "membrane_from_spec", "membrane_of", "pump_leak_cell"]
 
 _VOLUMES = ("fixed", "osmotic")
 #: Cell-level quantities every membrane model has (besides its mechanisms' parameters).
@@ -188,20 +189,130 @@ class Membrane:
         return f"Membrane({self.name!r}, ions={self.ions}, volume={self.volume!r}, [{mech}])"
 
 
+#: The mechanisms a membrane model can be declared from, by name (``[model] mechanisms``
+#: in configs). A leak is per ion: its spec is ``"<kind>:<ion>"`` (``"ghk_leak:na"``).
+MECHANISMS = {
+    "ohmic_leak": ohmic_leak,
+    "ghk_leak": ghk_leak,
+    "na_k_pump": na_k_pump,
+    "activity_load": activity_load,
+}
+#: Catalogue entries that take an ion (``"<kind>:<ion>"``).
+_PER_ION = ("ohmic_leak", "ghk_leak")
+
+
+def mechanism_specs() -> tuple[str, ...]:
+    """Every valid mechanism spec: ``"<leak>:<ion>"`` for each leak kind and ion of
+    :data:`~iongrad.models.mechanisms.ION`, and the name of each other mechanism."""
+    out = []
+    for kind in MECHANISMS:
+        out += [f"{kind}:{x}" for x in ION] if kind in _PER_ION else [kind]
+    return tuple(out)
+
+
+def _unknown(what: str, value: str, valid) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(str(value), list(valid), n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return f"unknown {what} {value!r}{hint} (valid: {', '.join(valid)})"
+
+
+def mechanism_from_spec(spec: str) -> Mechanism:
+    """The mechanism of a spec of :func:`mechanism_specs` (``"ohmic_leak:hco3"``,
+    ``"na_k_pump"``). ValueError names the spec and the valid ones."""
+    if not isinstance(spec, str):
+        raise ValueError(f"a mechanism spec is a string such as 'ghk_leak:na'; got {spec!r}")
+    kind, sep, ion = spec.partition(":")
+    if spec not in mechanism_specs():
+        raise ValueError(_unknown("mechanism", spec, mechanism_specs()))
+    return MECHANISMS[kind](ion) if sep else MECHANISMS[kind]()
+
+
+_DECLARED: dict[tuple, Membrane] = {}
+
+
+def membrane_from_spec(name: str, mechanisms: Sequence[str], volume: str = "fixed", *,
+                       description: str = "") -> Membrane:
+    """A membrane model declared as data: a name, mechanism specs, a volume rule.
+
+    Parameters
+    ----------
+    name : str
+        Identifier (reports, configs).
+    mechanisms : sequence of str
+        Specs of :func:`mechanism_specs`, e.g. ``["ghk_leak:na", "ghk_leak:k",
+        "ohmic_leak:cl", "na_k_pump", "activity_load"]``; one mechanism per ion and
+        kind (two leaks of one ion would share the name ``<ion>_leak``).
+    volume : {"fixed", "osmotic"}
+        As in :class:`Membrane`.
+
+    The same declaration gives the same object (built once per process), so its
+    generated solver is built once too.
+
+    Raises
+    ------
+    ValueError
+        For an unknown spec or volume (naming the valid ones), no mechanisms, or two
+        mechanisms with one name.
+    """
+    if isinstance(mechanisms, str):
+        raise ValueError(f"mechanisms must be a list of specs, not the string {mechanisms!r}")
+    mechanisms = tuple(mechanisms)
+    if volume not in _VOLUMES:
+        raise ValueError(_unknown("volume", volume, _VOLUMES))
+    key = (name, mechanisms, volume, description)
+    if key not in _DECLARED:
+        built = tuple(mechanism_from_spec(m) for m in mechanisms)
+        _DECLARED[key] = Membrane(name, built, volume, description=description)
+    return _DECLARED[key]
+
+
+@cache
+def _catalogue() -> dict[str, list[tuple[str, Mechanism]]]:
+    """Every catalogue mechanism with its spec, by mechanism name."""
+    out: dict[str, list[tuple[str, Mechanism]]] = {}
+    for spec in mechanism_specs():
+        m = mechanism_from_spec(spec)
+        out.setdefault(m.name, []).append((spec, m))
+    return out
+
+
+def composition_record(membrane: Membrane) -> dict:
+    """``{"name", "mechanisms", "volume"}`` of a membrane model, the mechanisms as specs
+    of :func:`mechanism_specs` (a mechanism not in the catalogue by its name), as
+    recorded in run.json; :func:`membrane_from_spec` rebuilds a catalogue-only model
+    from it."""
+    specs = []
+    for m in membrane.mechanisms:
+        found = [s for s, c in _catalogue().get(m.name, ()) if c == m]
+        specs.append(found[0] if found else m.name)
+    return {"name": membrane.name, "mechanisms": specs, "volume": membrane.volume}
+
+
+def membrane_of(record) -> Membrane:
+    """The membrane model of a ``[model]`` table (as resolved configs hold it):
+    ``{"composition": name}`` or ``{"name", "mechanisms", "volume"}``."""
+    if record.get("composition") is not None:
+        return composition(record["composition"])
+    return membrane_from_spec(record["name"], record["mechanisms"],
+                              record.get("volume", "fixed"))
+
+
 def pump_leak_cell(leak: str = "ohmic", volume: str = "fixed", *,
                    ions: Sequence[str] = ("na", "k", "cl")) -> Membrane:
     """The chapter's cell: a leak per ion, the Na+/K+ pump and the activity load."""
     if leak not in ("ohmic", "ghk"):
         raise ValueError(f"leak must be 'ohmic' or 'ghk'; got {leak!r}")
-    make = ohmic_leak if leak == "ohmic" else ghk_leak
-    mechanisms = (*(make(x) for x in ions), na_k_pump(), activity_load())
+    kind = "ohmic_leak" if leak == "ohmic" else "ghk_leak"
+    mechanisms = (*(f"{kind}:{x}" for x in ions), "na_k_pump", "activity_load")
     name = "pump_leak" + ("_ghk" if leak == "ghk" else "") + (
         "_osmotic" if volume == "osmotic" else "") + (
         "" if tuple(ions) == ("na", "k", "cl") else "_" + "_".join(
             x for x in ions if x not in ("na", "k", "cl")))
-    return Membrane(name, mechanisms, volume,
-                    description=f"{leak} leaks of {', '.join(ions)}, Na+/K+ pump, "
-                                f"activity load, {volume} volume")
+    return membrane_from_spec(name, mechanisms, volume,
+                              description=f"{leak} leaks of {', '.join(ions)}, Na+/K+ pump, "
+                                          f"activity load, {volume} volume")
 
 
 #: Named compositions (``[model]`` names in configs).

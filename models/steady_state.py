@@ -71,6 +71,7 @@ __all__ = [
     "closed_form_steady_state",
     "ghk_slope_factor",
     "solve_steady_state",
+    "steady_state_of",
     "steady_state_residuals",
 ]
 
@@ -297,31 +298,84 @@ def solve_steady_state(*, leak: str = "ohmic", volume: str = "fixed", rtol_check
     >>> ss.v_rest_mV.round(1)  # doctest: +SKIP
     """
     p = _resolve_params(leak, volume, params)
+    out, feasible, reason, iters, res = _solve_outputs(
+        membrane_for(leak, volume), p, rtol_check=rtol_check, max_iter=max_iter,
+        max_conc_mM=max_conc_mM)
+    return SteadyState(**{k: out[k] for k in OUTPUTS if k != "feasible"}, feasible=feasible,
+                       reason=reason, iterations=iters, residuals=res)
+
+
+def steady_state_of(membrane: Membrane, *, rtol_check: float = 1e-9, max_iter: int = 100,
+                    max_conc_mM: float = 2000.0, **params) -> dict[str, np.ndarray]:
+    """Steady state of any membrane model (:mod:`iongrad.models.membrane`), every
+    broadcast parameter set at once.
+
+    Parameters
+    ----------
+    membrane : Membrane
+        A composition, e.g. ``composition("pump_leak_hco3")`` or one built by
+        :func:`~iongrad.models.membrane.membrane_from_spec`.
+    rtol_check, max_iter, max_conc_mM
+        As in :func:`solve_steady_state`.
+    **params
+        Any of ``membrane.parameters`` (units in the names); the others take their
+        registry defaults. Arrays broadcast together.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``<ion>_i_mM`` of every ion of the model, ``a_i_mM``, ``v_rest_mV``,
+        ``e_<ion>_mV``, ``pump_current_pA`` (with the mechanism ``na_k_pump``),
+        ``atp_per_s``, ``o2_per_s``, ``r_in_MOhm``, ``volume_pL`` (NaN where
+        ``feasible`` is False), ``feasible``, ``reason`` and ``iterations``. For the
+        compositions :func:`solve_steady_state` solves, the same numbers as its fields.
+
+    Raises
+    ------
+    ModelInputError
+        For a parameter the model does not take, values outside their domain, or
+        shapes that do not broadcast.
+    """
+    unknown = sorted(set(params) - set(membrane.parameters))
+    if unknown:
+        raise ModelInputError(f"unknown parameter(s) {unknown} of membrane model "
+                              f"{membrane.name!r}; it takes {', '.join(membrane.parameters)}")
+    p = membrane.defaults()
+    p.update(params)
+    p = {name: check(name, value, positive=name in LEAKS_POSITIVE) for name, value in p.items()}
+    check_broadcast(**p)
+    out, feasible, reason, iters, _res = _solve_outputs(
+        membrane, p, rtol_check=rtol_check, max_iter=max_iter, max_conc_mM=max_conc_mM)
+    return {**out, "feasible": feasible, "reason": reason, "iterations": iters}
+
+
+def _solve_outputs(m: Membrane, p: dict, **kw):
+    """Named outputs of membrane ``m`` for validated (broadcastable) parameters ``p``:
+    ``(outputs, feasible, reason, iterations, residuals)``, each of the broadcast shape."""
     shape = np.broadcast_shapes(*(np.shape(v) for v in p.values()))
     p = {k: np.broadcast_to(v, shape).astype(float).ravel() for k, v in p.items()}
-    sol = _solve(p, leak, volume, rtol_check=rtol_check, max_iter=max_iter,
-                 max_conc_mM=max_conc_mM)
+    sol = solve_membrane(m, _membrane_params(m, p), **kw)
     st, reason, res, iters, o = sol.state, sol.reason, sol.residuals, sol.iterations, sol.outputs
     v = st["v_mV"]
     feasible = reason == 0
-    if volume == "osmotic":
+    if m.volume == "osmotic":
         vol = p["volume_pL"] * p["a_i_mM"] / np.where(st["a_i_mM"] > 0, st["a_i_mM"], np.nan)
     else:
         vol = p["volume_pL"]
     with np.errstate(all="ignore"):
-        out = {
-            "na_i_mM": st["na_i_mM"], "k_i_mM": st["k_i_mM"], "cl_i_mM": st["cl_i_mM"],
-            "a_i_mM": st["a_i_mM"], "v_rest_mV": v,
-            "e_na_mV": o["e_na_mV"], "e_k_mV": o["e_k_mV"], "e_cl_mV": o["e_cl_mV"],
-            "pump_current_pA": o["na_k_pump_current_pA"], "atp_per_s": o["atp_per_s"],
-            "o2_per_s": o["atp_per_s"] / p["atp_per_o2"],
-            "r_in_MOhm": 1e3 / o["slope_conductance_nS"],
-            "volume_pL": np.broadcast_to(vol, v.shape).astype(float),
-        }
+        out = {f"{x}_i_mM": st[f"{x}_i_mM"] for x in m.ions}
+        out["a_i_mM"] = st["a_i_mM"]
+        out["v_rest_mV"] = v
+        out.update({f"e_{x}_mV": o[f"e_{x}_mV"] for x in m.ions})
+        if "na_k_pump_current_pA" in o:
+            out["pump_current_pA"] = o["na_k_pump_current_pA"]
+        out["atp_per_s"] = o["atp_per_s"]
+        out["o2_per_s"] = o["atp_per_s"] / p["atp_per_o2"]
+        out["r_in_MOhm"] = 1e3 / o["slope_conductance_nS"]
+        out["volume_pL"] = np.broadcast_to(vol, v.shape).astype(float)
     out = {k: np.where(feasible, val, np.nan).reshape(shape) for k, val in out.items()}
-    return SteadyState(**out, feasible=feasible.reshape(shape), reason=reason.reshape(shape),
-                       iterations=iters.reshape(shape),
-                       residuals={k: r.reshape(shape) for k, r in res.items()})
+    return (out, feasible.reshape(shape), reason.reshape(shape), iters.reshape(shape),
+            {k: r.reshape(shape) for k, r in res.items()})
 
 
 # --------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ Config (TOML, parsed as data only)::
     observables = ["v_rest_mV", "r_in_MOhm"]   # optional; default: all the model predicts
     pooling = "partial"                 # or "complete", "none", or a table per parameter
     parameterization = "centered"       # or "noncentered"
-    leak = "ohmic"                      # or "ghk"
+    leak = "ohmic"                      # or "ghk"   (shorthand for [model] composition)
     volume = "fixed"                    # or "osmotic"
     cell_sd_scale = 0.2                 # median cell-to-cell SD of log parameters
     select = { preparation = "isolated ventricular myocytes" }   # optional row filter
@@ -26,6 +26,14 @@ Config (TOML, parsed as data only)::
 
     [reference]        # condition at which derived quantities are reported
     k_o_mM = 4.0
+
+    [model]            # instead of leak/volume: a named composition ...
+    composition = "pump_leak_hco3"
+    # ... or one declared as data:
+    # name = "my_cell"
+    # mechanisms = ["ghk_leak:na", "ghk_leak:k", "ohmic_leak:cl", "na_k_pump",
+    #               "activity_load"]
+    # volume = "fixed"
 
     [sampler]
     seed = 1           # required
@@ -157,7 +165,7 @@ def _resolve(raw: dict, base_dir: Path) -> dict:
         validate(RundownFitConfig, raw, source="")
         ref = _dataset_ref(raw["fit"], base_dir)
         return resolve_rundown_config(raw, ref, load_dataset_ref(ref))
-    validate(FitConfig, raw, source="")
+    cfg = validate(FitConfig, raw, source="")
     fit = raw["fit"]
     ref = _dataset_ref(fit, base_dir)
     sampler_raw = raw["sampler"]
@@ -170,7 +178,8 @@ def _resolve(raw: dict, base_dir: Path) -> dict:
         "observables": fit.get("observables"),
         "pooling": fit.get("pooling", "partial"),
         "parameterization": fit.get("parameterization", "centered"),
-        "leak": fit.get("leak", "ohmic"), "volume": fit.get("volume", "fixed"),
+        **({"membrane": cfg.model.resolved()} if cfg.model is not None else
+           {"leak": fit.get("leak", "ohmic"), "volume": fit.get("volume", "fixed")}),
         "cell_sd_scale": float(fit.get("cell_sd_scale", 0.2)),
         "select": fit.get("select", {}), "fixed": raw.get("fixed", {}),
         "priors": raw.get("priors", {}), "noise": raw.get("noise", {}),
@@ -216,11 +225,17 @@ def fit_spec(resolved: dict):
                                     sigma=nz.get("sigma", "estimate"),
                                     prior_sigma=nz.get("prior_sigma", base["prior_sigma"]),
                                     nu=nz.get("nu", 4.0))
+    membrane = None
+    if resolved.get("membrane") is not None:
+        from iongrad.models.membrane import membrane_of
+
+        membrane = membrane_of(resolved["membrane"])
     return FitSpec(parameters=tuple(resolved["parameters"]),
                    observables=tuple(resolved["observables"]) if resolved["observables"]
                    else None,
-                   pooling=resolved["pooling"], leak=resolved["leak"],
-                   volume=resolved["volume"], fixed=dict(resolved["fixed"]),
+                   pooling=resolved["pooling"], leak=resolved.get("leak", "ohmic"),
+                   volume=resolved.get("volume", "fixed"), membrane=membrane,
+                   fixed=dict(resolved["fixed"]),
                    priors=dict(resolved["priors"]), noise=noise,
                    cell_sd_scale=resolved["cell_sd_scale"],
                    parameterization=resolved["parameterization"],
@@ -264,7 +279,8 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     from iongrad.infer.chains import sampler_cores
     from iongrad.infer.diagnostics import diagnose, identifiability, summary_table
     from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
-    from iongrad.infer.model import build_model, unit_of
+    from iongrad.infer.model import build_model, membrane_for_spec, unit_of
+    from iongrad.models.membrane import composition_record
 
     if resolved.get("model") == "rundown":
         from iongrad.infer.rundown_model import run_rundown_config
@@ -330,7 +346,10 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
                     "provenance": dataset.provenance,
                     "observables": list(dataset.observables),
                     "conditions": list(dataset.conditions), "cells": list(info["cells"])},
-        "model": {"leak": spec.leak, "volume": spec.volume, "pooling": spec.pooling,
+        "model": {**({"leak": spec.leak, "volume": spec.volume} if spec.membrane is None
+                     else {}),
+                  "composition": composition_record(membrane_for_spec(spec)),
+                  "pooling": spec.pooling,
                   "parameterization": spec.parameterization,
                   "parameters": list(spec.parameters), "observables": list(info["observables"]),
                   "fxyd_states": list(info["fxyd_states"]), "fixed": spec.fixed,

@@ -9,15 +9,23 @@ never once per sample.
 
 Registered models
 -----------------
+Every named composition of :data:`iongrad.models.membrane.COMPOSITIONS`: its steady
+state (:func:`iongrad.models.steady_state.steady_state_of`), with the membrane's
+parameters (``membrane.parameters``) as inputs. Among them:
+
 ``pump_leak``
-    Full pump–leak steady state, ohmic leaks, fixed volume
-    (:func:`iongrad.models.steady_state.solve_steady_state`).
+    Full pump–leak steady state, ohmic leaks, fixed volume.
 ``pump_leak_ghk``
     The same with GHK leaks (permeabilities ``p_*_cm_s``).
 ``pump_leak_osmotic``
     Ohmic leaks, osmotic volume: the cell swells or shrinks until internal and
     external osmolarity match; a pump too weak to stop swelling has no steady
     state (``feasible=False``).
+``pump_leak_hco3``, ``pump_leak_ghk_hco3``
+    Four ions: an HCO3- leak (``g_hco3_nS`` / ``p_hco3_cm_s``) besides Na+, K+, Cl-.
+
+A membrane model declared in a config's ``[model]`` table becomes a model of the
+same kind (:func:`membrane_entry`, :func:`model_of`).
 ``fxyd_set_point``
     Na+ set point of a pump population with phosphorylated fraction ``phi``
     (:func:`iongrad.models.fxyd.na_set_point_mixed_mM`).
@@ -44,6 +52,8 @@ __all__ = [
     "Parameter",
     "get_model",
     "ishigami_analytic",
+    "membrane_entry",
+    "model_of",
 ]
 
 
@@ -213,44 +223,66 @@ class ModelEntry:
 
 
 # --------------------------------------------------------------------------------------
-# Pump–leak steady state
+# Steady state of a membrane model (a composition of mechanisms)
 # --------------------------------------------------------------------------------------
-_STEADY_OUTPUTS = tuple(
-    Output(n, _registry_unit(n))
-    for n in ("v_rest_mV", "na_i_mM", "k_i_mM", "cl_i_mM", "pump_current_pA", "atp_per_s",
-              "o2_per_s", "r_in_MOhm"))
+def _steady_outputs(membrane) -> tuple[Output, ...]:
+    """``v_rest_mV``, the intracellular concentration of every ion, the pump current
+    (with the pump), ATP/s, O2/s, input resistance, the volume (osmotic models) and
+    ``feasible``."""
+    names = ["v_rest_mV", *(f"{x}_i_mM" for x in membrane.ions)]
+    if any(m.name == "na_k_pump" for m in membrane.mechanisms):
+        names.append("pump_current_pA")
+    names += ["atp_per_s", "o2_per_s", "r_in_MOhm"]
+    if membrane.volume == "osmotic":
+        names.append("volume_pL")
+    return (*(Output(n, _registry_unit(n)) for n in names), Output("feasible", "bool"))
 
 
-def _steady_parameters(leak: str) -> tuple[Parameter, ...]:
-    from iongrad.models import steady_state as ss
-
-    # model rule: the Na+ and K+ leaks of the leak model carry the pump's fluxes (> 0)
-    leak_positive = {"ohmic": ("g_na_nS", "g_k_nS"), "ghk": ("p_na_cm_s", "p_k_cm_s")}[leak]
-    return tuple(Parameter.from_registry(name, positive=name in leak_positive)
-                 for name in ss.DEFAULT_PARAMS)
-
-
-def _steady_function(leak: str, volume: str, outputs: tuple[str, ...]):
+def _steady_function(membrane, outputs: tuple[str, ...]):
     def function(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from iongrad.models.steady_state import solve_steady_state
+        from iongrad.models.steady_state import steady_state_of
 
         with np.errstate(all="ignore"):
-            res = solve_steady_state(leak=leak, volume=volume, **p)
-        out = {k: getattr(res, k) for k in outputs if k != "feasible"}
-        out["feasible"] = res.feasible
-        return out
+            res = steady_state_of(membrane, **p)
+        return {k: res[k] for k in outputs}
 
     return function
 
 
-def _steady_entry(name: str, description: str, leak: str, volume: str) -> ModelEntry:
-    outputs = _STEADY_OUTPUTS
-    if volume == "osmotic":
-        outputs = (*outputs, Output("volume_pL", _registry_unit("volume_pL")))
-    outputs = (*outputs, Output("feasible", "bool"))
-    return ModelEntry(name=name, description=description, parameters=_steady_parameters(leak),
-                      outputs=outputs,
-                      function=_steady_function(leak, volume, tuple(o.name for o in outputs)))
+def membrane_entry(membrane, description: str | None = None) -> ModelEntry:
+    """The sensitivity model of a membrane model (:mod:`iongrad.models.membrane`).
+
+    Parameters: every input of the membrane (``membrane.parameters``) with the unit,
+    domain and default of its registry entry; the Na+ and K+ leaks are > 0 (they carry
+    the pump's fluxes). Outputs: see :func:`_steady_outputs`. Evaluated by
+    :func:`iongrad.models.steady_state.steady_state_of`.
+    """
+    from iongrad.models.steady_state import LEAKS_POSITIVE
+
+    outputs = _steady_outputs(membrane)
+    parameters = tuple(Parameter.from_registry(name, positive=name in LEAKS_POSITIVE)
+                       for name in membrane.parameters)
+    what = membrane.description or (f"{', '.join(m.name for m in membrane.mechanisms)}, "
+                                    f"{membrane.volume} volume")
+    return ModelEntry(name=membrane.name,
+                      description=description or f"steady state of {what}",
+                      parameters=parameters, outputs=outputs,
+                      function=_steady_function(membrane, tuple(o.name for o in outputs)))
+
+
+#: One-line descriptions of the named compositions (others use their own).
+_DESCRIPTIONS = {
+    "pump_leak": "pump-leak steady state, ohmic leaks (g_*_nS), fixed volume",
+    "pump_leak_ghk": "pump-leak steady state, GHK leaks (p_*_cm_s), fixed volume",
+    "pump_leak_osmotic": "pump-leak steady state, ohmic leaks, osmotic volume",
+}
+
+
+def _composition_entries() -> dict[str, ModelEntry]:
+    from iongrad.models.membrane import COMPOSITIONS, composition
+
+    return {name: membrane_entry(composition(name), _DESCRIPTIONS.get(name))
+            for name in COMPOSITIONS}
 
 
 # --------------------------------------------------------------------------------------
@@ -308,15 +340,7 @@ def _ishigami_function(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 # The registry
 # --------------------------------------------------------------------------------------
 MODELS: dict[str, ModelEntry] = {
-    "pump_leak": _steady_entry(
-        "pump_leak", "pump-leak steady state, ohmic leaks (g_*_nS), fixed volume",
-        "ohmic", "fixed"),
-    "pump_leak_ghk": _steady_entry(
-        "pump_leak_ghk", "pump-leak steady state, GHK leaks (p_*_cm_s), fixed volume",
-        "ghk", "fixed"),
-    "pump_leak_osmotic": _steady_entry(
-        "pump_leak_osmotic", "pump-leak steady state, ohmic leaks, osmotic volume",
-        "ohmic", "osmotic"),
+    **_composition_entries(),
     "fxyd_set_point": ModelEntry(
         name="fxyd_set_point",
         description="Na+ set point of a pump population with phosphorylated fraction phi",
@@ -345,3 +369,17 @@ def get_model(name: str) -> ModelEntry:
     except KeyError:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}") \
             from None
+
+
+def model_of(resolved: Mapping) -> ModelEntry:
+    """The model of a resolved sensitivity config: the registered ``model``, or the
+    membrane model its ``[model]`` table declares (``membrane``: ``composition``, or
+    ``name``, ``mechanisms`` and ``volume``)."""
+    spec = resolved.get("membrane")
+    if spec is None:
+        return get_model(resolved["model"])
+    if spec.get("composition") is not None:
+        return get_model(spec["composition"])
+    from iongrad.models.membrane import membrane_of
+
+    return membrane_entry(membrane_of(spec))

@@ -766,8 +766,13 @@ def _fit_model(doc: _Doc, ctx: dict[str, Any]) -> None:
     s = doc.section("model", "Model, observables and priors")
     model, config = ctx["model"], ctx["config"]
     get = lambda k: model.get(k, config.get(k))  # noqa: E731
+    comp = model.get("composition") or {}
+    membrane = ([("membrane model", f"{comp.get('name', '')}: "
+                  f"{', '.join(map(str, comp.get('mechanisms') or []))}; "
+                  f"{comp.get('volume', '')} volume")] if comp else [])
+    shorthand = [(k, str(get(k))) for k in ("leak", "volume") if get(k)]
     s.kv([("steady state", "pump–leak steady state (3 Na+ out, 2 K+ in, 1 ATP per cycle)"),
-          ("leak", str(get("leak") or "")), ("volume", str(get("volume") or "")),
+          *membrane, *shorthand,
           ("pooling across cells", str(get("pooling") or "")),
           ("fitted parameters", ", ".join(ctx["params"])),
           ("reference condition for derived quantities",

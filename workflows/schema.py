@@ -41,6 +41,7 @@ from iongrad.models.errors import ConfigError
 __all__ = [
     "CAPS",
     "FitConfig",
+    "ModelSection",
     "RundownFitConfig",
     "SensitivityConfig",
     "TomlConfig",
@@ -491,6 +492,82 @@ def _pooling(v: Any) -> Any:
     return v
 
 
+# ---- membrane model ----------------------------------------------------------------------
+_MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+class ModelSection(Section):
+    """``[model]``: the membrane model of a steady-state fit or a sensitivity run.
+
+    Either ``composition``, a name of :data:`iongrad.models.membrane.COMPOSITIONS`, or
+    a composition declared as data: ``name``, ``mechanisms`` (specs of
+    :func:`iongrad.models.membrane.mechanism_specs`) and ``volume``.
+    """
+
+    label: ClassVar[str] = "key in [model]"
+    composition: str | None = None
+    name: str | None = None
+    mechanisms: list[str] | None = None
+    volume: Literal["fixed", "osmotic"] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ModelSection:
+        from iongrad.models.membrane import COMPOSITIONS, mechanism_specs
+
+        declared = [k for k in ("name", "mechanisms", "volume") if getattr(self, k) is not None]
+        if self.composition is not None:
+            if declared:
+                fail(f"give either composition (a named composition) or name/mechanisms/"
+                     f"volume (a composition declared as data), not both; found "
+                     f"{_names(declared)} with composition = {show(self.composition)}",
+                     key=declared[0], value=getattr(self, declared[0]))
+            if self.composition not in COMPOSITIONS:
+                fail(f"unknown composition{close_match(self.composition, COMPOSITIONS)} "
+                     f"(known: {_names(COMPOSITIONS)})", key="composition",
+                     value=self.composition)
+            return self
+        if self.mechanisms is None:
+            fail("expected composition = \"<name>\" (one of "
+                 f"{_names(COMPOSITIONS)}) or mechanisms = [...] (a composition declared "
+                 "as data)")
+        specs = mechanism_specs()
+        if not self.mechanisms:
+            fail(f"expected at least one mechanism (valid: {_names(specs)})",
+                 key="mechanisms", value=self.mechanisms)
+        for m in self.mechanisms:
+            if m not in specs:
+                fail(f"unknown mechanism {m!r}{close_match(m, specs)} (valid: "
+                     f"{_names(specs)})", key="mechanisms", value=self.mechanisms)
+        if self.name is None:
+            fail("missing required key 'name' (the name of the declared composition)")
+        if not _MODEL_NAME.fullmatch(self.name):
+            fail("expected a name of letters, digits and '_' starting with a letter "
+                 "(at most 64 characters)", key="name", value=self.name)
+        from iongrad.workflows.registry import MODELS
+
+        if self.name in MODELS:
+            fail(f"{self.name!r} is the name of a registered model; use composition = "
+                 f"{show(self.name)} for it, or another name", key="name", value=self.name)
+        try:
+            self.membrane()
+        except ValueError as exc:
+            fail(str(exc), key="mechanisms", value=self.mechanisms)
+        return self
+
+    def membrane(self):
+        """The :class:`~iongrad.models.membrane.Membrane` this table chooses."""
+        from iongrad.models.membrane import membrane_of
+
+        return membrane_of(self.resolved())
+
+    def resolved(self) -> dict[str, Any]:
+        """The table with its defaults filled in (what resolved configs hold)."""
+        if self.composition is not None:
+            return {"composition": self.composition}
+        return {"name": self.name, "mechanisms": list(self.mechanisms),
+                "volume": self.volume or "fixed"}
+
+
 DEFAULT_FIT_PARAMETERS = ["g_na_nS", "g_k_nS", "pump_density_per_um2"]
 
 
@@ -529,12 +606,6 @@ class FitSection(Section):
                 fail(f"{name!r} cannot be fitted{close_match(name, FITTABLE)} "
                      f"(fittable: {_names(sorted(FITTABLE))})", key="parameters",
                      value=self.parameters)
-        other = (("p_na_cm_s", "p_k_cm_s", "p_cl_cm_s") if self.leak == "ohmic"
-                 else ("g_na_nS", "g_k_nS", "g_cl_nS"))
-        bad = [p for p in self.parameters if p in other]
-        if bad:
-            fail(f"{_names(bad)} do not exist with leak = {self.leak!r}", key="parameters",
-                 value=self.parameters)
         for name in self.observables or ():
             if name not in NOISE_DEFAULTS:
                 fail(f"{name!r} is not predicted by the steady-state model"
@@ -601,17 +672,42 @@ class FitConfig(Section):
     noise: dict[str, NoiseSection] = {}
     reference: Table = {"k_o_mM": 4.0}
     sampler: SamplerSection
+    model: ModelSection | None = None
     kind: Literal["fit"] = "fit"
     description: str = ""
+
+    def membrane(self):
+        """The membrane model of this fit: ``[model]``, or the composition that
+        ``[fit] leak``/``volume`` name (their shorthand)."""
+        from iongrad.models.steady_state import membrane_for
+
+        if self.model is not None:
+            return self.model.membrane()
+        return membrane_for(self.fit.leak, self.fit.volume)
 
     @model_validator(mode="after")
     def _against_registry(self) -> FitConfig:
         from iongrad.infer.model import NOISE_DEFAULTS, ROW_CONDITIONS
-        from iongrad.models.steady_state import DEFAULT_PARAMS
 
+        if self.model is not None:
+            given = [k for k in ("leak", "volume") if k in self.fit.model_fields_set]
+            if given:
+                fail(f"[model] and [fit] {given[0]} both choose the membrane model; give "
+                     f"one of them ([fit] leak/volume are shorthand for [model] "
+                     f"composition)", key=f"fit.{given[0]}", value=getattr(self.fit, given[0]))
+        membrane = self.membrane()
+        if "na_k_pump" not in [m.name for m in membrane.mechanisms]:
+            fail(f"a steady-state fit needs the Na+/K+ pump: add 'na_k_pump' to "
+                 f"mechanisms of {membrane.name!r}", key="model.mechanisms",
+                 value=self.model.mechanisms if self.model else None)
+        params = membrane.parameters
         fitted = self.fit.parameters
-        _wrap("fixed", check_registry_values, self.fixed, DEFAULT_PARAMS,
-              taken=fitted)
+        for name in fitted:
+            if name not in params:
+                fail(f"{name!r} is not a parameter of the membrane model {membrane.name!r}"
+                     f"{close_match(name, params)} (its parameters: {_names(params)})",
+                     key="fit.parameters", value=fitted)
+        _wrap("fixed", check_registry_values, self.fixed, params, taken=fitted)
         _wrap("reference", check_registry_values, self.reference,
               ROW_CONDITIONS, what="condition")
         _wrap("priors", _check_priors, self.priors, fitted)
@@ -674,6 +770,15 @@ class RundownFitConfig(Section):
     """A run-down fit config (``iongrad fit`` with ``[fit] model = "rundown"``)."""
 
     label: ClassVar[str] = "section or top-level key"
+
+    @classmethod
+    def allowed_keys(cls, data: Mapping) -> tuple[str, ...]:
+        if "model" in data:
+            fail("run-down fits ([fit] model = \"rundown\") do not take a [model] table "
+                 "yet: the run-down ODE is the GHK pump-leak cell; remove [model]",
+                 key="model")
+        return super().allowed_keys(data)
+
     fit: RundownFitSection
     fixed: Table = {}
     priors: dict[str, PriorSection] = {}
@@ -731,7 +836,7 @@ class SensitivitySection(Section):
     """``[sensitivity]``: model, SALib method, sizes and options."""
 
     label: ClassVar[str] = "key in [sensitivity]"
-    model: str
+    model: str | None = None
     method: Literal["sobol", "morris", "efast", "delta", "pawn"] = "sobol"
     n: _count(MAX_SENS_N) | None = None
     seed: Seed
@@ -774,7 +879,7 @@ class SensitivitySection(Section):
     def _combinations(self) -> SensitivitySection:
         from iongrad.workflows.registry import MODELS
 
-        if self.model not in MODELS:
+        if self.model is not None and self.model not in MODELS:
             fail(f"unknown model {self.model!r}{close_match(self.model, MODELS)} (available: "
                  f"{_names(sorted(MODELS))})", key="model", value=self.model)
         n, m = self.n_effective, self.method
@@ -882,18 +987,42 @@ class SensitivityConfig(Section):
     fixed: Table = {}
     inputs: dict[str, InputSection] = {}
     posterior: PosteriorSection | None = None
+    model: ModelSection | None = None
+
+    def entry(self):
+        """The :class:`~iongrad.workflows.registry.ModelEntry` of this run: the
+        registered ``[sensitivity] model``, or the membrane model of ``[model]``."""
+        from iongrad.workflows.registry import MODELS, membrane_entry
+
+        if self.model is None:
+            return MODELS[self.sensitivity.model]
+        if self.model.composition is not None:
+            return MODELS[self.model.composition]
+        return membrane_entry(self.model.membrane())
+
+    @property
+    def model_name(self) -> str:
+        """The name of the model (registered, or of the ``[model]`` composition)."""
+        return self.entry().name
 
     @model_validator(mode="after")
     def _against_model(self) -> SensitivityConfig:
         from iongrad.workflows.registry import MODELS
 
         sec = self.sensitivity
-        model = MODELS[sec.model]
+        if self.model is not None and sec.model is not None:
+            fail("[sensitivity] model and [model] both choose the model; give one of them",
+                 key="sensitivity.model", value=sec.model)
+        if self.model is None and sec.model is None:
+            fail("missing required key 'model' (a registered model: "
+                 f"{_names(sorted(MODELS))}), or a [model] table (a membrane model)",
+                 key="sensitivity")
+        model = self.entry()
         params = model.parameter_names
         _wrap("fixed", self._check_fixed, model)
         for name, spec in self.inputs.items():
             if name not in params:
-                fail(f"unknown parameter {name!r} of model {sec.model!r}"
+                fail(f"unknown parameter {name!r} of model {model.name!r}"
                      f"{close_match(name, params)} "
                      f"(known: {_names(params)})", key=f"inputs.{name}")
             if name in self.fixed:
@@ -903,7 +1032,7 @@ class SensitivityConfig(Section):
         post = self.posterior.variables if self.posterior is not None else []
         for name in post:
             if name not in params:
-                fail(f"{name!r} is not a parameter of model {sec.model!r}"
+                fail(f"{name!r} is not a parameter of model {model.name!r}"
                      f"{close_match(name, params)} (known: {_names(params)})",
                      key="posterior.variables", value=post)
             if name in self.inputs or name in self.fixed:
@@ -912,7 +1041,7 @@ class SensitivityConfig(Section):
         outputs = sec.outputs or []
         for o in outputs:
             if o not in model.output_names:
-                fail(f"unknown output {o!r} of model {sec.model!r}"
+                fail(f"unknown output {o!r} of model {model.name!r}"
                      f"{close_match(o, model.output_names)} (known: "
                      f"{_names(model.output_names)})", key="sensitivity.outputs",
                      value=outputs)

@@ -1,8 +1,9 @@
 """Global sensitivity analysis: ``iongrad sensitivity CONFIG.toml --out DIR``.
 
-A TOML config names a registered model (:mod:`iongrad.workflows.registry`), a
-SALib method, the inputs (bounds, distributions or a fitted posterior), fixed
-parameter values and the outputs to analyse. The whole config is resolved and
+A TOML config names a registered model (:mod:`iongrad.workflows.registry`) or
+declares a membrane model in a ``[model]`` table, a SALib method, the inputs
+(bounds, distributions or a fitted posterior), fixed parameter values and the
+outputs to analyse. The whole config is resolved and
 validated by :func:`resolve_config` before any work is done; :func:`run_config`
 then samples, evaluates the model on the whole sample matrix in chunks, analyses
 it with SALib and writes ``indices.csv``, ``samples.nc``, ``run.json`` and plots.
@@ -226,11 +227,9 @@ def resolve_config(raw: dict, base_dir: Path) -> dict:
 
 
 def _resolve(raw: dict, base_dir: Path) -> dict:
-    from iongrad.workflows.registry import MODELS
-
     cfg = validate(SensitivityConfig, raw, source="")
     sec = cfg.sensitivity
-    model = MODELS[sec.model]
+    model = cfg.entry()
     numeric = [o for o in model.output_names if o != "feasible"]
     inputs = [_resolve_input(name, spec, model) for name, spec in cfg.inputs.items()]
     if cfg.posterior is not None:
@@ -244,7 +243,8 @@ def _resolve(raw: dict, base_dir: Path) -> dict:
         "kind": "sensitivity",
         "schema_version": 1,
         "description": sec.description,
-        "model": sec.model,
+        "model": model.name,
+        **({"membrane": cfg.model.resolved()} if cfg.model is not None else {}),
         "method": sec.method,
         "n": n,
         "seed": sec.seed,
@@ -717,7 +717,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         Small JSON-serialisable summary: model, method, n, evaluations, failure
         fraction, per-output handling and top-ranked parameters, files written.
     """
-    from iongrad.workflows.registry import get_model
+    from iongrad.workflows.registry import model_of
 
     if resolved.get("kind") != "sensitivity":
         raise ConfigError(f"run_config: expected a resolved sensitivity config "
@@ -725,7 +725,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = get_model(resolved["model"])
+    model = model_of(resolved)
     rng = np.random.default_rng(resolved["seed"])  # the only Generator of the run
     timings: dict[str, float] = {}
     history = []

@@ -180,7 +180,8 @@ def test_leak_model_rule_tightens_the_registry_domain():
     ohmic, ghk = MODELS["pump_leak"], MODELS["pump_leak_ghk"]
     assert Q.get("g_na_nS").low_inclusive  # the registry allows 0 ...
     assert not ohmic.parameter("g_na_nS").contains(0.0)  # ... an ohmic leak model does not
-    assert ghk.parameter("g_na_nS").contains(0.0)
+    assert ohmic.parameter("g_cl_nS").contains(0.0)  # (no pump flux through the Cl- leak)
+    assert "g_na_nS" not in ghk.parameter_names  # a model has the parameters of its membrane
     assert not ghk.parameter("p_k_cm_s").contains(0.0)
     assert not ohmic.parameter("temperature_K").contains(37.0, 310.0)
     assert ohmic.parameter("temperature_K").contains(300.0, 320.0)
