@@ -309,6 +309,36 @@ def test_new_mechanism_gets_a_rundown_ode_with_sensitivities():
     assert sens[-1, 1, 0] > 0
 
 
+def test_new_mechanism_gets_a_salib_evaluation():
+    """The toy cell as a sensitivity model: its evaluation equals the steady-state
+    solver, and SALib's Sobol indices of the ATP cost rank the toy transporter's rate
+    (the only Na+ load varied besides the pump itself) as influential, while the
+    Cl- leak (at equilibrium: it moves no Na+) has no effect on it."""
+    from SALib.analyze import sobol
+    from SALib.sample import sobol as sobol_sample
+
+    from iongrad.workflows.registry import membrane_entry
+
+    m = _toy_cell()
+    entry = membrane_entry(m)
+    assert "sglt_rate_per_s" in entry.parameter_names
+    assert {"atp_per_s", "v_rest_mV", "na_i_mM", "feasible"} <= set(entry.output_names)
+    names = ["sglt_rate_per_s", "g_na_nS", "g_cl_nS"]
+    problem = {"num_vars": 3, "names": names,
+               "bounds": [[5e6, 6e7], [0.05, 0.15], [0.1, 1.0]]}
+    x = sobol_sample.sample(problem, 256, seed=3)
+    out = entry.evaluate({k: x[:, j] for j, k in enumerate(names)})
+    assert out["feasible"].all()
+    ref = solve_membrane(m, {k: np.broadcast_to(
+        x[:, names.index(k)] if k in names else v, (x.shape[0],)).astype(float)
+        for k, v in m.defaults().items()})
+    np.testing.assert_allclose(out["atp_per_s"], ref.outputs["atp_per_s"], rtol=1e-12)
+    np.testing.assert_allclose(out["v_rest_mV"], ref.state["v_mV"], rtol=1e-12)
+    si = sobol.analyze(problem, out["atp_per_s"], seed=4)
+    assert si["ST"][0] > 0.3
+    assert abs(si["ST"][2]) < 1e-6
+
+
 def test_changing_a_rate_law_parameter_moves_every_backend_identically():
     base = membrane_for("ohmic", "fixed")
     p = _design(base, n=50, rng=np.random.default_rng(9))
