@@ -71,12 +71,13 @@ from iongrad.infer.rundown_op import (
     SolveFailed,
 )
 from iongrad.models.errors import ConfigError
+from iongrad.models.membrane import Membrane, composition_record
 from iongrad.models.quantities import QUANTITIES, unit_of, violation
 from iongrad.models.rundown import RUNDOWN_DEFAULTS
 from iongrad.models.steady_state import DEFAULT_PARAMS, membrane_for
 
 __all__ = ["OBSERVABLES", "RUNDOWN_PRIORS", "RundownSpec", "add_derived",
-           "build_rundown_model", "resolve_rundown_config", "run_rundown_config",
+           "build_rundown_model", "fittable", "resolve_rundown_config", "run_rundown_config",
            "trajectory_bands"]
 
 #: Observables the run-down model predicts -> column of the Op output.
@@ -146,13 +147,33 @@ class RundownSpec:
     end_time_s: float = 1800.0
     onset_column: str = "onset_s"
     k_o_column: str = "k_o_obs_mM"
+    #: membrane model (:mod:`iongrad.models.membrane`, fixed volume); None: the pump–leak
+    #: cell with GHK leaks
+    membrane: Any = None
+
+    def cell(self) -> Membrane:
+        """The membrane model that runs down."""
+        return membrane_for("ghk", "fixed") if self.membrane is None else self.membrane
+
+
+def fittable(membrane: Membrane | None = None) -> dict[str, LogNormalPrior]:
+    """Parameters a run-down fit of ``membrane`` can fit, with their default priors: the
+    run-down parameters and every parameter of the membrane that has a prior."""
+    if membrane is None:
+        return dict(RUNDOWN_PRIORS)
+    names = set(membrane.parameters)
+    out = {k: v for k, v in RUNDOWN_PRIORS.items()
+           if k in names or k in ("tau_atp_s", "tau_block_s", "extracellular_fraction")}
+    out.update({k: v for k, v in DEFAULT_PRIORS.items() if k in names and k not in out})
+    return out
 
 
 def _prior(spec: RundownSpec, name: str) -> LogNormalPrior:
-    if name not in RUNDOWN_PRIORS:
+    priors = fittable(spec.membrane)
+    if name not in priors:
         raise ConfigError(f"parameters: {name!r} cannot be fitted in the run-down model; "
-                          f"fittable: {sorted(RUNDOWN_PRIORS)}")
-    base = RUNDOWN_PRIORS[name]
+                          f"fittable: {sorted(priors)}")
+    base = priors[name]
     over = spec.priors.get(name) or {}
     unknown = set(over) - {"median", "sd_log"}
     if unknown:
@@ -195,15 +216,22 @@ def prepare(dataset, spec: RundownSpec) -> dict[str, Any]:
         raise ConfigError(f"method must be 'sensitivity_op' or 'pm_ode'; got {spec.method!r}")
     if not spec.parameters:
         raise ConfigError("parameters: at least one parameter must be fitted")
+    if spec.membrane is not None and spec.membrane.volume != "fixed":
+        raise ConfigError(f"model: the run-down model needs a fixed-volume membrane; "
+                          f"{spec.membrane.name!r} has volume = {spec.membrane.volume!r}")
+    if spec.membrane is not None and spec.method == "pm_ode":
+        raise ConfigError("method = 'pm_ode' (the baseline) runs the default pump-leak cell "
+                          "only; leave out [model] or use method = 'sensitivity_op'")
     for name in spec.parameters:
         _prior(spec, name)
-        if name not in FREE_PARAMETERS:
+        if spec.membrane is None and name not in FREE_PARAMETERS:
             raise ConfigError(f"parameters: {name!r} is not supported by the run-down Op")
     if spec.mode == "anoxia" and "tau_block_s" in spec.parameters:
         raise ConfigError("parameters: tau_block_s has no effect with mode = 'anoxia'")
     if spec.mode == "ouabain" and "tau_atp_s" in spec.parameters:
         raise ConfigError("parameters: tau_atp_s has no effect with mode = 'ouabain'")
-    known = set(DEFAULT_PARAMS) | set(RUNDOWN_DEFAULTS)
+    known = (set(DEFAULT_PARAMS) if spec.membrane is None
+             else set(spec.membrane.parameters)) | set(RUNDOWN_DEFAULTS)
     for name, val in spec.fixed.items():
         if name not in known or name == "onset_s":
             raise ConfigError(f"fixed: unknown parameter {name!r}; known: {sorted(known)}")
@@ -289,15 +317,17 @@ def build_rundown_model(dataset, spec: RundownSpec):
         if spec.method == "sensitivity_op":
             op = RundownOp(spec.parameters, prep["grid"], prep["fixed"], mode=spec.mode,
                            ecs=prep["ecs"], method=spec.ode_method, rtol=spec.rtol,
-                           atol=spec.atol)
+                           atol=spec.atol, membrane=spec.membrane)
+            columns = op.outputs
             out, _, ok = op(theta)
             pm.Potential("rundown_solved", pt.switch(pt.eq(ok, 1), 0.0, -np.inf))
         else:
             out = _pm_ode_outputs(theta, spec, prep)
+            columns = OUTPUTS
         for o in prep["obs"]:
             y = prep["values"][o]
             mask = np.isfinite(y)
-            col = OUTPUTS.index(OBSERVABLES[o])
+            col = columns.index(OBSERVABLES[o])
             mu = out[prep["grid_idx"][mask], col]
             sigma = pm.HalfNormal(f"sigma_{o}", spec.noise.get(o, NOISE_PRIOR_SIGMA[o]))
             pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y[mask])
@@ -410,7 +440,7 @@ def add_derived(idata, info: dict, *, step_s: float = 2.0) -> dict:
     post = idata.posterior
     solver = RundownSensitivitySolver(spec.parameters, info["fixed"], mode=spec.mode,
                                       ecs=info["ecs"], method=spec.ode_method,
-                                      rtol=spec.rtol, atol=spec.atol)
+                                      rtol=spec.rtol, atol=spec.atol, membrane=spec.membrane)
     grid = np.arange(0.0, spec.end_time_s + 0.5 * step_s, step_s)
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     names = ("time_to_threshold_s", "threshold_reached", "v_end_mV", "na_i_end_mM",
@@ -439,9 +469,9 @@ def add_derived(idata, info: dict, *, step_s: float = 2.0) -> dict:
             res["time_to_threshold_s"][c, d] = t_cross
             res["threshold_reached"][c, d] = reached
             res["v_end_mV"][c, d] = v[-1]
-            res["na_i_end_mM"][c, d] = out[-1, 1]
-            res["k_i_end_mM"][c, d] = out[-1, 2]
-            res["k_o_end_mM"][c, d] = out[-1, 5]
+            for key, col in (("na_i_end_mM", "na_i_mM"), ("k_i_end_mM", "k_i_mM"),
+                             ("k_o_end_mM", "k_o_mM")):
+                res[key][c, d] = out[-1, solver.outputs.index(col)]
     for k in names:
         post[k] = (("chain", "draw"), res[k])
     frac = float(np.nanmean(res["threshold_reached"])) if failed < chains * draws else 0.0
@@ -480,7 +510,7 @@ def trajectory_bands(idata, info: dict, *, n_draws: int = 200, n_times: int = 24
     grid = np.unique(np.concatenate([np.linspace(since.min(), since.max(), n_times), [0.0]]))
     solver = RundownSensitivitySolver(spec.parameters, info["fixed"], mode=spec.mode,
                                       ecs=info["ecs"], method=spec.ode_method,
-                                      rtol=spec.rtol, atol=spec.atol)
+                                      rtol=spec.rtol, atol=spec.atol, membrane=spec.membrane)
     obs_all = [o for o in ("v_rest_mV", "na_i_mM", "k_i_mM", "k_o_mM")
                if o != "k_o_mM" or info["ecs"]]
     traj = {o: [] for o in obs_all}
@@ -493,7 +523,7 @@ def trajectory_bands(idata, info: dict, *, n_draws: int = 200, n_times: int = 24
             failed += 1
             continue
         for o in obs_all:
-            traj[o].append(out[:, OUTPUTS.index(OBSERVABLES[o])])
+            traj[o].append(out[:, solver.outputs.index(OBSERVABLES[o])])
             name = f"sigma_{o}"
             sig[o].append(float(post[name].values.reshape(-1)[i]) if name in post else 0.0)
     rng = np.random.default_rng(seed)
@@ -519,7 +549,7 @@ def trajectory_bands(idata, info: dict, *, n_draws: int = 200, n_times: int = 24
 _FIT_KEYS = ("model", "dataset", "sidecar", "parameters", "observables", "mode", "method",
              "ode_method", "rtol", "atol", "threshold_mV", "end_time_s", "onset_column",
              "k_o_column")
-_TOP_KEYS = ("fit", "fixed", "priors", "noise", "sampler", "kind", "description")
+_TOP_KEYS = ("fit", "fixed", "priors", "noise", "sampler", "kind", "description", "model")
 _SAMPLER = {"seed": None, "draws": 500, "tune": 500, "chains": 2, "cores": 1,
             "target_accept": 0.9, "prior_draws": 200}
 
@@ -591,8 +621,16 @@ def spec_from_config(raw: dict) -> RundownSpec:
             raise ConfigError(f"fixed.{name} = {val!r}: expected a number")
         if name in QUANTITIES and violation(name, val):
             raise ConfigError(f"fixed.{name}: {violation(name, val)}")
+    membrane = None
+    if raw.get("model") is not None:
+        from iongrad.models.membrane import membrane_of
+
+        try:
+            membrane = membrane_of(raw["model"])
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"model: {exc}") from None
     return RundownSpec(fixed=dict(raw.get("fixed", {})), priors=dict(raw.get("priors", {})),
-                       noise=noise, **kw)
+                       noise=noise, membrane=membrane, **kw)
 
 
 def resolve_rundown_config(raw: dict, dataset_ref: dict, dataset) -> dict:
@@ -719,7 +757,8 @@ def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = Fal
                     "sidecar": dataset.source.sidecar, "provenance": dataset.provenance,
                     "observables": list(info["observables"]),
                     "recordings": sorted(set(info["prep"]["recordings"]))},
-        "model": {"kind": "rundown", "mode": spec.mode, "method": spec.method,
+        "model": {"kind": "rundown", "composition": composition_record(spec.cell()),
+                  "mode": spec.mode, "method": spec.method,
                   "ode_method": spec.ode_method, "rtol": spec.rtol, "atol": spec.atol,
                   "parameters": list(spec.parameters), "fixed": info["fixed"],
                   "ecs": info["ecs"], "observables": list(info["observables"]),

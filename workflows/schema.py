@@ -750,14 +750,8 @@ class RundownFitSection(Section):
 
     @model_validator(mode="after")
     def _names_exist(self) -> RundownFitSection:
-        from iongrad.infer.rundown_model import OBSERVABLES, RUNDOWN_PRIORS
+        from iongrad.infer.rundown_model import OBSERVABLES
 
-        for name in self.parameters or ():
-            if name not in RUNDOWN_PRIORS:
-                fail(f"{name!r} cannot be fitted in the run-down model"
-                     f"{close_match(name, RUNDOWN_PRIORS)} (fittable: "
-                     f"{_names(sorted(RUNDOWN_PRIORS))})", key="parameters",
-                     value=self.parameters)
         for name in self.observables or ():
             if name not in OBSERVABLES:
                 fail(f"{name!r} is not predicted by the run-down model"
@@ -771,30 +765,38 @@ class RundownFitConfig(Section):
 
     label: ClassVar[str] = "section or top-level key"
 
-    @classmethod
-    def allowed_keys(cls, data: Mapping) -> tuple[str, ...]:
-        if "model" in data:
-            fail("run-down fits ([fit] model = \"rundown\") do not take a [model] table "
-                 "yet: the run-down ODE is the GHK pump-leak cell; remove [model]",
-                 key="model")
-        return super().allowed_keys(data)
-
     fit: RundownFitSection
     fixed: Table = {}
     priors: dict[str, PriorSection] = {}
     noise: dict[str, RundownNoiseSection] = {}
     sampler: RundownSamplerSection
+    model: ModelSection | None = None
     kind: Literal["fit"] = "fit"
     description: str = ""
 
     @model_validator(mode="after")
     def _against_registry(self) -> RundownFitConfig:
-        from iongrad.infer.rundown_model import OBSERVABLES, RundownSpec
+        from iongrad.infer.rundown_model import OBSERVABLES, RundownSpec, fittable
         from iongrad.models.rundown import RUNDOWN_DEFAULTS
         from iongrad.models.steady_state import DEFAULT_PARAMS
 
+        membrane = None if self.model is None else self.model.membrane()
+        if membrane is not None and membrane.volume != "fixed":
+            fail(f"the run-down model needs a fixed-volume membrane; {membrane.name!r} has "
+                 f"volume = {membrane.volume!r}", key="model")
+        if membrane is not None and self.fit.method == "pm_ode":
+            fail("method = 'pm_ode' (the baseline) runs the default pump-leak cell only; "
+                 "leave out [model] or use 'sensitivity_op'", key="fit.method")
+        priors = fittable(membrane)
+        where = "" if membrane is None else f" of {membrane.name!r}"
+        for name in self.fit.parameters or ():
+            if name not in priors:
+                fail(f"{name!r} cannot be fitted in the run-down model{where}"
+                     f"{close_match(name, priors)} (fittable: {_names(sorted(priors))})",
+                     key="fit.parameters", value=self.fit.parameters)
         fitted = self.fit.parameters or list(RundownSpec().parameters)
-        known = sorted((set(DEFAULT_PARAMS) | set(RUNDOWN_DEFAULTS)) - {"onset_s"})
+        params = DEFAULT_PARAMS if membrane is None else membrane.parameters
+        known = sorted((set(params) | set(RUNDOWN_DEFAULTS)) - {"onset_s"})
         _wrap("fixed", check_registry_values, self.fixed, known, taken=fitted)
         _wrap("priors", _check_priors, self.priors, fitted)
         _wrap("noise", _check_noise_names, self.noise, self.fit.observables, OBSERVABLES,

@@ -359,12 +359,13 @@ def test_model_and_fit_leak_together_is_an_error(mutate, fragments):
         assert frag in str(info.value), (frag, str(info.value))
 
 
-def test_rundown_fit_refuses_a_model_table():
-    cfg = _with_model(RUNDOWN, composition="pump_leak_ghk")
+def test_rundown_fit_refuses_an_osmotic_model():
+    cfg = _with_model(RUNDOWN, composition="pump_leak_ghk_osmotic")
     with pytest.raises(ConfigError) as info:
         fit.resolve_config(cfg, EXAMPLES)
     msg = str(info.value)
-    assert msg.startswith("model: run-down fits") and "do not take a [model] table yet" in msg
+    assert msg.startswith("model:") and "needs a fixed-volume membrane" in msg
+    assert "'pump_leak_ghk_osmotic'" in msg
 
 
 def test_sensitivity_needs_exactly_one_model(tmp_path):
