@@ -32,8 +32,12 @@ from itertools import combinations
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["first_order_given_data", "shapley_effects", "shapley_from_w",
-           "gaussian_linear_w"]
+__all__ = [
+    "first_order_given_data",
+    "gaussian_linear_w",
+    "shapley_effects",
+    "shapley_from_w",
+]
 
 
 def _ranks01(x: np.ndarray) -> np.ndarray:
@@ -71,23 +75,23 @@ def first_order_given_data(x, y, *, n_boot: int = 200, seed: int = 0,
     """
     x, y = _check(x, y)
     n, d = x.shape
+    # per point: Y times the Y of its successor in the order of X_i (cyclic); the
+    # bootstrap resamples these products (resampling the points themselves would pair
+    # duplicates with each other and bias the estimate upwards)
+    prod = np.empty((n, d))
+    for j in range(d):
+        o = np.argsort(x[:, j], kind="stable")
+        ysort = y[o]
+        prod[o, j] = ysort * np.roll(ysort, -1)
 
-    def est(xs, ys):
-        out = np.empty(d)
-        var = ys.var()
-        mean2 = ys.mean() ** 2
-        for j in range(d):
-            o = np.argsort(xs[:, j], kind="stable")
-            ysort = ys[o]
-            out[j] = (np.mean(ysort * np.roll(ysort, -1)) - mean2) / var
-        return out
+    def est(idx):
+        ys = y if idx is None else y[idx]
+        pr = prod if idx is None else prod[idx]
+        return (pr.mean(axis=0) - ys.mean() ** 2) / ys.var()
 
-    s1 = est(x, y)
+    s1 = est(None)
     rng = np.random.default_rng(seed)
-    boot = np.empty((n_boot, d))
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        boot[b] = est(x[idx], y[idx])
+    boot = np.array([est(rng.integers(0, n, n)) for _ in range(n_boot)])
     a = (1 - level) / 2
     return {"S1": s1, "S1_low": np.quantile(boot, a, axis=0),
             "S1_high": np.quantile(boot, 1 - a, axis=0)}

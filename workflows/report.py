@@ -1646,7 +1646,7 @@ def _sens_doc(run_dir: Path, run_folder: str) -> _Doc:
         "by the main index; ± is the half-width of the bootstrap confidence interval "
         f"(conf_level {cfg.get('conf_level', '')}). Second-order indices are in indices.csv.")
     main_index = {"sobol": "ST", "efast": "ST", "morris": "mu_star", "delta": "delta",
-                  "pawn": "PAWN"}
+                  "pawn": "PAWN", "shapley": "Sh", "given_data": "S1"}
     for output in (dict.fromkeys(idx["output"]) if len(idx) else []):
         sub = idx[(idx["output"] == output) & (idx["parameter2"] == "")] \
             if "parameter2" in idx.columns else idx[idx["output"] == output]

@@ -968,6 +968,10 @@ class PosteriorSection(Section):
     path: str
     variables: NonEmptyNames
     cell: Annotated[Any, AfterValidator(_cell)] = "mean"
+    #: also analyse the joint posterior draws (Shapley effects, given-data indices)
+    joint: bool = True
+    #: joint draws used (evenly thinned when the posterior has more)
+    joint_n: Annotated[int, Field(ge=50, le=100_000)] = 4000
 
 
 def total_evaluations(method: str, n: int, d: int, *, second_order: bool = False) -> int:

@@ -263,6 +263,8 @@ def _resolve(raw: dict, base_dir: Path) -> dict:
         "pawn_slices": sec.pawn_slices,
         "fixed": {k: float(v) for k, v in cfg.fixed.items()},
         "inputs": inputs,
+        **({"joint": {"n": int(cfg.posterior.joint_n)}}
+           if cfg.posterior is not None and cfg.posterior.joint else {}),
     }
 
 
@@ -571,6 +573,150 @@ def _one_pass(model, resolved: dict, n: int, rng: np.random.Generator, *, progre
             "failures": report, "fallback": fallback, "n_evaluations": n_evals}
 
 
+def _joint_sample(resolved: dict, rng: np.random.Generator) -> np.ndarray:
+    """Rows of the joint posterior (the fitted variables of one draw together, thinned
+    evenly to ``joint.n``), with every other input drawn independently from its stated
+    distribution; shape (rows, D) in the order of ``resolved["inputs"]``."""
+    inputs = resolved["inputs"]
+    cols: dict[int, np.ndarray] = {}
+    for j, inp in enumerate(inputs):
+        if inp["source"] != "posterior":
+            continue
+        if hashlib.sha256(Path(inp["path"]).read_bytes()).hexdigest() != inp["sha256"]:
+            raise ConfigError(f"posterior.path: {inp['path']!r} changed since the config "
+                              "was resolved (sha256 differs)")
+        cols[j] = _posterior_draws(Path(inp["path"]), inp["variable"], inp["cell"],
+                                   "posterior")
+    total = min(c.size for c in cols.values())
+    n = min(resolved["joint"]["n"], total)
+    pick = np.unique(np.linspace(0, total - 1, n).round().astype(int))
+    funcs = _quantile_functions(resolved)
+    x = np.empty((pick.size, len(inputs)))
+    for j in range(len(inputs)):
+        x[:, j] = cols[j][pick] if j in cols else funcs[j](rng.random(pick.size))
+    return x
+
+
+def _joint_pass(model, resolved: dict, rng: np.random.Generator, *, progress: bool,
+                timings: dict) -> dict:
+    """Shapley effects and given-data first-order indices on the joint posterior."""
+    from iongrad.workflows.dependent import first_order_given_data, shapley_effects
+
+    t0 = time.perf_counter()
+    x = _joint_sample(resolved, rng)
+    outs = _evaluate(model, resolved, x, progress=progress, desc="joint posterior")
+    timings["evaluate_s"] = timings.get("evaluate_s", 0.0) + time.perf_counter() - t0
+    names = [i["name"] for i in resolved["inputs"]]
+    level = resolved["conf_level"]
+    rows, handling = [], {}
+    for o in resolved["outputs"]:
+        if o == "feasible":
+            continue
+        y = outs[o]
+        ok = outs["feasible"] & np.isfinite(y)
+        if ok.sum() < 50 or np.ptp(y[ok]) == 0:
+            handling[o] = {"status": "skipped",
+                           "reason": f"{int(ok.sum())} feasible joint rows (or constant)"}
+            continue
+        xx, yy = x[ok], y[ok]
+        n_rows = int(ok.sum())
+        sh = shapley_effects(xx, yy, k=3, n_boot=resolved["num_resamples"],
+                             seed=_analysis_seed(rng), level=level)
+        s1 = first_order_given_data(xx, yy, n_boot=resolved["num_resamples"],
+                                    seed=_analysis_seed(rng), level=level)
+        for method, index, est in (("shapley", "Sh", sh), ("given_data", "S1", s1)):
+            v, lo, hi = est[index], est[f"{index}_low"], est[f"{index}_high"]
+            rows += [{"output": o, "method": method, "index": index, "parameter": nm,
+                      "parameter2": "", "value": float(v[j]),
+                      "conf": float((hi[j] - lo[j]) / 2), "ci_low": float(lo[j]),
+                      "ci_high": float(hi[j]), "design": "joint_posterior",
+                      "n_rows": n_rows} for j, nm in enumerate(names)]
+        handling[o] = {"status": "analysed", "method": "shapley+given_data",
+                       "design": "joint_posterior", "n_rows": n_rows,
+                       "n_infeasible": int((~ok).sum())}
+    return {"x": x, "outs": outs, "rows": rows, "handling": handling}
+
+
+def _joint_notes(rows: list[dict], joint_rows: list[dict]) -> list[str]:
+    """Plain-words comparison of the top input on the joint posterior (Shapley) and on
+    the independent marginals (the SALib method's main index)."""
+    main = {"sobol": "ST", "efast": "ST", "morris": "mu_star", "delta": "delta",
+            "pawn": "PAWN"}
+    notes = []
+    for o in dict.fromkeys(r["output"] for r in joint_rows):
+        sh = sorted((r for r in joint_rows if r["output"] == o and r["method"] == "shapley"),
+                    key=lambda r: -r["value"])
+        ind = sorted((r for r in rows if r["output"] == o and r["design"] == "main"
+                      and r["index"] == main.get(r["method"]) and not r["parameter2"]),
+                     key=lambda r: -r["value"])
+        if not sh or not ind:
+            continue
+        if sh[0]["parameter"] == ind[0]["parameter"]:
+            notes.append(f"{o}: {sh[0]['parameter']} ranks first both on the joint posterior "
+                         f"(Shapley {sh[0]['value']:.3g}) and on the independent marginals "
+                         f"({ind[0]['method']} {ind[0]['index']} {ind[0]['value']:.3g}).")
+        else:
+            notes.append(
+                f"{o}: on the joint posterior {sh[0]['parameter']} ranks first (Shapley "
+                f"{sh[0]['value']:.3g}); on the independent marginals "
+                f"{ind[0]['parameter']} does ({ind[0]['method']} {ind[0]['index']} "
+                f"{ind[0]['value']:.3g}). The marginals combine parameter values the "
+                "posterior rules out (its correlations, e.g. a ridge along a ratio that the "
+                "data identify), so the joint ranking describes the cell the data support.")
+    return notes
+
+
+_MAIN_INDEX = {"sobol": "ST", "efast": "ST", "morris": "mu_star", "delta": "delta",
+               "pawn": "PAWN", "shapley": "Sh", "given_data": "S1"}
+
+
+def ranking_resolution(rows: list[dict], n_by_design: dict[str, int]) -> list[dict]:
+    """Whether each printed ranking's top two inputs are separated by their intervals.
+
+    Per output, method and design: the two inputs with the largest main index, whether
+    their intervals overlap, and — when they do — the sample size at which they would
+    not, assuming the half-widths shrink as ``1/sqrt(n)`` (``n_needed``; ``None`` when
+    the two values are equal).
+    """
+    out = []
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["parameter2"] or r["index"] != _MAIN_INDEX.get(r["method"]):
+            continue
+        groups.setdefault((r["output"], r["method"], r["design"]), []).append(r)
+    for (output, method, design), rs in groups.items():
+        rs = sorted(rs, key=lambda r: -r["value"])
+        if len(rs) < 2:
+            continue
+        a, b = rs[0], rs[1]
+        lo_a = a["ci_low"] if math.isfinite(a["ci_low"]) else a["value"]
+        hi_b = b["ci_high"] if math.isfinite(b["ci_high"]) else b["value"]
+        resolved_ = lo_a > hi_b
+        gap = a["value"] - b["value"]
+        hw = (max(a["value"] - lo_a, 0.0) + max(hi_b - b["value"], 0.0))
+        n = n_by_design.get(design)
+        need = None
+        if not resolved_ and gap > 0 and hw > 0 and n:
+            need = math.ceil(n * (hw / gap) ** 2)
+        out.append({"output": output, "method": method, "design": design,
+                    "first": a["parameter"], "second": b["parameter"],
+                    "gap": gap, "resolved": bool(resolved_), "n": n, "n_needed": need})
+    return out
+
+
+def _resolution_notes(res: list[dict]) -> list[str]:
+    notes = []
+    for r in res:
+        if r["resolved"]:
+            continue
+        more = (f"about n = {r['n_needed']} would separate them (intervals shrinking as "
+                "1/sqrt(n))" if r["n_needed"] else "their values are equal")
+        notes.append(f"{r['output']} ({r['method']}, {r['design']}): the intervals do not "
+                     f"separate {r['first']} from {r['second']} at n = {r['n']}, so their "
+                     f"order in the ranking is not resolved; {more}.")
+    return notes
+
+
 def _outcome(resolved: dict, res: dict) -> dict:
     """Which requested outputs were analysed, which were not and why, in one message.
 
@@ -668,8 +814,8 @@ def _plots(out_dir: Path, rows: list[dict]) -> list[str]:
             ax.set_xlabel("mu* (output unit per unit quantile)")
             ax.set_ylabel("sigma")
         else:
-            kinds = [k for k in ("S1", "ST", "delta", "PAWN") if any(r["index"] == k
-                                                                     for r in rs)]
+            kinds = [k for k in ("S1", "ST", "Sh", "delta", "PAWN") if any(r["index"] == k
+                                                                           for r in rs)]
             params = list(dict.fromkeys(r["parameter"] for r in rs if r["index"] == kinds[0]))
             width = 0.8 / max(len(kinds), 1)
             pos = np.arange(len(params))
@@ -685,6 +831,47 @@ def _plots(out_dir: Path, rows: list[dict]) -> list[str]:
         ax.set_title(f"{output}: {method}")
         fig.tight_layout()
         name = f"{method}_{output}.png"
+        fig.savefig(out_dir / name, dpi=100)
+        plt.close(fig)
+        written.append(name)
+    written += _joint_plots(out_dir, rows)
+    return written
+
+
+def _joint_plots(out_dir: Path, rows: list[dict]) -> list[str]:
+    """Per output: Shapley effects on the joint posterior next to the independent-marginal
+    indices of the SALib method, with their intervals."""
+    import matplotlib.pyplot as plt
+
+    written = []
+    for output in dict.fromkeys(r["output"] for r in rows if r["method"] == "shapley"):
+        sh = {r["parameter"]: r for r in rows if r["output"] == output
+              and r["method"] == "shapley"}
+        ind = {r["parameter"]: r for r in rows if r["output"] == output
+               and r["design"] == "main" and r["index"] in ("ST", "delta", "PAWN")
+               and not r["parameter2"]}
+        params = sorted(sh, key=lambda p: -sh[p]["value"])
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        pos = np.arange(len(params))
+        for k, (label, table) in enumerate(
+                (("joint posterior: Shapley effect", sh),
+                 ("independent marginals: " + (next(iter(ind.values()))["method"] + " "
+                                               + next(iter(ind.values()))["index"]
+                                               if ind else ""), ind))):
+            if not table:
+                continue
+            v = np.array([table[p]["value"] if p in table else np.nan for p in params])
+            lo = np.array([table[p]["ci_low"] if p in table else np.nan for p in params])
+            hi = np.array([table[p]["ci_high"] if p in table else np.nan for p in params])
+            err = np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
+            err = np.where(np.isfinite(err), err, 0.0)
+            ax.bar(pos + 0.4 * k, v, 0.4, yerr=err, capsize=3, label=label)
+        ax.set_xticks(pos + 0.2, params, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("share of the output variance")
+        ax.set_title(f"{output}: joint posterior vs independent marginals")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        name = f"joint_vs_independent_{output}.png"
         fig.savefig(out_dir / name, dpi=100)
         plt.close(fig)
         written.append(name)
@@ -752,8 +939,15 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     timings["analyze_s"] = timings.pop("pass_s") - timings["sample_s"] - timings["evaluate_s"]
     converged = None if target is None else bool(hw) and worst < target
 
+    joint = None
+    if resolved.get("joint"):
+        t_j = time.perf_counter()
+        joint = _joint_pass(model, resolved, rng, progress=progress, timings=timings)
+        timings["joint_s"] = time.perf_counter() - t_j
+        n_total += joint["x"].shape[0]
+
     t_w = time.perf_counter()
-    rows = res["rows"]
+    rows = res["rows"] + (joint["rows"] if joint else [])
     _write_indices(out_dir / "indices.csv", rows)
     h = config_hash(resolved)
     attrs = {"model": resolved["model"], "method": resolved["method"], "n": n,
@@ -766,6 +960,10 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         _write_samples(out_dir / "samples_fallback.nc", model, resolved, fb["x"], fb["outs"],
                        {**attrs, "design": "latin hypercube fallback (feasible_region)"})
         files.append("samples_fallback.nc")
+    if joint is not None:
+        _write_samples(out_dir / "samples_joint.nc", model, resolved, joint["x"],
+                       joint["outs"], {**attrs, "design": "joint posterior draws"})
+        files.append("samples_joint.nc")
     files += _plots(out_dir, rows)
     timings["write_s"] = time.perf_counter() - t_w
     timings["total_s"] = time.perf_counter() - t_start
@@ -784,15 +982,35 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         notes.append("eFAST bootstrap confidence intervals are indicative only (SALib issue "
                      "#649); the convergence criterion uses them as such.")
     if any(i["source"] == "posterior" for i in resolved["inputs"]):
-        notes.append("Posterior inputs are sampled independently through each variable's "
-                     "empirical marginal quantile function: posterior correlations between "
-                     "parameters are ignored.")
+        notes.append(f"The {resolved['method']} indices sample posterior inputs independently "
+                     "through each variable's empirical marginal quantile function "
+                     "(independent marginals): posterior correlations between parameters are "
+                     "ignored there.")
+    if joint is not None:
+        notes.append(
+            "Joint-posterior indices (design 'joint_posterior') use the posterior draws as "
+            "drawn, with their correlations. A Shapley effect (Sh) is the share of the "
+            "output's variance an input accounts for, sharing every interaction and every "
+            "dependence fairly among the inputs involved (the effects sum to 1). A "
+            "given-data first-order index (given_data S1) is Var(E[Y | X_i])/Var(Y): with "
+            "dependent inputs it includes the effect of X_i's correlated partners, so these "
+            "can sum to more than 1. Estimators: nearest-neighbour Shapley (Broto, Bachoc & "
+            "Depecker 2020) and rank-based S1 (Gamboa, Klein & Lagnoux 2018); intervals are "
+            "bootstrap percentiles over the draws.")
+        notes += _joint_notes(res["rows"], joint["rows"])
     if res["failures"]["n_infeasible"]:
         notes.append(
             f"{res['failures']['n_infeasible']} of {res['failures']['n_samples']} samples of "
             f"the main design had no physical steady state; handling per output is in "
             f"'failure_handling' (mode {resolved['failure_handling']!r}). Infeasible samples "
             "were never passed to SALib and never imputed.")
+    n_by_design = {"main": n}
+    if res["fallback"] is not None:
+        n_by_design["fallback_feasible_rows"] = resolved["fallback_n"]
+    if joint is not None:
+        n_by_design["joint_posterior"] = int(joint["x"].shape[0])
+    resolution = ranking_resolution(rows, n_by_design)
+    notes += _resolution_notes(resolution)
     outcome = _outcome(resolved, res)
     if outcome["message"]:
         notes.insert(0, outcome["message"])
@@ -812,7 +1030,10 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         else None,
         "failures": res["failures"],
         "failure_handling": {"mode": resolved["failure_handling"], "outputs": res["handling"]},
+        **({"joint_posterior": {"n_rows": int(joint["x"].shape[0]),
+                                "outputs": joint["handling"]}} if joint else {}),
         "ci_halfwidths": ci,
+        "ranking_resolution": resolution,
         "convergence": {"target_ci_halfwidth": target, "max_n": resolved["max_n"],
                         "converged": converged, "history": history},
         "files": files,

@@ -67,8 +67,11 @@ def test_estimated_shapley_of_a_correlated_gaussian_linear_model():
     assert exact[1] > 0.05 and res["Sh"][1] > 0.03  # the partner of X1 shares its effect
     # first-order given-data indices equal W({i}) (they include correlated partners)
     w = gaussian_linear_w(beta, cov)
-    s1 = first_order_given_data(x, x @ beta, n_boot=50)
-    np.testing.assert_allclose(s1["S1"], [w[(i,)] for i in range(4)], atol=0.04)
+    s1 = first_order_given_data(x, x @ beta, n_boot=200)
+    exact_s1 = np.array([w[(i,)] for i in range(4)])
+    np.testing.assert_allclose(s1["S1"], exact_s1, atol=0.04)
+    assert np.all(s1["S1_low"] <= s1["S1"]) and np.all(s1["S1"] <= s1["S1_high"])
+    assert np.all(s1["S1_low"] - 0.02 <= exact_s1) and np.all(exact_s1 <= s1["S1_high"] + 0.02)
     assert s1["S1"][1] > 0.2  # X2 has no coefficient but is 0.9-correlated with X1
 
 

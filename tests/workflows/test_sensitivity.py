@@ -263,3 +263,80 @@ def test_cli_writes_the_report_and_prints_its_path(tmp_path, capsys):
         assert html_lib.escape(cell) in table and top["parameter"] in table
         assert re.search(rf"### {output} \(sobol, main design, \d+ rows\)", md)
         assert cell in md.split(f"### {output} (sobol", 1)[1].split("###", 1)[0]
+
+
+def test_joint_posterior_indices_follow_the_posterior_ridge(tmp_path):
+    """A posterior that identifies only g_Na/g_K (log-correlation 0.995) and leaves the pump
+    density free: on the joint draws the ratio hardly varies, so the pump density carries
+    most of the resting potential's variance (largest Shapley effect), while independent
+    marginals break the ridge and rank a conductance first — and the notes say so. The
+    joint sample is the posterior's own draws, row by row."""
+    import xarray as xr
+
+    rng = np.random.default_rng(7)
+    z = rng.multivariate_normal([0, 0], [[1, 0.995], [0.995, 1]], (2, 1500))
+    post = xr.Dataset({
+        "g_k_nS": (("chain", "draw"), 0.6 * np.exp(0.25 * z[..., 0])),
+        "g_na_nS": (("chain", "draw"), 0.15 * np.exp(0.25 * z[..., 1])),
+        "pump_density_per_um2": (("chain", "draw"),
+                                 1000 * np.exp(0.6 * rng.normal(size=(2, 1500)))),
+    })
+    path = tmp_path / "fit" / "posterior.nc"
+    path.parent.mkdir()
+    post.to_netcdf(path, group="posterior")
+    cfg = _cfg("pump_leak", "sobol", {}, n=512, outputs=["v_rest_mV"], num_resamples=50)
+    cfg["posterior"] = {"path": "fit/posterior.nc", "joint_n": 2000,
+                        "variables": ["g_k_nS", "g_na_nS", "pump_density_per_um2"]}
+    res = resolve_config(cfg, tmp_path)
+    assert res["joint"] == {"n": 2000}
+    run_config(res, tmp_path / "out")
+    rows = _read(tmp_path / "out" / "indices.csv")
+    sh = _idx(rows, "v_rest_mV", "Sh", "shapley")
+    st = _idx(rows, "v_rest_mV", "ST", "sobol")
+    assert sum(r["value"] for r in sh.values()) == pytest.approx(1.0, abs=1e-9)
+    assert max(sh, key=lambda k: sh[k]["value"]) == "pump_density_per_um2"
+    assert max(st, key=lambda k: st[k]["value"]) in ("g_k_nS", "g_na_nS")
+    s1 = _idx(rows, "v_rest_mV", "S1", "given_data")
+    assert all(r["design"] == "joint_posterior" and r["ci_low"] <= r["value"] <= r["ci_high"]
+               for r in (*sh.values(), *s1.values()))
+    info = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert any("on the joint posterior pump_density_per_um2 ranks first" in n
+               for n in info["notes"])
+    assert info["joint_posterior"]["n_rows"] == 2000
+    with xr.open_dataset(tmp_path / "out" / "samples_joint.nc") as ds:
+        gk, gna = ds["g_k_nS"].values, ds["g_na_nS"].values
+    flat_k, flat_na = post["g_k_nS"].values.ravel(), post["g_na_nS"].values.ravel()
+    where = {v: i for i, v in enumerate(flat_k)}
+    assert all(flat_na[where[a]] == b for a, b in zip(gk, gna, strict=True))
+
+
+def test_ranking_resolution_says_when_intervals_do_not_separate_the_top_inputs(tmp_path):
+    """Ishigami ST: x1 (0.558) above x2 (0.442). At n = 64 the bootstrap intervals overlap,
+    the run says the order is unresolved and how large n would need to be (half-widths
+    shrinking as 1/sqrt(n)); at n = 8192 (the module's reference run) it is resolved."""
+    from iongrad.workflows.sensitivity import ranking_resolution
+
+    rows = [{"output": "y", "method": "sobol", "index": "ST", "parameter": p,
+             "parameter2": "", "value": v, "ci_low": v - h, "ci_high": v + h,
+             "design": "main"} for p, v, h in (("a", 0.5, 0.1), ("b", 0.4, 0.05),
+                                              ("c", 0.1, 0.01))]
+    (r,) = ranking_resolution(rows, {"main": 100})
+    assert (r["first"], r["second"], r["resolved"]) == ("a", "b", False)
+    assert r["n_needed"] == math.ceil(100 * (0.15 / 0.1) ** 2)
+    rows[1]["value"], rows[1]["ci_low"], rows[1]["ci_high"] = 0.2, 0.15, 0.25
+    assert ranking_resolution(rows, {"main": 100})[0]["resolved"]
+
+    cfg = _cfg("ishigami", "sobol", {f"x{i}": {"bounds": [-PI, PI]} for i in (1, 2, 3)},
+               n=64, outputs=["y"], num_resamples=100, seed=3)
+    run_config(resolve_config(cfg, tmp_path), tmp_path / "small")
+    info = json.loads((tmp_path / "small" / "run.json").read_text())
+    (res,) = [x for x in info["ranking_resolution"] if x["method"] == "sobol"]
+    assert {res["first"], res["second"]} == {"x1", "x2"}
+    assert not res["resolved"] and res["n_needed"] > 64
+    assert any("not resolved" in n and "x1" in n for n in info["notes"])
+
+
+def test_ranking_resolution_of_the_reference_run(ishigami_run):
+    info = json.loads((ishigami_run[0] / "run.json").read_text())
+    (res,) = [x for x in info["ranking_resolution"] if x["method"] == "sobol"]
+    assert (res["first"], res["second"], res["resolved"]) == ("x1", "x2", True)
