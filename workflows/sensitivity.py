@@ -946,6 +946,14 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         timings["joint_s"] = time.perf_counter() - t_j
         n_total += joint["x"].shape[0]
 
+    rule = None
+    if 0 < res["failures"]["n_infeasible"] < res["failures"]["n_samples"]:
+        from iongrad.workflows.failure_rule import failure_rule
+
+        rule = failure_rule(res["x"], res["outs"]["feasible"],
+                            [i["name"] for i in resolved["inputs"]],
+                            seed=_analysis_seed(rng))
+
     t_w = time.perf_counter()
     rows = res["rows"] + (joint["rows"] if joint else [])
     _write_indices(out_dir / "indices.csv", rows)
@@ -965,6 +973,13 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
                        joint["outs"], {**attrs, "design": "joint posterior draws"})
         files.append("samples_joint.nc")
     files += _plots(out_dir, rows)
+    if rule is not None:
+        from iongrad.workflows.failure_rule import plot_failure_region
+
+        plot_failure_region(out_dir / "failure_region.png", res["x"], res["outs"]["feasible"],
+                            [i["name"] for i in resolved["inputs"]], rule,
+                            {i["name"]: i["unit"] for i in resolved["inputs"]})
+        files.append("failure_region.png")
     timings["write_s"] = time.perf_counter() - t_w
     timings["total_s"] = time.perf_counter() - t_start
 
@@ -1004,6 +1019,13 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
             f"the main design had no physical steady state; handling per output is in "
             f"'failure_handling' (mode {resolved['failure_handling']!r}). Infeasible samples "
             "were never passed to SALib and never imputed.")
+    if rule is not None:
+        notes.append(
+            f"Where there is no steady state: {rule.text} (a depth-2 decision tree on the "
+            f"main design, in log units; right on {rule.accuracy:.0%} of {rule.n_test} "
+            f"held-out samples, against {rule.baseline_accuracy:.0%} for always guessing the "
+            f"majority; the most decisive inputs: {', '.join(rule.decisive)}; plot "
+            "failure_region.png).")
     n_by_design = {"main": n}
     if res["fallback"] is not None:
         n_by_design["fallback_feasible_rows"] = resolved["fallback_n"]
@@ -1034,6 +1056,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
                                 "outputs": joint["handling"]}} if joint else {}),
         "ci_halfwidths": ci,
         "ranking_resolution": resolution,
+        **({"failure_rule": rule.as_dict()} if rule is not None else {}),
         "convergence": {"target_ci_halfwidth": target, "max_n": resolved["max_n"],
                         "converged": converged, "history": history},
         "files": files,
