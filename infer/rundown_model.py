@@ -29,7 +29,7 @@ Observation noise: ``y ~ Normal(pred, sigma_<obs>)`` with ``sigma ~ HalfNormal``
 Gradient methods (``RundownSpec.method``)
 -----------------------------------------
 ``"sensitivity_op"`` (default): :class:`~iongrad.infer.rundown_op.RundownOp`, LSODA with
-forward sensitivities and analytic Jacobians. ``"pm_ode"``: the baseline
+forward sensitivities and generated Jacobians. ``"pm_ode"``: the baseline
 :class:`pymc.ode.DifferentialEquation` on the same equations; V is algebraic
 (zero total current), so its right-hand side solves for V with seven unrolled
 Newton steps on the generated total current (from -60 mV; quadratic convergence,

@@ -667,7 +667,7 @@ def simulate_rundown(t_eval_s, *, onset_s: float = 0.0, mode: Mode = "anoxia",
     method : {"LSODA", "BDF", "Radau"}
         Stiff-safe :func:`scipy.integrate.solve_ivp` method.
     use_jac : bool
-        Pass the analytic Jacobian :func:`rundown_jac` to the integrator.
+        Pass the generated Jacobian :func:`rundown_jac` to the integrator.
     max_step : float
         Largest integrator step, s.
     membrane : Membrane, optional
