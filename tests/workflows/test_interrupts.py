@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -113,8 +114,9 @@ def test_fit_interrupted_during_sampling(tmp_path, sig, chains, cores):
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "iongrad fit: interrupted"
     # PyMC caught the interruption and returned the draws so far (its closing log
-    # line): the short posterior was detected and nothing was written
-    assert f"Sampling {chains} chain" in err, err[-3000:]
+    # line; how many chains it counts depends on how far each process got): the short
+    # posterior was detected and nothing was written
+    assert re.search(rf"Sampling [1-{chains}] chains? for", err), err[-3000:]
     _no_leftovers(tmp_path, "out")
 
 
