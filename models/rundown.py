@@ -97,9 +97,9 @@ from iongrad.models.rundown_system import (
 )
 from iongrad.models.steady_core import solve_membrane
 from iongrad.models.steady_state import (
-    LEAKS_POSITIVE,
     _resolve_params,
     membrane_for,
+    membrane_params,
     solve_steady_state,
 )
 
@@ -189,14 +189,7 @@ def rundown_params(*, leak: Leak = "ghk", membrane: Membrane | None = None,
             raise ModelInputError(f"leak must be 'ghk' or 'ohmic'; got {leak!r}")
         p = _resolve_params(leak, "fixed", overrides)
     else:
-        m = _membrane(leak, membrane)
-        unknown = sorted(set(overrides) - set(m.parameters))
-        if unknown:
-            raise ModelInputError(f"unknown parameter(s) {unknown} of membrane model "
-                                  f"{m.name!r}; known: {list(m.parameters)}")
-        full = m.defaults()
-        full.update(overrides)
-        p = {k: check(k, v, positive=k in LEAKS_POSITIVE) for k, v in full.items()}
+        p = membrane_params(_membrane(leak, membrane), overrides)
     full = dict(RUNDOWN_DEFAULTS)
     full.update(rd)
     # Domains from the registry; model rule: a dose of inf means saturating ouabain.
@@ -417,20 +410,26 @@ def _unpack(y, m: Membrane):
     return {name: y[i] for i, name in enumerate(names[:n])}, n == 2 * k
 
 
-def _evaluate(t, y, p, mode, leak, after_onset=None, membrane=None):
-    m = _membrane(leak, membrane)
+def _potential(t, y, p, mode, after_onset, m):
+    """State, drive and zero-current potential at time ``t`` (raises on no root)."""
     conc, ecs = _unpack(y, m)
     atp, avail = pump_drive(t, p, mode=mode, after_onset=after_onset)
     v, ok = membrane_potential_mV(conc, p, atp_mM=atp, available=avail, membrane=m)
     if not np.all(ok):
         raise _PotentialError(f"zero-current potential did not converge at t = {t!r} s")
+    return conc, ecs, atp, avail, v
+
+
+def _evaluate(t, y, p, mode, leak, after_onset=None, membrane=None):
+    m = _membrane(leak, membrane)
+    conc, ecs, atp, avail, v = _potential(t, y, p, mode, after_onset, m)
     cur = rundown_currents_pA(v, conc, p, atp_mM=atp, available=avail, membrane=m)
     return conc, ecs, atp, avail, v, cur
 
 
 def _system_inputs(t, y, p, mode, leak, after_onset, membrane):
     m = _membrane(leak, membrane)
-    conc, ecs, _, _, v, _ = _evaluate(t, y, p, mode, leak, after_onset, m)
+    conc, ecs, _, _, v = _potential(t, y, p, mode, after_onset, m)
     system = rundown_system(m, mode, ecs)
     tau, started = _clock(np.asarray(t, dtype=float), p, after_onset, NP)
     return system, v, [conc[k] for k in system.state_names], tau, started, system.values(p)

@@ -305,6 +305,20 @@ def solve_steady_state(*, leak: str = "ohmic", volume: str = "fixed", rtol_check
                        reason=reason, iterations=iters, residuals=res)
 
 
+def membrane_params(membrane: Membrane, params: Mapping) -> dict[str, np.ndarray]:
+    """Every parameter of ``membrane``: its defaults updated by ``params``, each checked
+    against its registry domain (the Na+ and K+ leaks > 0) and broadcast-compatible."""
+    unknown = sorted(set(params) - set(membrane.parameters))
+    if unknown:
+        raise ModelInputError(f"unknown parameter(s) {unknown} of membrane model "
+                              f"{membrane.name!r}; it takes {', '.join(membrane.parameters)}")
+    p = membrane.defaults()
+    p.update(params)
+    p = {name: check(name, value, positive=name in LEAKS_POSITIVE) for name, value in p.items()}
+    check_broadcast(**p)
+    return p
+
+
 def steady_state_of(membrane: Membrane, *, rtol_check: float = 1e-9, max_iter: int = 100,
                     max_conc_mM: float = 2000.0, **params) -> dict[str, np.ndarray]:
     """Steady state of any membrane model (:mod:`iongrad.models.membrane`), every
@@ -336,14 +350,7 @@ def steady_state_of(membrane: Membrane, *, rtol_check: float = 1e-9, max_iter: i
         For a parameter the model does not take, values outside their domain, or
         shapes that do not broadcast.
     """
-    unknown = sorted(set(params) - set(membrane.parameters))
-    if unknown:
-        raise ModelInputError(f"unknown parameter(s) {unknown} of membrane model "
-                              f"{membrane.name!r}; it takes {', '.join(membrane.parameters)}")
-    p = membrane.defaults()
-    p.update(params)
-    p = {name: check(name, value, positive=name in LEAKS_POSITIVE) for name, value in p.items()}
-    check_broadcast(**p)
+    p = membrane_params(membrane, params)
     out, feasible, reason, iters, _res = _solve_outputs(
         membrane, p, rtol_check=rtol_check, max_iter=max_iter, max_conc_mM=max_conc_mM)
     return {**out, "feasible": feasible, "reason": reason, "iterations": iters}

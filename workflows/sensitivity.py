@@ -271,11 +271,28 @@ def _resolve(raw: dict, base_dir: Path) -> dict:
 # ======================================================================================
 # Sampling
 # ======================================================================================
-def _quantile_functions(resolved: dict) -> list:
-    """One vectorised quantile function ``u -> x`` per input (physical units)."""
+def _draws_of(inp: dict, cache: dict) -> np.ndarray:
+    """Flattened posterior draws of a posterior input (chain, draw order), read once per
+    run; the file must be the one the config was resolved against."""
+    key = (inp["path"], inp["name"])
+    if key not in cache:
+        if inp["path"] not in cache:
+            digest = hashlib.sha256(Path(inp["path"]).read_bytes()).hexdigest()
+            if digest != inp["sha256"]:
+                raise ConfigError(f"posterior.path: {inp['path']!r} changed since the "
+                                  "config was resolved (sha256 differs)")
+            cache[inp["path"]] = digest
+        cache[key] = _posterior_draws(Path(inp["path"]), inp["variable"], inp["cell"],
+                                      "posterior")
+    return cache[key]
+
+
+def _quantile_functions(resolved: dict, cache: dict | None = None) -> list:
+    """One vectorised quantile function ``u -> x`` per input (physical units);
+    ``cache`` shares posterior draws with :func:`_joint_sample`."""
     from scipy import stats
 
-    cache: dict[tuple[str, str], np.ndarray] = {}
+    cache = {} if cache is None else cache
     funcs = []
     for inp in resolved["inputs"]:
         d = inp["dist"]
@@ -295,14 +312,7 @@ def _quantile_functions(resolved: dict) -> list:
             a, b = ((np.array(inp["bounds"]) - m) / s).tolist()
             funcs.append(lambda u, a=a, b=b, m=m, s=s: stats.truncnorm.ppf(u, a, b, m, s))
         else:  # empirical quantile function of posterior draws (linear interpolation)
-            key = (inp["path"], inp["name"])
-            if key not in cache:
-                if hashlib.sha256(Path(inp["path"]).read_bytes()).hexdigest() != inp["sha256"]:
-                    raise ConfigError(f"posterior.path: {inp['path']!r} changed since the "
-                                      "config was resolved (sha256 differs)")
-                cache[key] = np.sort(_posterior_draws(Path(inp["path"]), inp["variable"],
-                                                      inp["cell"], "posterior"))
-            srt = cache[key]
+            srt = np.sort(_draws_of(inp, cache))
             grid = np.arange(srt.size, dtype=float)
             funcs.append(lambda u, srt=srt, grid=grid: np.interp(u * (srt.size - 1), grid, srt))
     return funcs
@@ -573,24 +583,23 @@ def _one_pass(model, resolved: dict, n: int, rng: np.random.Generator, *, progre
             "failures": report, "fallback": fallback, "n_evaluations": n_evals}
 
 
+#: The index a ranking is made by, per method.
+_MAIN_INDEX = {"sobol": "ST", "efast": "ST", "morris": "mu_star", "delta": "delta",
+               "pawn": "PAWN", "shapley": "Sh", "given_data": "S1"}
+
+
 def _joint_sample(resolved: dict, rng: np.random.Generator) -> np.ndarray:
     """Rows of the joint posterior (the fitted variables of one draw together, thinned
     evenly to ``joint.n``), with every other input drawn independently from its stated
     distribution; shape (rows, D) in the order of ``resolved["inputs"]``."""
     inputs = resolved["inputs"]
-    cols: dict[int, np.ndarray] = {}
-    for j, inp in enumerate(inputs):
-        if inp["source"] != "posterior":
-            continue
-        if hashlib.sha256(Path(inp["path"]).read_bytes()).hexdigest() != inp["sha256"]:
-            raise ConfigError(f"posterior.path: {inp['path']!r} changed since the config "
-                              "was resolved (sha256 differs)")
-        cols[j] = _posterior_draws(Path(inp["path"]), inp["variable"], inp["cell"],
-                                   "posterior")
+    cache: dict = {}
+    cols = {j: _draws_of(inp, cache) for j, inp in enumerate(inputs)
+            if inp["source"] == "posterior"}
     total = min(c.size for c in cols.values())
     n = min(resolved["joint"]["n"], total)
     pick = np.unique(np.linspace(0, total - 1, n).round().astype(int))
-    funcs = _quantile_functions(resolved)
+    funcs = _quantile_functions(resolved, cache)
     x = np.empty((pick.size, len(inputs)))
     for j in range(len(inputs)):
         x[:, j] = cols[j][pick] if j in cols else funcs[j](rng.random(pick.size))
@@ -640,14 +649,12 @@ def _joint_pass(model, resolved: dict, rng: np.random.Generator, *, progress: bo
 def _joint_notes(rows: list[dict], joint_rows: list[dict]) -> list[str]:
     """Plain-words comparison of the top input on the joint posterior (Shapley) and on
     the independent marginals (the SALib method's main index)."""
-    main = {"sobol": "ST", "efast": "ST", "morris": "mu_star", "delta": "delta",
-            "pawn": "PAWN"}
     notes = []
     for o in dict.fromkeys(r["output"] for r in joint_rows):
         sh = sorted((r for r in joint_rows if r["output"] == o and r["method"] == "shapley"),
                     key=lambda r: -r["value"])
         ind = sorted((r for r in rows if r["output"] == o and r["design"] == "main"
-                      and r["index"] == main.get(r["method"]) and not r["parameter2"]),
+                      and r["index"] == _MAIN_INDEX.get(r["method"]) and not r["parameter2"]),
                      key=lambda r: -r["value"])
         if not sh or not ind:
             continue
@@ -664,10 +671,6 @@ def _joint_notes(rows: list[dict], joint_rows: list[dict]) -> list[str]:
                 "posterior rules out (its correlations, e.g. a ridge along a ratio that the "
                 "data identify), so the joint ranking describes the cell the data support.")
     return notes
-
-
-_MAIN_INDEX = {"sobol": "ST", "efast": "ST", "morris": "mu_star", "delta": "delta",
-               "pawn": "PAWN", "shapley": "Sh", "given_data": "S1"}
 
 
 def ranking_resolution(rows: list[dict], n_by_design: dict[str, int]) -> list[dict]:
@@ -1068,10 +1071,9 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     summary_outputs = {}
     for o, hnd in res["handling"].items():
         entry = {"status": hnd["status"], "method": hnd.get("method")}
-        main_idx = {"sobol": "ST", "efast": "ST", "morris": "mu_star", "delta": "delta",
-                    "pawn": "PAWN"}
+
         method_used = (hnd.get("method") or "").split("+")[0]
-        idx = main_idx.get(method_used)
+        idx = _MAIN_INDEX.get(method_used)
         ranked = sorted((r for r in rows if r["output"] == o and r["index"] == idx
                          and r["method"] == method_used),
                         key=lambda r: -r["value"])
