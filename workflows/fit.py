@@ -49,8 +49,10 @@ Config (TOML, parsed as data only)::
 Writes ``posterior.nc`` (InferenceData: posterior, prior, posterior_predictive,
 observed_data, constant_data, sample_stats), ``summary.csv`` (94% HDI, units),
 ``config.resolved.json`` and ``run.json`` (metadata, diagnostics verdict,
-identifiability), and prints the diagnostics verdict. ``--strict`` turns a failed
-verdict into exit code 1.
+identifiability, the effective config, the data files' SHA-256), and prints the
+diagnostics verdict. ``--strict`` turns a failed verdict into exit code 1.
+``--seed N`` and ``--draws N`` replace ``[sampler] seed`` and ``draws`` for one run;
+``run.json`` records them under ``overrides``.
 """
 
 from __future__ import annotations
