@@ -1890,9 +1890,15 @@ def _sens_doc(run_dir: Path, run_folder: str) -> _Doc:
                 id="versions-table")
     s.pre(json.dumps(cfg, indent=2, sort_keys=True, default=str),
           details="Resolved configuration")
+    fc = cfg.get("fit_context") or {}
+    from iongrad.workflows.sensitivity import fit_context_notes
+
+    fc_notes = set(fit_context_notes(fc)) if fc else set()
     for note in info.get("notes") or []:
-        if note != outcome.get("message"):
+        if note != outcome.get("message") and note not in fc_notes:
             s.alert("info", str(note))
+    if fc:
+        _sens_fit_context(doc, fc)
 
     s = doc.section("inputs", "Inputs")
     rows = []
@@ -2017,6 +2023,35 @@ def _sens_doc(run_dir: Path, run_folder: str) -> _Doc:
                       str(h.get("note") or h.get("reason") or "")])
     s.table(["output", "status", "method", "design", "note"], hrows, id="handling-table")
     return doc
+
+
+def _sens_fit_context(doc: _Doc, fc: Mapping[str, Any]) -> None:
+    """What the run kept of the fit whose posterior it samples, and what it changed."""
+    s = doc.section("fit-context", "The fit this analysis builds on")
+    verdict = fc.get("fit_verdict")
+    s.kv([("fit run folder", str(fc.get("run_dir", ""))),
+          ("fit membrane model", str(fc.get("fit_composition") or "")),
+          ("fit diagnostics", "PASS" if verdict == "pass" else "FAIL" if verdict == "fail"
+           else "not recorded")], id="fit-context-summary")
+    if verdict == "fail":
+        s.alert("fail", "The fit FAILED its sampler diagnostics ("
+                + ", ".join(map(str, fc.get("fit_failed_checks") or [])) + "): its draws may "
+                "not represent the posterior, and neither may these indices.",
+                id="fit-context-verdict")
+    for w in fc.get("fit_identifiability_warnings") or []:
+        s.alert("warn", f"From the fit: {w}")
+    rows = [[k, _fmt(v, 4), unit_of(k), "kept from the fit"]
+            for k, v in (fc.get("inherited") or {}).items()]
+    rows += [[o["name"], _fmt(o["fit_value"], 4), unit_of(o["name"]),
+              "varied here" if o["now"] == "varied" else f"fixed here to {_fmt(o['now'], 4)}"]
+             for o in fc.get("overridden") or []]
+    if rows:
+        s.table(["parameter", "value in the fit", "unit", "in this analysis"], rows,
+                id="fit-context-table",
+                caption="Values the fit held fixed or evaluated at (its [fixed] values and "
+                        "reference condition): kept unless this config fixes or varies them.")
+    for w in fc.get("warnings") or []:
+        s.alert("warn", f"Warning: {w}.")
 
 
 def _as_float(value: Any) -> float:

@@ -726,3 +726,58 @@ def test_psens_reading(prior, lik, word):
     from iongrad.workflows.report import psens_reading
 
     assert psens_reading(prior, lik).startswith(word)
+
+
+def test_sensitivity_over_a_fit_keeps_its_context(fit_run, tmp_path):
+    """A [posterior] sensitivity run keeps the fit's fixed values and reference condition,
+    warns where it varies or changes one the fit held, carries the fit's failed verdict,
+    and evaluates the model at the inherited values (checked against the solver)."""
+    import numpy as np
+    import xarray as xr
+
+    from iongrad.models.membrane import composition
+    from iongrad.models.steady_state import steady_state_of
+    from iongrad.workflows.sensitivity import resolve_config, run_config
+
+    raw = {"sensitivity": {"model": "pump_leak", "method": "sobol", "n": 16, "seed": 3,
+                           "outputs": ["atp_per_s", "v_rest_mV"], "second_order": False},
+           "fixed": {"cl_o_mM": 110.0},
+           "posterior": {"path": str(fit_run / "posterior.nc"), "joint": False,
+                         "variables": ["g_na_nS", "g_k_nS", "pump_density_per_um2"]},
+           "inputs": {"k_na_mM": {"bounds": [8.0, 33.0]}}}
+    resolved = resolve_config(raw, tmp_path)
+    fc = resolved["fit_context"]
+    fit_info = json.loads((fit_run / "run.json").read_text())
+    held = {r["name"]: r["value"] for r in fit_info["model"]["inputs"]
+            if r["source"] in ("fixed", "default")}
+    held.update(fit_info["derived"]["reference"])
+    # kept: every value the fit used and did not estimate, at its reference condition,
+    # except what this config varies or fixes
+    assert fc["inherited"] == {k: v for k, v in held.items()
+                               if k not in ("k_na_mM", "cl_o_mM")}
+    assert fc["inherited"]["k_o_mM"] == 4.0 and fc["inherited"]["area_um2"] > 0
+    assert resolved["fixed"] == {**fc["inherited"], "cl_o_mM": 110.0}
+    assert {o["name"]: o["now"] for o in fc["overridden"]} == {"k_na_mM": "varied",
+                                                               "cl_o_mM": 110.0}
+    assert any(w.startswith("inputs.k_na_mM varies k_na_mM over 8–33 mM, but the fit held "
+                            "it at 12") for w in fc["warnings"])
+    assert any(w.startswith("fixed.cl_o_mM = 110 differs from the fit's 123")
+               for w in fc["warnings"])
+    assert fc["fit_verdict"] == "fail" and fc["fit_failed_checks"]
+    out = tmp_path / "run"
+    run_config(resolved, out)
+    info = json.loads((out / "run.json").read_text())
+    assert any("FAILED its sampler diagnostics" in n for n in info["notes"])
+    # the model was evaluated at the inherited values: re-solve a few rows directly
+    ds = xr.open_dataset(out / "samples.nc")
+    names = ["g_na_nS", "g_k_nS", "pump_density_per_um2", "k_na_mM"]
+    rows = slice(0, 6)
+    params = {n: ds[n].values[rows] for n in names}
+    direct = steady_state_of(composition("pump_leak"), **resolved["fixed"], **params)
+    np.testing.assert_allclose(ds["atp_per_s"].values[rows], direct["atp_per_s"], rtol=1e-10)
+    ds.close()
+    html_path, _ = write_report(out)
+    parsed = _parse(html_path)
+    assert {"fit-context", "fit-context-table", "fit-context-verdict"} <= parsed.ids
+    kept = {r[0]: r[3] for r in parsed.tables["fit-context-table"][1:]}
+    assert kept["g_cl_nS"] == "kept from the fit" and kept["k_na_mM"] == "varied here"
