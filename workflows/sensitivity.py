@@ -329,7 +329,8 @@ def _resolve(raw: dict, base_dir: Path) -> dict:
     if cfg.posterior is not None:
         inputs += _resolve_posterior(cfg.posterior, base_dir, model)
         fit_context = _fit_context(inputs, model, fixed)
-        fixed = {**fit_context["inherited"], **fixed}
+        if fit_context is not None:
+            fixed = {**fit_context["inherited"], **fixed}
     if not inputs:
         raise ConfigError("config: no inputs; add [inputs.<parameter>] tables or [posterior]")
     target = sec.target_ci_halfwidth
