@@ -279,7 +279,13 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     from iongrad.infer.chains import sampler_cores
     from iongrad.infer.diagnostics import diagnose, identifiability, summary_table
     from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
-    from iongrad.infer.model import build_model, membrane_for_spec, unit_of
+    from iongrad.infer.model import (
+        build_model,
+        membrane_for_spec,
+        model_inputs,
+        prior_terms,
+        unit_of,
+    )
     from iongrad.models.membrane import composition_record
 
     if resolved.get("model") == "rundown":
@@ -319,6 +325,10 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         idata.extend(prior)
         pm.sample_posterior_predictive(idata, random_seed=seed + 2, extend_inferencedata=True,
                                        progressbar=False)
+        # the log density of the top-level priors in every draw, for power-scaling prior
+        # sensitivity (az.psens); the cell-level terms of a hierarchy are part of the
+        # model's structure, not a prior to be power-scaled (Kallioinen et al. 2023)
+        pm.compute_log_prior(idata, var_names=prior_terms(model), progressbar=False)
     t_pp = time.perf_counter()
     n_prior_infeasible = _mask_infeasible_prior_predictive(idata)
     names = _summary_vars(idata, spec)
@@ -353,6 +363,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
                   "parameterization": spec.parameterization,
                   "parameters": list(spec.parameters), "observables": list(info["observables"]),
                   "fxyd_states": list(info["fxyd_states"]), "fixed": spec.fixed,
+                  "inputs": model_inputs(spec, info["rows"]),
                   "reference": spec.reference,
                   "noise": {o: {"family": n.family, "scale": n.scale, "sigma": n.sigma}
                             for o, n in info["noise"].items()},
