@@ -457,7 +457,9 @@ def format_verdict(diag: dict) -> str:
         shown = f"{val:.4g}" if isinstance(val, float) else str(val)
         mark = "ok  " if c["passed"] else "FAIL"
         worst = f" (worst: {c['worst']})" if c["worst"] and not c["passed"] else ""
-        lines.append(f"  [{mark}] {c['name']:<11} {shown:>10}  needs {c['threshold']}{worst}")
+        need = f"{c.get('comparison', '')} {c['threshold']:g}".strip() \
+            if isinstance(c["threshold"], int | float) else str(c["threshold"])
+        lines.append(f"  [{mark}] {c['name']:<11} {shown:>10}  needs {need}{worst}")
         if not c["passed"]:
             lines.append(f"         {c['advice']}")
     return "\n".join(lines)

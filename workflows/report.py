@@ -46,13 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iongrad.infer.diagnostics import LABELS, THRESHOLDS, diagnose
 from iongrad.models.errors import ConfigError
 
 __all__ = [
     "DIAGNOSTIC_THRESHOLDS",
     "HDI_PROB",
     "add_arguments",
-    "compute_diagnostics",
     "run",
     "unit_of",
     "write_batch_index",
@@ -62,13 +62,8 @@ __all__ = [
 #: Probability mass of every credible / predictive interval in the reports.
 HDI_PROB = 0.94
 
-#: Pass thresholds of the sampler diagnostics.
-DIAGNOSTIC_THRESHOLDS: dict[str, float] = {
-    "r_hat_max": 1.01,
-    "ess_per_chain_min": 100.0,
-    "divergences_max": 0.0,
-    "bfmi_min": 0.3,
-}
+#: Pass thresholds of the sampler diagnostics (those of :func:`iongrad.infer.diagnostics.diagnose`).
+DIAGNOSTIC_THRESHOLDS: dict[str, float] = THRESHOLDS
 
 #: Units of the derived quantities (population level and ``<name>_cell``).
 
@@ -422,100 +417,6 @@ def _safe_figure(doc: _Doc, section: _Section, name: str, caption: str, draw) ->
 # ======================================================================================
 # Fit diagnostics
 # ======================================================================================
-def _advice(name: str, value: float, threshold: float, n_chains: int) -> str:
-    if name == "r_hat":
-        if not math.isfinite(value):
-            return ("R-hat cannot be computed from a single chain: run at least 2 chains "
-                    "(4 is usual) so that their agreement can be checked.")
-        return (f"The chains disagree (largest R-hat {value:.3f} > {threshold}): the posterior "
-                "was not explored consistently, so its summaries cannot be trusted. Run "
-                "longer (e.g. double tune and draws); if it persists, look for several modes "
-                "or for parameters the data do not separate (see the pair plot).")
-    if name in ("ess_bulk", "ess_tail"):
-        which = ("means and medians" if name == "ess_bulk"
-                 else "the ends of the 94% intervals")
-        return (f"Too few effectively independent draws for {which} ({value:.0f} < "
-                f"{threshold:.0f}, i.e. 100 per chain over {n_chains} chains). Increase draws; "
-                "strongly correlated parameters (pair plot) also slow mixing.")
-    if name == "divergences":
-        return (f"{value:.0f} divergent transitions: the sampler hit regions of high "
-                "curvature it cannot follow, and the posterior may be biased there. Raise "
-                "target_accept (e.g. 0.95 or 0.99); if divergences persist, change the model "
-                "geometry (tighter priors on the between-cell spread, fewer free parameters, "
-                "or complete pooling).")
-    if name == "bfmi":
-        return (f"Low E-BFMI ({value:.2f} < {threshold}): the sampler moves poorly between "
-                "energy levels, typical of heavy tails or a hierarchical funnel. Try tighter "
-                "priors on the between-cell spread (cell_sd_scale), more tuning, or fewer "
-                "free parameters.")
-    return ""
-
-
-def compute_diagnostics(idata, *, var_names: Sequence[str] | None = None) -> dict[str, Any]:
-    """Check a posterior against :data:`DIAGNOSTIC_THRESHOLDS`.
-
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-        With ``posterior`` and ``sample_stats`` (``diverging``, ``energy``).
-    var_names : sequence of str, optional
-        Posterior variables to check (default: all).
-
-    Returns
-    -------
-    dict
-        ``{"verdict": "pass" | "fail", "checks": [{"name", "label", "value",
-        "threshold", "comparison", "passed", "advice"}], "thresholds": {...}}``.
-        ``value`` is the worst value over all variables (largest R-hat, smallest
-        ESS, number of divergences, smallest per-chain E-BFMI).
-    """
-    import arviz as az
-    import numpy as np
-
-    post = idata.posterior
-    if var_names is not None:
-        post = post[list(var_names)]
-    n_chains = int(post.sizes.get("chain", 1))
-    th = DIAGNOSTIC_THRESHOLDS
-    ess_min = th["ess_per_chain_min"] * n_chains
-
-    def worst(ds, fn) -> float:
-        vals = [np.asarray(ds[v].values, dtype=float).ravel() for v in ds.data_vars]
-        arr = np.concatenate(vals) if vals else np.array([np.nan])
-        arr = arr[np.isfinite(arr)]
-        return float(fn(arr)) if arr.size else float("nan")
-
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rhat = worst(az.rhat(post), np.max) if n_chains > 1 else float("nan")
-        ess_bulk = worst(az.ess(post, method="bulk"), np.min)
-        ess_tail = worst(az.ess(post, method="tail"), np.min)
-    stats = getattr(idata, "sample_stats", None)
-    div = float(stats["diverging"].sum()) if stats is not None and "diverging" in stats \
-        else float("nan")
-    try:
-        bfmi = float(np.min(az.bfmi(idata)))
-    except Exception:  # no energy in sample_stats
-        bfmi = float("nan")
-    checks = []
-    spec = (("r_hat", "R-hat (largest)", rhat, th["r_hat_max"], "<="),
-            ("ess_bulk", "bulk ESS (smallest)", ess_bulk, ess_min, ">="),
-            ("ess_tail", "tail ESS (smallest)", ess_tail, ess_min, ">="),
-            ("divergences", "divergent transitions", div, th["divergences_max"], "<="),
-            ("bfmi", "E-BFMI (smallest chain)", bfmi, th["bfmi_min"], ">="))
-    for name, label, value, threshold, cmp in spec:
-        passed = math.isfinite(value) and (value <= threshold if cmp == "<="
-                                           else value >= threshold)
-        checks.append({"name": name, "label": label, "value": value, "threshold": threshold,
-                       "comparison": cmp, "passed": bool(passed),
-                       "advice": "" if passed else _advice(name, value, threshold, n_chains)})
-    verdict = "pass" if all(c["passed"] for c in checks) else "fail"
-    return {"verdict": verdict, "checks": checks, "thresholds": dict(th),
-            "n_chains": n_chains}
-
-
 # ======================================================================================
 # Fit report
 # ======================================================================================
@@ -850,16 +751,16 @@ def _fit_model(doc: _Doc, ctx: dict[str, Any]) -> None:
 def _fit_diagnostics(doc: _Doc, ctx: dict[str, Any]) -> None:
     s = doc.section("diagnostics", "Sampler diagnostics")
     diag = (ctx["info"].get("diagnostics") or {})
-    computed = compute_diagnostics(ctx["idata"])
     checks = diag.get("checks") if isinstance(diag.get("checks"), list) else None
     source = "recorded by the fit (run.json)"
-    if not checks:
-        checks, source = computed["checks"], "computed from posterior.nc"
-    verdict = diag.get("verdict") if checks is not computed["checks"] else computed["verdict"]
+    if not checks:  # the same checks the fit records, from the draws
+        diag = diagnose(ctx["idata"])
+        checks, source = diag["checks"], "computed from posterior.nc"
+    verdict = diag.get("verdict")
     if verdict not in ("pass", "fail"):
         verdict = "pass" if all(c.get("passed") for c in checks) else "fail"
     ctx["verdict"] = verdict
-    labels = {c["name"]: c["label"] for c in computed["checks"]}
+    labels = LABELS
     if verdict == "pass":
         s.alert("ok", "PASS: every check below is within its threshold; the posterior "
                       "summaries can be used.", id="diagnostics-verdict")
