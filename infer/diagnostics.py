@@ -9,28 +9,60 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["count_nan_draws", "diagnose", "identifiability", "summary_table"]
+__all__ = ["LABELS", "THRESHOLDS", "advice", "count_nan_draws", "diagnose", "identifiability",
+           "summary_table"]
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
 BFMI_MIN = 0.3
 
-ADVICE = {
-    "r_hat": "Chains disagree. Run longer (more tune and draws) or more chains; if it "
-             "persists, look for multimodality or a parameter the data do not identify "
-             "(see the pair plot).",
-    "ess_bulk": "Too few effective draws for reliable means and intervals: increase draws, "
-                "or reparameterise strongly correlated parameters.",
-    "ess_tail": "Too few effective draws in the tails for reliable 94% intervals: increase "
-                "draws.",
-    "divergences": "The sampler hit regions of high curvature, so the posterior may be "
-                   "biased. Raise target_accept (e.g. 0.95-0.99), switch "
-                   "parameterization (centered/noncentered), or fix a noise scale the "
-                   "data cannot estimate.",
-    "bfmi": "Low energy fraction of missing information: the sampler explores the posterior "
-            "slowly (often a funnel); reparameterise or give hierarchical scales "
-            "zero-avoiding priors.",
-}
+#: The thresholds of :func:`diagnose`, by name.
+THRESHOLDS: dict[str, float] = {"r_hat_max": RHAT_MAX, "ess_per_chain_min": ESS_PER_CHAIN_MIN,
+                                "divergences_max": 0.0, "bfmi_min": BFMI_MIN}
+
+#: Label of each check, as shown in reports and on the command line.
+LABELS = {"r_hat": "R-hat (largest)", "ess_bulk": "bulk ESS (smallest)",
+          "ess_tail": "tail ESS (smallest)", "divergences": "divergent transitions",
+          "bfmi": "E-BFMI (smallest chain)"}
+
+
+def advice(name: str, value: float, threshold: float, n_chains: int) -> str:
+    """What to do about a failed check ``name`` with its value and threshold."""
+    if name == "r_hat":
+        if not np.isfinite(value):
+            return ("R-hat cannot be computed from a single chain: run at least 2 chains "
+                    "(4 is usual) so that their agreement can be checked.")
+        return (f"The chains disagree (largest R-hat {value:.3f} > {threshold}): the posterior "
+                "was not explored consistently, so its summaries cannot be trusted. Run "
+                "longer (e.g. double tune and draws); if it persists, look for several modes "
+                "or for parameters the data do not separate (see the pair plot).")
+    if name in ("ess_bulk", "ess_tail"):
+        which = ("means and medians" if name == "ess_bulk"
+                 else "the ends of the 94% intervals")
+        return (f"Too few effectively independent draws for {which} ({value:.0f} < "
+                f"{threshold:.0f}, i.e. {ESS_PER_CHAIN_MIN} per chain over {n_chains} "
+                "chains). Increase draws; strongly correlated parameters (pair plot) also "
+                "slow mixing.")
+    if name == "divergences":
+        if not np.isfinite(value):
+            return ("The sampler recorded no divergence information (sample_stats has no "
+                    "'diverging'), so the absence of divergent transitions cannot be "
+                    "checked: sample with NUTS through iongrad, or check the sampler's own "
+                    "output.")
+        return (f"{value:.0f} divergent transitions: the sampler hit regions of high "
+                "curvature it cannot follow, and the posterior may be biased there. Raise "
+                "target_accept (e.g. 0.95 or 0.99); if divergences persist, change the model "
+                "geometry (tighter priors on the between-cell spread, fewer free parameters, "
+                "or complete pooling).")
+    if name == "bfmi":
+        if not np.isfinite(value):
+            return ("E-BFMI cannot be computed: sample_stats has no 'energy' (not a "
+                    "Hamiltonian sampler's output).")
+        return (f"Low E-BFMI ({value:.2f} < {threshold}): the sampler moves poorly between "
+                "energy levels, typical of heavy tails or a hierarchical funnel. Try tighter "
+                "priors on the between-cell spread (cell_sd_scale), more tuning, or fewer "
+                "free parameters.")
+    return ""
 
 
 def summary_table(idata, var_names: list[str], *, hdi_prob: float = 0.94, digits: int = 6):
@@ -126,44 +158,76 @@ def count_nan_draws(idata, var_names: list[str]) -> dict[str, int]:
 
 
 def diagnose(idata, var_names: list[str] | None = None) -> dict:
-    """Check R-hat, bulk/tail ESS, divergences and BFMI; return a verdict dict.
+    """Check R-hat, bulk/tail ESS, divergences and E-BFMI against :data:`THRESHOLDS`.
+
+    The one implementation of the verdict: fits record it in run.json, reports and
+    batches read it (or recompute it here from posterior.nc).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        With ``posterior`` and ``sample_stats`` (``diverging``, ``energy``).
+    var_names : list of str, optional
+        Posterior variables to check (default: all).
 
     Returns
     -------
     dict
-        ``verdict`` ("pass"/"fail") and ``checks``: a list of dicts with ``name``,
-        ``value``, ``threshold``, ``passed``, ``worst`` (variable) and ``advice``.
+        ``verdict`` ("pass"/"fail"), ``chains``, ``thresholds`` and ``checks``: a list of
+        dicts with ``name``, ``label``, ``value`` (the worst over the variables: largest
+        R-hat, smallest ESS, number of divergences, smallest per-chain E-BFMI; NaN when
+        it cannot be computed), ``threshold`` (a number), ``comparison`` ("<=" or
+        ">="), ``passed``, ``worst`` (the variable) and ``advice``. A check that cannot
+        be computed (one chain, no divergence or energy record) fails: what cannot be
+        verified is not reported as passed.
     """
+    import warnings
+
     import arviz as az
 
     post = idata.posterior
-    chains = int(post.sizes["chain"])
-    names = var_names or [v for v in post.data_vars]
-    summ = az.summary(idata, var_names=names, kind="diagnostics")
+    chains = int(post.sizes.get("chain", 1))
+    names = list(var_names) if var_names is not None else [str(v) for v in post.data_vars]
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore")
+        # unrounded: az.summary rounds to 2 decimals, which passes an R-hat of 1.014
+        summ = az.summary(idata, var_names=names, kind="diagnostics", round_to="none")
+    ess_min = float(ESS_PER_CHAIN_MIN * chains)
+
+    def extreme(col: str, largest: bool) -> tuple[float, str]:
+        vals = summ[col].astype(float)
+        vals = vals[np.isfinite(vals.to_numpy())]
+        if vals.empty:
+            return float("nan"), ""
+        label = vals.idxmax() if largest else vals.idxmin()
+        return float(vals[label]), str(label)
+
+    rhat, rhat_worst = extreme("r_hat", True) if chains > 1 else (float("nan"), "")
+    bulk, bulk_worst = extreme("ess_bulk", False)
+    tail, tail_worst = extreme("ess_tail", False)
+    stats = getattr(idata, "sample_stats", None)
+    div = (float(np.asarray(stats["diverging"]).sum())
+           if stats is not None and "diverging" in stats else float("nan"))
+    try:
+        bfmi = float(np.min(az.bfmi(idata)))
+    except (KeyError, AttributeError, TypeError, ValueError):  # no energy recorded
+        bfmi = float("nan")
+    spec = (("r_hat", rhat, RHAT_MAX, "<=", rhat_worst),
+            ("ess_bulk", bulk, ess_min, ">=", bulk_worst),
+            ("ess_tail", tail, ess_min, ">=", tail_worst),
+            ("divergences", div, THRESHOLDS["divergences_max"], "<=", ""),
+            ("bfmi", bfmi, BFMI_MIN, ">=", ""))
     checks = []
-    rhat = summ["r_hat"].astype(float)
-    worst = rhat.idxmax() if rhat.notna().any() else ""
-    rmax = float(np.nanmax(rhat.to_numpy())) if chains > 1 else float("nan")
-    checks.append(_check("r_hat", rmax, f"<= {RHAT_MAX}", chains > 1 and rmax <= RHAT_MAX,
-                         worst))
-    for key in ("ess_bulk", "ess_tail"):
-        col = summ[key].astype(float)
-        val = float(np.nanmin(col.to_numpy()))
-        thr = ESS_PER_CHAIN_MIN * chains
-        checks.append(_check(key, val, f">= {thr}", val >= thr, col.idxmin()))
-    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats \
-        else 0
-    checks.append(_check("divergences", div, "== 0", div == 0, ""))
-    bfmi = az.bfmi(idata)
-    bmin = float(np.min(bfmi))
-    checks.append(_check("bfmi", bmin, f">= {BFMI_MIN}", bmin >= BFMI_MIN, ""))
+    for name, value, threshold, cmp, worst in spec:
+        passed = bool(np.isfinite(value) and (value <= threshold if cmp == "<="
+                                              else value >= threshold))
+        checks.append({"name": name, "label": LABELS[name], "value": value,
+                       "threshold": threshold, "comparison": cmp, "passed": passed,
+                       "worst": worst,
+                       "advice": "" if passed else advice(name, value, threshold, chains)})
     verdict = "pass" if all(c["passed"] for c in checks) else "fail"
-    return {"verdict": verdict, "checks": checks, "chains": chains}
-
-
-def _check(name, value, threshold, passed, worst):
-    return {"name": name, "value": value, "threshold": threshold, "passed": bool(passed),
-            "worst": str(worst), "advice": "" if passed else ADVICE[name]}
+    return {"verdict": verdict, "checks": checks, "chains": chains,
+            "thresholds": dict(THRESHOLDS)}
 
 
 def identifiability(idata, parameters: list[str], priors: dict | None = None,

@@ -119,6 +119,59 @@ def membrane_for_spec(spec: FitSpec) -> Membrane:
     return membrane_for(spec.leak, spec.volume)
 
 
+def prior_terms(model) -> list[str]:
+    """Names of the free variables of ``model`` whose densities are priors to power-scale
+    in a prior-sensitivity analysis: every free variable but the cell-level terms of a
+    hierarchy (``<name>_log_cell``, ``<name>_z``), whose density is the population
+    model, not a prior."""
+    return [rv.name for rv in model.free_RVs
+            if not rv.name.endswith(("_log_cell", "_z"))]
+
+
+def input_records(parameters, defaults, *, fitted=(), fixed=None, data=None
+                  ) -> list[dict[str, Any]]:
+    """Every input of a model and where its value comes from.
+
+    One record per name of ``parameters``, in order: ``name``, ``unit``,
+    ``description``, ``source`` and ``value``. ``source`` is ``"fitted"`` (``value``
+    None: the posterior gives it), ``"data"`` (``data[name]``, the sorted distinct values
+    of a condition of the data), ``"fixed"`` (``fixed[name]``, set by the user) or
+    ``"default"`` (``defaults[name]``, not set by the user). A report that shows only
+    what the user set hides e.g. the cell area that a fitted pump density per µm²
+    scales with; these records list every input.
+    """
+    from iongrad.models import quantities
+
+    fixed, data = dict(fixed or {}), dict(data or {})
+    out: list[dict[str, Any]] = []
+    for name in dict.fromkeys(parameters):
+        q = quantities.get(name)
+        rec: dict[str, Any] = {"name": name, "unit": q.unit, "description": q.description}
+        if name in fitted:
+            rec.update(source="fitted", value=None)
+        elif name in data:
+            vals = np.unique(np.asarray(data[name], dtype=float))
+            rec.update(source="data", value=[float(v) for v in vals if np.isfinite(v)])
+        elif name in fixed:
+            rec.update(source="fixed", value=float(fixed[name]))
+        else:
+            v = float(defaults[name])  # NaN: computed or absent (e.g. an infinite bath)
+            rec.update(source="default", value=v if np.isfinite(v) else None)
+        out.append(rec)
+    return out
+
+
+def model_inputs(spec: FitSpec, rows) -> list[dict[str, Any]]:
+    """:func:`input_records` of the steady-state fit of ``spec`` to the data ``rows``:
+    the row conditions the likelihood reads from the data (unless fitted) come first,
+    then ``[fixed]``, then the registry defaults (as :func:`build_model` uses them)."""
+    membrane = membrane_for_spec(spec)
+    data = {c: rows[c].to_numpy(dtype=float) for c in ROW_CONDITIONS
+            if c in rows.columns and c in membrane.parameters}
+    return input_records(membrane.parameters, membrane.defaults(), fitted=spec.parameters,
+                         fixed=spec.fixed, data=data)
+
+
 def _near(name: str, valid) -> str:
     near = difflib.get_close_matches(str(name), list(valid), n=1)
     return f"; did you mean {near[0]!r}?" if near else ""

@@ -696,8 +696,11 @@ def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
         t1 = time.perf_counter()
         idata.extend(pm.sample_prior_predictive(draws=s["prior_draws"],
                                                 random_seed=s["seed"] + 1))
-    sample_posterior_predictive(model, idata, seed=s["seed"] + 2, progress=progress,
-                                extend=True)
+        sample_posterior_predictive(model, idata, seed=s["seed"] + 2, progress=progress,
+                                    extend=True)
+        from iongrad.infer.model import prior_terms
+
+        pm.compute_log_prior(idata, var_names=prior_terms(model), progressbar=False)
     t2 = time.perf_counter()
     timings = {"sample_s": t1 - t0, "predictive_s": t2 - t1}
     if chain_note:
@@ -762,6 +765,7 @@ def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = Fal
                   "mode": spec.mode, "method": spec.method,
                   "ode_method": spec.ode_method, "rtol": spec.rtol, "atol": spec.atol,
                   "parameters": list(spec.parameters), "fixed": info["fixed"],
+                  "inputs": _inputs(spec, info),
                   "ecs": info["ecs"], "observables": list(info["observables"]),
                   "noise": {o: {"family": "normal", "scale": "linear",
                                 "sigma": "estimate"} for o in info["observables"]},
@@ -789,6 +793,21 @@ def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = Fal
     key = {n: float(summ.loc[n, "mean"]) for n in summ.index if n in spec.parameters}
     return {"out_dir": str(out_dir), "verdict": diag["verdict"], "diagnostics": diag,
             "posterior_means": key, "warnings": ident["warnings"], "n_divergences": n_div}
+
+
+def _inputs(spec: RundownSpec, info: dict) -> list[dict]:
+    """Every input of the run-down model and its source (:func:`input_records`): the
+    bath conditions taken from the data, ``[fixed]``, or the defaults."""
+    from iongrad.infer.model import input_records
+    from iongrad.models.rundown import RUNDOWN_DEFAULTS
+
+    membrane = spec.cell()
+    mode_only = {"anoxia": ("tau_block_s", "ouabain_uM", "ouabain_ic50_uM"),
+                 "ouabain": ("tau_atp_s",)}.get(spec.mode, ())
+    names = [*membrane.parameters, *(k for k in RUNDOWN_DEFAULTS if k not in mode_only)]
+    data = {k: [v] for k, v in info["fixed"].items() if k not in spec.fixed}
+    return input_records(names, {**membrane.defaults(), **RUNDOWN_DEFAULTS},
+                         fitted=spec.parameters, fixed=spec.fixed, data=data)
 
 
 def _rows(dataset, info: dict) -> list[dict]:

@@ -41,18 +41,19 @@ import re
 import struct
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iongrad.infer.diagnostics import LABELS, THRESHOLDS, diagnose
 from iongrad.models.errors import ConfigError
 
 __all__ = [
     "DIAGNOSTIC_THRESHOLDS",
     "HDI_PROB",
     "add_arguments",
-    "compute_diagnostics",
     "run",
     "unit_of",
     "write_batch_index",
@@ -62,13 +63,8 @@ __all__ = [
 #: Probability mass of every credible / predictive interval in the reports.
 HDI_PROB = 0.94
 
-#: Pass thresholds of the sampler diagnostics.
-DIAGNOSTIC_THRESHOLDS: dict[str, float] = {
-    "r_hat_max": 1.01,
-    "ess_per_chain_min": 100.0,
-    "divergences_max": 0.0,
-    "bfmi_min": 0.3,
-}
+#: Pass thresholds of the sampler diagnostics (those of :func:`iongrad.infer.diagnostics.diagnose`).
+DIAGNOSTIC_THRESHOLDS: dict[str, float] = THRESHOLDS
 
 #: Units of the derived quantities (population level and ``<name>_cell``).
 
@@ -422,100 +418,6 @@ def _safe_figure(doc: _Doc, section: _Section, name: str, caption: str, draw) ->
 # ======================================================================================
 # Fit diagnostics
 # ======================================================================================
-def _advice(name: str, value: float, threshold: float, n_chains: int) -> str:
-    if name == "r_hat":
-        if not math.isfinite(value):
-            return ("R-hat cannot be computed from a single chain: run at least 2 chains "
-                    "(4 is usual) so that their agreement can be checked.")
-        return (f"The chains disagree (largest R-hat {value:.3f} > {threshold}): the posterior "
-                "was not explored consistently, so its summaries cannot be trusted. Run "
-                "longer (e.g. double tune and draws); if it persists, look for several modes "
-                "or for parameters the data do not separate (see the pair plot).")
-    if name in ("ess_bulk", "ess_tail"):
-        which = ("means and medians" if name == "ess_bulk"
-                 else "the ends of the 94% intervals")
-        return (f"Too few effectively independent draws for {which} ({value:.0f} < "
-                f"{threshold:.0f}, i.e. 100 per chain over {n_chains} chains). Increase draws; "
-                "strongly correlated parameters (pair plot) also slow mixing.")
-    if name == "divergences":
-        return (f"{value:.0f} divergent transitions: the sampler hit regions of high "
-                "curvature it cannot follow, and the posterior may be biased there. Raise "
-                "target_accept (e.g. 0.95 or 0.99); if divergences persist, change the model "
-                "geometry (tighter priors on the between-cell spread, fewer free parameters, "
-                "or complete pooling).")
-    if name == "bfmi":
-        return (f"Low E-BFMI ({value:.2f} < {threshold}): the sampler moves poorly between "
-                "energy levels, typical of heavy tails or a hierarchical funnel. Try tighter "
-                "priors on the between-cell spread (cell_sd_scale), more tuning, or fewer "
-                "free parameters.")
-    return ""
-
-
-def compute_diagnostics(idata, *, var_names: Sequence[str] | None = None) -> dict[str, Any]:
-    """Check a posterior against :data:`DIAGNOSTIC_THRESHOLDS`.
-
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-        With ``posterior`` and ``sample_stats`` (``diverging``, ``energy``).
-    var_names : sequence of str, optional
-        Posterior variables to check (default: all).
-
-    Returns
-    -------
-    dict
-        ``{"verdict": "pass" | "fail", "checks": [{"name", "label", "value",
-        "threshold", "comparison", "passed", "advice"}], "thresholds": {...}}``.
-        ``value`` is the worst value over all variables (largest R-hat, smallest
-        ESS, number of divergences, smallest per-chain E-BFMI).
-    """
-    import arviz as az
-    import numpy as np
-
-    post = idata.posterior
-    if var_names is not None:
-        post = post[list(var_names)]
-    n_chains = int(post.sizes.get("chain", 1))
-    th = DIAGNOSTIC_THRESHOLDS
-    ess_min = th["ess_per_chain_min"] * n_chains
-
-    def worst(ds, fn) -> float:
-        vals = [np.asarray(ds[v].values, dtype=float).ravel() for v in ds.data_vars]
-        arr = np.concatenate(vals) if vals else np.array([np.nan])
-        arr = arr[np.isfinite(arr)]
-        return float(fn(arr)) if arr.size else float("nan")
-
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rhat = worst(az.rhat(post), np.max) if n_chains > 1 else float("nan")
-        ess_bulk = worst(az.ess(post, method="bulk"), np.min)
-        ess_tail = worst(az.ess(post, method="tail"), np.min)
-    stats = getattr(idata, "sample_stats", None)
-    div = float(stats["diverging"].sum()) if stats is not None and "diverging" in stats \
-        else float("nan")
-    try:
-        bfmi = float(np.min(az.bfmi(idata)))
-    except Exception:  # no energy in sample_stats
-        bfmi = float("nan")
-    checks = []
-    spec = (("r_hat", "R-hat (largest)", rhat, th["r_hat_max"], "<="),
-            ("ess_bulk", "bulk ESS (smallest)", ess_bulk, ess_min, ">="),
-            ("ess_tail", "tail ESS (smallest)", ess_tail, ess_min, ">="),
-            ("divergences", "divergent transitions", div, th["divergences_max"], "<="),
-            ("bfmi", "E-BFMI (smallest chain)", bfmi, th["bfmi_min"], ">="))
-    for name, label, value, threshold, cmp in spec:
-        passed = math.isfinite(value) and (value <= threshold if cmp == "<="
-                                           else value >= threshold)
-        checks.append({"name": name, "label": label, "value": value, "threshold": threshold,
-                       "comparison": cmp, "passed": bool(passed),
-                       "advice": "" if passed else _advice(name, value, threshold, n_chains)})
-    verdict = "pass" if all(c["passed"] for c in checks) else "fail"
-    return {"verdict": verdict, "checks": checks, "thresholds": dict(th),
-            "n_chains": n_chains}
-
-
 # ======================================================================================
 # Fit report
 # ======================================================================================
@@ -693,7 +595,9 @@ def _fit_data(doc: _Doc, ctx: dict[str, Any]) -> None:
     columns = ["cell", *varying, *obs]
     s.table([f"{c} ({unit_of(c, ctx['units'])})" if unit_of(c, ctx["units"]) else c
              for c in columns],
-            [[("" if _is_missing(r.get(c)) else str(r.get(c))) for c in columns] for r in rows],
+            [[("" if _is_missing(r.get(c)) else _fmt(r.get(c), 4)
+               if isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool)
+               else str(r.get(c))) for c in columns] for r in rows],
             id="data-table", details=f"Data table ({len(rows)} rows)", open=len(rows) <= 20)
     ctx["x_condition"] = varying[0] if varying else None
     _safe_figure(doc, s, "data", "The data, one colour per cell: each observable against the "
@@ -763,6 +667,43 @@ def _plot_data(ctx: dict[str, Any]):
     return fig
 
 
+def _model_inputs(s: _Section, model: Mapping[str, Any]) -> None:
+    """The table of every model input with its value and source (run.json "inputs")."""
+    inputs = [r for r in (model.get("inputs") or []) if isinstance(r, Mapping)]
+    if not inputs:
+        return
+    words = {"fitted": "fitted (posterior)", "data": "data (condition column)",
+             "fixed": "set in [fixed]", "default": "default (not set by you)"}
+
+    def value(r):
+        v = r.get("value")
+        if r.get("source") == "fitted":
+            return "see posterior"
+        if v is None:
+            return "none (see description)"
+        if isinstance(v, list):
+            return ", ".join(_fmt(x, 4) for x in v[:8]) + (" …" if len(v) > 8 else "")
+        return _fmt(v, 4)
+    s.heading("Every model input", id="inputs")
+    s.table(["input", "value", "unit", "source", "meaning"],
+            [[str(r.get("name")), value(r), str(r.get("unit") or ""),
+              words.get(str(r.get("source")), str(r.get("source"))),
+              str(r.get("description") or "")] for r in inputs],
+            id="inputs-table", row_keys=[str(r.get("name")) for r in inputs],
+            caption="Every input of the model, including those you did not set: they are "
+                    "recorded in run.json (model.inputs) and are part of the model the "
+                    "posterior is conditional on.")
+    by = {str(r.get("name")): r for r in inputs}
+    area = by.get("area_um2")
+    if "pump_density_per_um2" in by and by["pump_density_per_um2"].get("source") == "fitted" \
+            and area is not None and area.get("source") == "default":
+        s.alert("warn", "The fitted pump density is per µm² of membrane and scales inversely "
+                f"with the cell area, which you did not set (default {_fmt(area.get('value'), 4)} "
+                "µm²): the data determine the number of pumps (density × area); set area_um2 "
+                "in [fixed] to the measured capacitance-derived area to report a density.",
+                id="inputs-area-warning")
+
+
 def _fit_model(doc: _Doc, ctx: dict[str, Any]) -> None:
     s = doc.section("model", "Model, observables and priors")
     model, config = ctx["model"], ctx["config"]
@@ -805,21 +746,22 @@ def _fit_model(doc: _Doc, ctx: dict[str, Any]) -> None:
             id="observables-table",
             caption="scale 'log': log(y) ~ Normal(log(prediction), sigma), sigma in log units; "
                     "sigma 'estimate': HalfNormal prior, 'known': the dataset's SEM/SD.")
+    _model_inputs(s, model)
 
 
 def _fit_diagnostics(doc: _Doc, ctx: dict[str, Any]) -> None:
     s = doc.section("diagnostics", "Sampler diagnostics")
     diag = (ctx["info"].get("diagnostics") or {})
-    computed = compute_diagnostics(ctx["idata"])
     checks = diag.get("checks") if isinstance(diag.get("checks"), list) else None
     source = "recorded by the fit (run.json)"
-    if not checks:
-        checks, source = computed["checks"], "computed from posterior.nc"
-    verdict = diag.get("verdict") if checks is not computed["checks"] else computed["verdict"]
+    if not checks:  # the same checks the fit records, from the draws
+        diag = diagnose(ctx["idata"])
+        checks, source = diag["checks"], "computed from posterior.nc"
+    verdict = diag.get("verdict")
     if verdict not in ("pass", "fail"):
         verdict = "pass" if all(c.get("passed") for c in checks) else "fail"
     ctx["verdict"] = verdict
-    labels = {c["name"]: c["label"] for c in computed["checks"]}
+    labels = LABELS
     if verdict == "pass":
         s.alert("ok", "PASS: every check below is within its threshold; the posterior "
                       "summaries can be used.", id="diagnostics-verdict")
@@ -861,10 +803,28 @@ def _fit_diagnostics(doc: _Doc, ctx: dict[str, Any]) -> None:
                 return 0.0
         worst = sorted(summary.to_dict("records"), key=key)[:5]
         s.table(["variable", "r_hat", "ess_bulk", "ess_tail"],
-                [[r["variable"], r.get("r_hat", ""), r.get("ess_bulk", ""),
-                  r.get("ess_tail", "")] for r in worst],
+                [[r["variable"], *(_summary_cell(c, r.get(c, ""))
+                                   for c in ("r_hat", "ess_bulk", "ess_tail"))]
+                 for r in worst],
                 id="diagnostics-worst", caption="The five variables with the largest R-hat "
                                                 "(from summary.csv).")
+
+
+def _summary_cell(column: str, value: Any) -> str:
+    """A summary.csv value as printed: 4 significant digits for estimates and intervals,
+    2 for Monte Carlo errors, whole numbers for ESS, 3 decimals for R-hat (the CSV keeps
+    full precision)."""
+    if value in ("", None):
+        return ""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if column.startswith("ess"):
+        return "n/a" if math.isnan(v) else f"{v:.0f}"
+    if column == "r_hat":
+        return "n/a" if math.isnan(v) else f"{v:.3f}"
+    return _fmt(v, 2 if column.startswith("mcse") else 4)
 
 
 def _fit_summary(doc: _Doc, ctx: dict[str, Any]) -> None:
@@ -882,17 +842,17 @@ def _fit_summary(doc: _Doc, ctx: dict[str, Any]) -> None:
     cells = [r for r in records if r not in main]
     header = ["variable", "unit", *cols]
     s.table(header, [[r["variable"], r.get("unit", "") or unit_of(r["variable"]),
-                      *[r[c] for c in cols]] for r in main],
+                      *[_summary_cell(c, r[c]) for c in cols]] for r in main],
             id="summary-table", row_keys=[r["variable"] for r in main])
     if cells:
         s.table(header, [[r["variable"], r.get("unit", "") or unit_of(r["variable"]),
-                          *[r[c] for c in cols]] for r in cells],
+                          *[_summary_cell(c, r[c]) for c in cols]] for r in cells],
                 id="summary-table-cells", details=f"Per-cell variables ({len(cells)} rows)",
                 row_keys=[r["variable"] for r in cells])
 
 
 def _fit_traces(doc: _Doc, ctx: dict[str, Any]) -> None:
-    s = doc.section("rank-plots", "Rank plots")
+    s = doc.section("rank-plots", "Trace and rank plots")
     s.p("Rank plots (Vehtari et al. 2021): the draws of all chains are ranked together and each "
         "chain's ranks are histogrammed. Well-mixed chains give flat, overlapping histograms; "
         "a chain that is high or low in a region has not explored the same distribution.")
@@ -916,6 +876,22 @@ def _fit_traces(doc: _Doc, ctx: dict[str, Any]) -> None:
         return fig
     _safe_figure(doc, s, "rank", "Rank plots of the population parameters, the between-cell "
                  "spreads and the noise scales.", draw)
+
+    def trace():
+        import arviz as az
+        import numpy as np
+
+        axes = az.plot_trace(ctx["idata"], var_names=names, compact=True,
+                             figsize=(10, 1.6 * len(names) + 0.6))
+        fig = np.asarray(axes).ravel()[0].figure
+        for ax in np.asarray(axes).ravel():
+            ax.tick_params(labelsize=7)
+            ax.title.set_fontsize(8)
+        fig.tight_layout()
+        return fig
+    _safe_figure(doc, s, "trace", "Trace plots: each chain's draws in order (right) and their "
+                 "densities (left). Chains should overlap and look like stationary noise, with "
+                 "no trend, no stuck stretch and no chain apart.", trace)
 
 
 def _log_draws(post, name: str):
@@ -1109,14 +1085,15 @@ def _plot_prior_posterior(names, prior, post, units):
     return fig
 
 
-def _predictive(ctx: dict[str, Any], o: str):
-    """(rows of ``o``, draws[S, n], observed[n]) or None when they do not line up."""
+def _predictive(ctx: dict[str, Any], o: str, group: str = "posterior_predictive"):
+    """(rows of ``o``, draws[S, n], observed[n]) of the predictive ``group``, or None
+    when they do not line up."""
     import numpy as np
 
     idata = ctx["idata"]
-    if not hasattr(idata, "posterior_predictive") or f"{o}_obs" not in idata.posterior_predictive:
+    if not hasattr(idata, group) or f"{o}_obs" not in getattr(idata, group):
         return None
-    pp = np.asarray(idata.posterior_predictive[f"{o}_obs"].values, dtype=float)
+    pp = np.asarray(getattr(idata, group)[f"{o}_obs"].values, dtype=float)
     pp = pp.reshape(pp.shape[0] * pp.shape[1], -1)
     if hasattr(idata, "observed_data") and f"{o}_obs" in idata.observed_data:
         y = np.asarray(idata.observed_data[f"{o}_obs"].values, dtype=float).ravel()
@@ -1166,6 +1143,126 @@ def _fit_predictive(doc: _Doc, ctx: dict[str, Any]) -> None:
                 id="ppc-coverage-table")
 
 
+def _fit_prior_predictive(doc: _Doc, ctx: dict[str, Any]) -> None:
+    import numpy as np
+
+    s = doc.section("prior-predictive", "Prior predictive check")
+    s.p("Data simulated from the priors alone, before seeing the observations (Gabry et al. "
+        "2019; Gelman et al. 2020). The priors should allow every observation (most points "
+        "inside the 94% prior predictive interval) without being so wide that they predict "
+        "impossible values; prior draws without a physical steady state predict nothing.")
+    rows_cov = []
+    for o in ctx["observables"]:
+        got = _predictive(ctx, o, "prior_predictive")
+        if got is None:
+            s.alert("warn", f"no prior predictive draws for {o} (posterior.nc has no "
+                            "prior_predictive group for it).")
+            continue
+        rows, pp, y = got
+        ok = np.isfinite(pp).all(axis=1)
+        if not ok.any():
+            s.alert("warn", f"no prior draw of {o} has a physical steady state.")
+            continue
+        lo, hi = np.quantile(pp[ok], [0.03, 0.97], axis=0)
+        inside = (y >= lo) & (y <= hi)
+        rows_cov.append([o, str(int(inside.sum())), str(y.size),
+                         f"{100 * inside.mean():.0f}%", _fmt(np.min(pp[ok]), 4),
+                         _fmt(np.max(pp[ok]), 4), str(int((~ok).sum()))])
+        _safe_figure(doc, s, f"prior_pc_{o}",
+                     f"{o}: 94% prior predictive interval (bar), median (dot) and observation "
+                     "(red cross), per cell and condition.",
+                     lambda o=o, rows=rows, pp=pp[ok], y=y: _plot_ppc_interval(
+                         ctx, o, rows, pp, y, label="94% prior predictive"))
+    if rows_cov:
+        s.table(["observable", "inside 94% interval", "observations", "coverage",
+                 "smallest draw", "largest draw", "draws without steady state"], rows_cov,
+                id="prior-pc-table")
+
+
+def _psens_values(ds) -> dict[str, float]:
+    """Flattened ``{label: value}`` of an az.psens Dataset (one label per element)."""
+    import numpy as np
+
+    out = {}
+    for name, da in ds.data_vars.items():
+        vals = np.asarray(da.values, dtype=float)
+        if vals.ndim == 0:
+            out[str(name)] = float(vals)
+            continue
+        dims = da.dims
+        for idx in np.ndindex(vals.shape):
+            lab = ",".join(str(da.coords[d].values[i]) if d in da.coords else str(i)
+                           for d, i in zip(dims, idx, strict=True))
+            out[f"{name}[{lab}]"] = float(vals[idx])
+    return out
+
+
+#: Power-scaling sensitivity threshold (Kallioinen et al. 2023, priorsense; az.psens).
+PSENS_THRESHOLD = 0.05
+
+
+def psens_reading(prior: float, likelihood: float, threshold: float = PSENS_THRESHOLD) -> str:
+    """Plain-words diagnosis of a power-scaling sensitivity pair (Kallioinen et al. 2023):
+    prior and likelihood both sensitive is a prior–data conflict; prior sensitive only, a
+    prior that dominates a weak likelihood; neither, a weak likelihood; likelihood only,
+    the data decide (no concern)."""
+    p, lik = prior >= threshold, likelihood >= threshold
+    if p and lik:
+        return "prior-data conflict: prior and data pull this in different directions"
+    if p:
+        return "prior-dominated: the prior, not the data, sets this"
+    if not lik:
+        return "weak likelihood: the data say little about this"
+    return "data-dominated: no concern"
+
+
+def _fit_prior_sensitivity(doc: _Doc, ctx: dict[str, Any]) -> None:
+    s = doc.section("prior-sensitivity", "Prior sensitivity (power scaling)")
+    s.p("How much the posterior moves when the prior or the likelihood is raised to a power "
+        "near 1 (power-scaling sensitivity, Kallioinen et al. 2023, computed by az.psens from "
+        "the stored log prior and pointwise log likelihood without refitting). Values of "
+        f"{PSENS_THRESHOLD} or more mean sensitive. The priors scaled are the top-level "
+        "ones; the population model of a hierarchy is not a prior.")
+    idata = ctx["idata"]
+    missing = [g for g in ("log_prior", "log_likelihood") if not hasattr(idata, g)]
+    if missing:
+        s.alert("warn", f"posterior.nc has no {' or '.join(missing)} group: prior sensitivity "
+                        "was not computed (refit with this version of iongrad).",
+                id="psens-missing")
+        return
+    import arviz as az
+    import numpy as np
+
+    post = idata.posterior
+    names = [v for v in (*ctx["params"], *[str(x) for x in post.data_vars
+                                           if str(x).startswith("sigma_")
+                                           or str(x).endswith("_cell_sd_log")]) if v in post]
+    names = list(dict.fromkeys(names))
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pri = _psens_values(az.psens(idata, component="prior", var_names=names))
+            lik = _psens_values(az.psens(idata, component="likelihood", var_names=names))
+    except Exception as exc:  # a report never fails on a diagnostic it cannot compute
+        s.alert("warn", f"power-scaling sensitivity failed: {type(exc).__name__}: {exc}",
+                id="psens-failed")
+        return
+    rows, flagged = [], []
+    for label, pv in pri.items():
+        lv = lik.get(label, float("nan"))
+        reading = psens_reading(pv, lv)
+        if not reading.startswith("data-dominated"):
+            flagged.append(f"{label}: {reading}")
+        rows.append([label, _fmt(pv, 3), _fmt(lv, 3), reading])
+    s.table(["variable", "prior sensitivity", "likelihood sensitivity", "reading"], rows,
+            id="psens-table", row_keys=list(pri))
+    if flagged:
+        s.alert("warn", "Flagged: " + "; ".join(flagged) + ". Report these with their prior, "
+                "or refit with a prior you can defend and compare.", id="psens-flagged")
+    else:
+        s.alert("ok", "Every variable is set by the data, not by its prior.", id="psens-flagged")
+
+
 def _plot_ppc_curve(ctx, o, xc, rows, pp, y):
     import numpy as np
 
@@ -1199,7 +1296,7 @@ def _plot_ppc_curve(ctx, o, xc, rows, pp, y):
     return fig
 
 
-def _plot_ppc_interval(ctx, o, rows, pp, y):
+def _plot_ppc_interval(ctx, o, rows, pp, y, label="94% predictive"):
     import numpy as np
 
     plt = _pyplot()
@@ -1207,15 +1304,19 @@ def _plot_ppc_interval(ctx, o, rows, pp, y):
     labels = [" ".join([str(r.get("cell", ""))] + [f"{r.get(c)}" for c in conds]) for r in rows]
     lo, med, hi = np.quantile(pp, [0.03, 0.5, 0.97], axis=0)
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(rows) + 1.5), 3.2))
-    ax.vlines(x, lo, hi, color="#4c72b0", lw=4, alpha=0.5, label="94% predictive")
+    many = len(rows) > 40  # too many rows to label: observations in data order
+    fig, ax = plt.subplots(figsize=(10.0 if many else max(4.0, 0.45 * len(rows) + 1.5), 3.2))
+    ax.vlines(x, lo, hi, color="#4c72b0", lw=4, alpha=0.5, label=label)
     ax.plot(x, med, "o", color="#4c72b0", ms=4)
     ax.plot(x, y, "x", color="#c44e52", ms=7, mew=2, label="observed")
-    ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+    if many:
+        ax.set_xlabel("observation (data order)")
+    else:
+        ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
     if o in ("o2_per_s", "atp_per_s", "r_in_MOhm") and (lo > 0).all():
         ax.set_yscale("log")
     ax.set_ylabel(f"{o} ({unit_of(o, ctx['units'])})")
-    if conds:
+    if conds and not many:
         ax.set_xlabel("cell " + " ".join(conds))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
@@ -1456,6 +1557,7 @@ def _rundown_model(doc: _Doc, ctx: dict[str, Any]) -> None:
     s.table(["observable", "unit", "likelihood"],
             [[o, unit_of(o, ctx["units"]), "Normal(trajectory at the time, sigma_" + o
               + "), sigma ~ HalfNormal"] for o in ctx["observables"]], id="observables-table")
+    _model_inputs(s, model)
 
 
 def _rundown_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
@@ -1553,6 +1655,69 @@ def _plot_rundown_bands(ctx: dict[str, Any], bands):
     return fig
 
 
+#: Reporting items of the Bayesian analysis reporting guidelines (BARG; Kruschke 2021,
+#: Nat Hum Behav 5:1282) and the Bayesian workflow (Gelman et al. 2020), each with the
+#: report sections (ids) that meet it, or the reason it does not apply.
+BARG_ITEMS: tuple[tuple[str, str, tuple[str, ...] | str], ...] = (
+    ("BARG 1", "Explain the model: likelihood, parameters and their meaning",
+     ("model", "observables")),
+    ("BARG 1", "Every model input, including those not set by the user", ("inputs",)),
+    ("BARG 1", "Priors stated and justified (source of each)", ("priors",)),
+    ("BARG 1 · Gelman 2020 §2.4", "Prior predictive check", ("prior-predictive",)),
+    ("BARG 2", "Software and versions; sampler settings; random seed",
+     ("versions", "run-metadata")),
+    ("BARG 2", "MCMC convergence: R-hat, bulk and tail ESS of every variable",
+     ("diagnostics", "posterior-summary")),
+    ("BARG 2", "Divergent transitions and E-BFMI", ("diagnostics",)),
+    ("BARG 2", "Trace and rank plots", ("rank-plots",)),
+    ("BARG 3", "Posterior: central tendency and 94% credible interval of every parameter",
+     ("posterior-summary",)),
+    ("BARG 3", "Derived quantities with credible intervals", ("derived",)),
+    ("BARG 3 · Gelman 2020 §6.1", "Posterior predictive checks", ("posterior-predictive",)),
+    ("BARG 3", "What the data identified (prior vs posterior, correlations)",
+     ("prior-posterior", "identifiability")),
+    ("BARG 4", "Sensitivity of the results to the prior (power scaling)",
+     ("prior-sensitivity",)),
+    ("BARG 5", "Decisions (Bayes factors, ROPE)",
+     "not applicable: the fit estimates parameters and tests no hypothesis; compare "
+     "models with `iongrad compare` (PSIS-LOO)"),
+    ("BARG 6", "Data provenance and the exact configuration, to reproduce the run",
+     ("provenance", "config")),
+)
+
+
+def _barg_checklist(doc: _Doc) -> _Section:
+    """The reporting checklist of ``doc``: for each item, links to the sections that meet
+    it (present in this document) or the reason it does not apply."""
+    present: set[str] = set()
+    warned: set[str] = set()
+    for sec in doc.sections:
+        present.add(sec.id)
+        for b in sec.blocks:
+            if b.get("id"):
+                present.add(str(b["id"]))
+            if b.get("kind") == "alert" and b.get("level") == "warn" \
+                    and str(b.get("id") or "").startswith("psens-"):
+                warned.add(sec.id)
+    s = _Section("reporting-checklist", "Reporting checklist (BARG)")
+    s.p("Where this report meets each item of the Bayesian analysis reporting guidelines "
+        "(Kruschke 2021, Nature Human Behaviour 5:1282) and of the Bayesian workflow "
+        "(Gelman et al. 2020).")
+    rows = []
+    for ref, item, where in BARG_ITEMS:
+        if isinstance(where, str):
+            rows.append([ref, item, where, {"text": "n/a", "status": "pass"}])
+            continue
+        found = [w for w in where if w in present]
+        met = len(found) == len(where) and not (set(found) & warned)
+        rows.append([ref, item,
+                     ", ".join(f"#{w}" for w in where),
+                     {"text": "met" if met else "missing", "status": "pass" if met
+                      else "fail"}])
+    s.table(["guideline", "item", "sections", "status"], rows, id="checklist-table")
+    return s
+
+
 def _fit_doc(run_dir: Path, run_folder: str, *, progress: bool = False) -> _Doc:
     ctx = _fit_context(run_dir)
     ds = (ctx["info"].get("dataset") or {}).get("name", "")
@@ -1574,11 +1739,13 @@ def _fit_doc(run_dir: Path, run_folder: str, *, progress: bool = False) -> _Doc:
     _fit_metadata(doc, ctx, run_folder)
     from tqdm import tqdm  # here: the CLI imports this module to build its parser
 
-    sections = (*sections, _fit_prior_posterior, _fit_pairs, _fit_traces)
+    sections = (*sections, _fit_prior_predictive, _fit_prior_posterior,
+                _fit_prior_sensitivity, _fit_pairs, _fit_traces)
     with tqdm(sections, desc="report", unit="section", disable=not progress,
               file=sys.stderr, leave=False) as bar:
         for section in bar:
             section(doc, ctx)
+    doc.sections.insert(1, _barg_checklist(doc))
     passed = ctx.get("verdict") == "pass"
     doc.verdict = {"level": "ok" if passed else "fail",
                    "text": "Diagnostics: PASS" if passed else
@@ -1630,9 +1797,15 @@ def _sens_doc(run_dir: Path, run_folder: str) -> _Doc:
                 id="versions-table")
     s.pre(json.dumps(cfg, indent=2, sort_keys=True, default=str),
           details="Resolved configuration")
+    fc = cfg.get("fit_context") or {}
+    from iongrad.workflows.sensitivity import fit_context_notes
+
+    fc_notes = set(fit_context_notes(fc)) if fc else set()
     for note in info.get("notes") or []:
-        if note != outcome.get("message"):
+        if note != outcome.get("message") and note not in fc_notes:
             s.alert("info", str(note))
+    if fc:
+        _sens_fit_context(doc, fc)
 
     s = doc.section("inputs", "Inputs")
     rows = []
@@ -1757,6 +1930,35 @@ def _sens_doc(run_dir: Path, run_folder: str) -> _Doc:
                       str(h.get("note") or h.get("reason") or "")])
     s.table(["output", "status", "method", "design", "note"], hrows, id="handling-table")
     return doc
+
+
+def _sens_fit_context(doc: _Doc, fc: Mapping[str, Any]) -> None:
+    """What the run kept of the fit whose posterior it samples, and what it changed."""
+    s = doc.section("fit-context", "The fit this analysis builds on")
+    verdict = fc.get("fit_verdict")
+    s.kv([("fit run folder", str(fc.get("run_dir", ""))),
+          ("fit membrane model", str(fc.get("fit_composition") or "")),
+          ("fit diagnostics", "PASS" if verdict == "pass" else "FAIL" if verdict == "fail"
+           else "not recorded")], id="fit-context-summary")
+    if verdict == "fail":
+        s.alert("fail", "The fit FAILED its sampler diagnostics ("
+                + ", ".join(map(str, fc.get("fit_failed_checks") or [])) + "): its draws may "
+                "not represent the posterior, and neither may these indices.",
+                id="fit-context-verdict")
+    for w in fc.get("fit_identifiability_warnings") or []:
+        s.alert("warn", f"From the fit: {w}")
+    rows = [[k, _fmt(v, 4), unit_of(k), "kept from the fit"]
+            for k, v in (fc.get("inherited") or {}).items()]
+    rows += [[o["name"], _fmt(o["fit_value"], 4), unit_of(o["name"]),
+              "varied here" if o["now"] == "varied" else f"fixed here to {_fmt(o['now'], 4)}"]
+             for o in fc.get("overridden") or []]
+    if rows:
+        s.table(["parameter", "value in the fit", "unit", "in this analysis"], rows,
+                id="fit-context-table",
+                caption="Values the fit held fixed or evaluated at (its [fixed] values and "
+                        "reference condition): kept unless this config fixes or varies them.")
+    for w in fc.get("warnings") or []:
+        s.alert("warn", f"Warning: {w}.")
 
 
 def _as_float(value: Any) -> float:

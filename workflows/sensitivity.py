@@ -55,7 +55,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +194,98 @@ def _resolve_posterior(spec: PosteriorSection, base_dir: Path, model) -> list[di
     return out
 
 
+def _fit_context(inputs: list[dict], model, user_fixed: Mapping[str, float]) -> dict | None:
+    """What a sensitivity run over a fit's posterior keeps of the fit.
+
+    The posterior is conditional on the values the fit held fixed and on the condition
+    where it evaluated its derived quantities (run.json ``derived.reference``: its
+    ``[fixed]``, the data's reference bath and the reference condition) and on the
+    defaults it used (run.json ``model.inputs``). Those values are inherited as fixed
+    values unless the config fixes or varies the parameter
+    itself; varying one the fit held fixed is allowed (a what-if) but warned about.
+    Returns None when the posterior file is not in a fit's run folder.
+    """
+    post = [i for i in inputs if i["source"] == "posterior"]
+    run_json = Path(post[0]["path"]).parent / "run.json"
+    try:
+        info = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("kind") != "fit":
+        return None
+    fm = info.get("model") or {}
+    # every input the fit did not estimate (model.inputs: its [fixed] values and the
+    # defaults it used), at the condition of its derived quantities (derived.reference)
+    held = {r["name"]: r["value"] for r in fm.get("inputs") or []
+            if isinstance(r, dict) and r.get("source") in ("fixed", "default")
+            and isinstance(r.get("value"), int | float)}
+    held.update(fm.get("fixed") or {})
+    ref = (info.get("derived") or {}).get("reference")
+    if isinstance(ref, dict):
+        held.update(ref)
+    fitted = set(fm.get("parameters") or [])
+    varied = {i["name"] for i in inputs}
+    inherited, overridden, warnings_ = {}, [], []
+    for name, value in sorted(held.items()):
+        if name in fitted or not isinstance(value, int | float):
+            continue
+        if name not in model.parameter_names:
+            continue  # a condition of the fit's model that this model does not take
+        if name in varied:
+            spec = next(i for i in inputs if i["name"] == name)
+            overridden.append({"name": name, "fit_value": float(value), "now": "varied"})
+            if spec["source"] != "posterior":
+                lo, hi = (spec.get("bounds") or [None, None])[:2]
+                span = f" over {lo:g}–{hi:g}" if lo is not None and hi is not None else ""
+                warnings_.append(
+                    f"inputs.{name} varies {name}{span} {model.parameter(name).unit}, but the "
+                    f"fit held it at {float(value):g}: the posterior draws are conditional on "
+                    f"{name} = {float(value):g}, so these indices mix the fitted uncertainty "
+                    f"with a what-if over {name} the data never constrained")
+        elif name in user_fixed:
+            if float(user_fixed[name]) != float(value):
+                overridden.append({"name": name, "fit_value": float(value),
+                                   "now": float(user_fixed[name])})
+                warnings_.append(
+                    f"fixed.{name} = {float(user_fixed[name]):g} differs from the fit's "
+                    f"{float(value):g}: the posterior was fitted at {name} = {float(value):g}")
+        else:
+            inherited[name] = float(value)
+    fit_params = [i["variable"] for i in post]
+    for name in sorted(fitted - set(fit_params)):
+        if name in model.parameter_names and name not in varied and name not in user_fixed:
+            warnings_.append(
+                f"the fit also estimated {name}, which [posterior].variables does not list: "
+                "it takes this model's default instead of its posterior")
+    ident = (info.get("identifiability") or {}).get("warnings") or []
+    diag = info.get("diagnostics") or {}
+    return {"run_dir": str(run_json.parent), "inherited": inherited,
+            "overridden": overridden, "warnings": warnings_,
+            "fit_verdict": diag.get("verdict"),
+            "fit_failed_checks": [c.get("label") or c.get("name")
+                                  for c in diag.get("checks") or []
+                                  if isinstance(c, dict) and not c.get("passed")],
+            "fit_identifiability_warnings": [str(w) for w in ident],
+            "fit_composition": (fm.get("composition") or {}).get("name")}
+
+
+def fit_context_notes(fc: Mapping[str, Any]) -> list[str]:
+    """Plain-words notes of a run's fit context (:func:`_fit_context`): the fit's
+    verdict and identifiability warnings, the values inherited and the warnings."""
+    notes = []
+    if fc.get("fit_verdict") == "fail":
+        notes.append("The fit whose posterior this run samples FAILED its sampler diagnostics ("
+                     + ", ".join(map(str, fc.get("fit_failed_checks") or [])) + "): its "
+                     "draws may not represent the posterior, and neither may these indices.")
+    for w in fc.get("fit_identifiability_warnings") or []:
+        notes.append(f"From the fit: {w}")
+    if fc.get("inherited"):
+        notes.append("Kept from the fit (its fixed values and reference condition): "
+                     + ", ".join(f"{k} = {v:g}" for k, v in fc["inherited"].items()) + ".")
+    notes += [f"Warning: {w}." for w in fc.get("warnings") or []]
+    return notes
+
+
 def _domain(name: str, param) -> str:
     if name in QUANTITIES:
         return QUANTITIES[name].domain_text()
@@ -233,8 +325,13 @@ def _resolve(raw: dict, base_dir: Path) -> dict:
     model = cfg.entry()
     numeric = [o for o in model.output_names if o != "feasible"]
     inputs = [_resolve_input(name, spec, model) for name, spec in cfg.inputs.items()]
+    fit_context = None
+    fixed = {k: float(v) for k, v in cfg.fixed.items()}
     if cfg.posterior is not None:
         inputs += _resolve_posterior(cfg.posterior, base_dir, model)
+        fit_context = _fit_context(inputs, model, fixed)
+        if fit_context is not None:
+            fixed = {**fit_context["inherited"], **fixed}
     if not inputs:
         raise ConfigError("config: no inputs; add [inputs.<parameter>] tables or [posterior]")
     target = sec.target_ci_halfwidth
@@ -262,8 +359,9 @@ def _resolve(raw: dict, base_dir: Path) -> dict:
         "num_levels": sec.num_levels,
         "efast_m": sec.efast_m,
         "pawn_slices": sec.pawn_slices,
-        "fixed": {k: float(v) for k, v in cfg.fixed.items()},
+        "fixed": fixed,
         "inputs": inputs,
+        **({"fit_context": fit_context} if fit_context is not None else {}),
         **({"joint": {"n": int(cfg.posterior.joint_n)}}
            if cfg.posterior is not None and cfg.posterior.joint else {}),
     }
@@ -1017,6 +1115,9 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
             "Depecker 2020) and rank-based S1 (Gamboa, Klein & Lagnoux 2018); intervals are "
             "bootstrap percentiles over the draws.")
         notes += _joint_notes(res["rows"], joint["rows"])
+    fc = resolved.get("fit_context")
+    if fc:
+        notes += fit_context_notes(fc)
     if res["failures"]["n_infeasible"]:
         notes.append(
             f"{res['failures']['n_infeasible']} of {res['failures']['n_samples']} samples of "

@@ -201,9 +201,21 @@ def test_fit_report_summary_numbers_equal_summary_csv(fit_run, fit_report):
     assert set(shown) == set(expected)
     numeric = [c for c in header[1:] if c != "unit"]
     assert {"mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk", "ess_tail"} <= set(numeric)
+    # printed to 4 significant digits (MCSE 2; R-hat 3 decimals; ESS whole numbers), so
+    # a table never shows 45320400.0: the shown number is the CSV's, rounded
     for var, row in expected.items():
         for col in numeric:
-            assert float(shown[var][col]) == float(row[col]), (var, col)
+            got, want = float(shown[var][col]), float(row[col])
+            digits = re.sub(r"e.*$", "", shown[var][col]).replace("-", "").replace(".", "")
+            if col.startswith("ess"):
+                assert got == round(want) and "." not in shown[var][col], (var, col)
+            elif col == "r_hat":
+                assert abs(got - want) <= 5e-4 + 1e-12, (var, col)
+            else:
+                sig = 2 if col.startswith("mcse") else 4
+                assert len(digits.lstrip("0")) <= sig or got == round(want), (var, col)
+                assert got == pytest.approx(want, rel=0.5 * 10 ** (1 - sig), abs=1e-300), \
+                    (var, col, shown[var][col], row[col])
         assert html.unescape(shown[var]["unit"]) == row["unit"] or row["unit"] == ""
 
 
@@ -567,3 +579,205 @@ def test_fit_report_renders_in_chromium(fit_report, tmp_path):
     with Image.open(io.BytesIO(png)) as im:
         colours = im.convert("L").getextrema()
     assert colours[0] < colours[1], "blank screenshot"
+
+
+#: Paper sizes (inches) and their size in PDF points.
+PAPERS = {"A4": ((8.27, 11.69), (595, 842)), "Letter": ((8.5, 11.0), (612, 792))}
+
+
+def test_fit_report_prints_whole_on_a4_and_letter(fit_run, fit_report, tmp_path):
+    """Printed to PDF (Chromium's print, as a user's browser would), the fit report keeps
+    every table within the page width, expands every collapsed section and shows the
+    text of every table row and of the resolved configuration."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"Chromium is not installed ({CHROMIUM} missing; Debian package "
+                    "'chromium'): the printed report was not checked")
+    pypdf = pytest.importorskip("pypdf")
+    import io
+
+    html_path = fit_report[0].resolve()
+    parsed = _parse(html_path)
+    text_html = html_path.read_text(encoding="utf-8")
+    assert "<details" in text_html, "the report has collapsed sections to check"
+    margin_in = 12 / 25.4  # @page margin
+    dt = _DevTools(tmp_path / "chromium-profile")
+    try:
+        target = dt.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = dt.send("Target.attachToTarget", {"targetId": target,
+                                                    "flatten": True})["sessionId"]
+        dt.send("Page.enable", session=session)
+        dt.send("Page.navigate", {"url": html_path.as_uri()}, session=session)
+        dt.wait_for("Page.loadEventFired")
+        pdfs, overflow = {}, {}
+        for paper, ((w_in, h_in), _) in PAPERS.items():
+            # the layout at this paper's printable width, in print media
+            dt.send("Emulation.setEmulatedMedia", {"media": "print"}, session=session)
+            dt.send("Emulation.setDeviceMetricsOverride",
+                    {"width": round((w_in - 2 * margin_in) * 96), "height": 1000,
+                     "deviceScaleFactor": 1, "mobile": False}, session=session)
+            probe = ("JSON.stringify(Array.from(document.querySelectorAll("
+                     "'table, figure img, pre')).filter(e => e.getBoundingClientRect().right "
+                     "> document.documentElement.clientWidth + 1 || e.scrollWidth > "
+                     "e.clientWidth + 1).map(e => e.id || e.tagName))")
+            res = dt.send("Runtime.evaluate", {"expression": probe, "returnByValue": True},
+                          session=session)
+            overflow[paper] = json.loads(res["result"]["value"])
+            pdf = dt.send("Page.printToPDF", {"paperWidth": w_in, "paperHeight": h_in,
+                                              "printBackground": True,
+                                              "preferCSSPageSize": False},
+                          session=session, timeout=120)
+            pdfs[paper] = base64.b64decode(pdf["data"])
+    finally:
+        dt.close()
+    rows_needed = [row[0] for tid in ("summary-table-cells", "data-table", "inputs-table")
+                   for row in parsed.tables[tid][1:]]
+    config = json.loads((fit_run / "config.resolved.json").read_text())
+    for paper, data in pdfs.items():
+        assert overflow[paper] == [], f"{paper}: wider than the page: {overflow[paper]}"
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        assert len(reader.pages) > 3
+        box = reader.pages[0].mediabox
+        size = (float(box.width), float(box.height))
+        assert size == pytest.approx(PAPERS[paper][1], abs=1.5), (paper, size)
+        flat = re.sub(r"\s+", "", "".join(p.extract_text() for p in reader.pages))
+        # collapsed sections are expanded: the per-cell variables, the data table
+        # (40 rows, collapsed on screen) and the resolved configuration
+        missing = [r for r in rows_needed if re.sub(r"\s+", "", html.unescape(r)) not in flat]
+        assert not missing, f"{paper}: table rows not printed: {missing[:5]}"
+        assert '"target_accept":' in flat and f'"seed":{config["sampler"]["seed"]}' in flat
+        assert "Reportingchecklist(BARG)" in flat
+
+
+def test_every_model_input_is_recorded_with_its_source(fit_run, fit_report):
+    """run.json lists every input of the model, also those the user did not set, with
+    the value the likelihood used; the report shows them all."""
+    import tomllib
+
+    from iongrad.models import quantities
+    from iongrad.models.membrane import composition
+
+    info = json.loads((fit_run / "run.json").read_text())
+    inputs = {r["name"]: r for r in info["model"]["inputs"]}
+    membrane = composition("pump_leak")
+    assert list(inputs) == list(membrane.parameters)
+    raw = tomllib.loads(resources.files("iongrad.workflows").joinpath(
+        "examples/fit_vrest_ko.toml").read_text(encoding="utf-8"))
+    for name, rec in inputs.items():
+        assert rec["unit"] == quantities.unit_of(name)
+        if name in raw["fit"]["parameters"]:
+            assert rec["source"] == "fitted" and rec["value"] is None
+        elif name == "k_o_mM":  # the condition the data vary
+            assert rec["source"] == "data" and rec["value"] == [2.0, 4.0, 8.0, 16.0, 32.0]
+        elif name in raw["fixed"]:
+            assert rec["source"] == "fixed" and rec["value"] == raw["fixed"][name]
+        elif rec["source"] == "default":
+            assert rec["value"] == pytest.approx(membrane.defaults()[name], rel=1e-15)
+    # the hidden ones the old report left out are there, from the registry
+    for name in ("area_um2", "volume_pL", "turnover_max_per_s", "a_i_mM"):
+        assert inputs[name]["source"] == "default"
+    parsed = _parse(fit_report[0])
+    shown = [r[0] for r in parsed.tables["inputs-table"][1:]]
+    assert shown == list(inputs)
+    # the fitted density per µm² is relative to the unset default area: said in words
+    assert "inputs-area-warning" in parsed.ids
+
+
+def test_checklist_links_every_item_to_a_section(fit_report):
+    parsed = _parse(fit_report[0])
+    rows = parsed.tables["checklist-table"][1:]
+    assert len(rows) >= 14
+    for _ref, item, where, status in rows:
+        if status == "n/a":
+            continue
+        for anchor in re.findall(r"#([a-z-]+)", where):
+            assert anchor in parsed.ids, (item, anchor)
+        assert status in ("met", "missing")
+    by_item = {r[1]: r[3] for r in rows}
+    assert by_item["Prior predictive check"] == "met"
+    assert by_item["Trace and rank plots"] == "met"
+    # every section the checklist names is in the printed table of contents
+    assert {"prior-predictive", "prior-sensitivity", "reporting-checklist"} <= parsed.ids
+
+
+def test_prior_predictive_covers_the_data(fit_run, fit_report):
+    """The prior predictive table counts observations inside the central 94% interval
+    of the prior predictive draws, recomputed here from posterior.nc."""
+    import arviz as az
+    import numpy as np
+
+    parsed = _parse(fit_report[0])
+    table = {r[0]: r for r in parsed.tables["prior-pc-table"][1:]}
+    idata = az.from_netcdf(fit_run / "posterior.nc")
+    for o, row in table.items():
+        pp = np.asarray(idata.prior_predictive[f"{o}_obs"].values, dtype=float)
+        pp = pp.reshape(-1, pp.shape[-1])
+        ok = np.isfinite(pp).all(axis=1)
+        lo, hi = np.quantile(pp[ok], [0.03, 0.97], axis=0)
+        y = np.asarray(idata.observed_data[f"{o}_obs"].values, dtype=float)
+        assert int(row[1]) == int(((y >= lo) & (y <= hi)).sum())
+        assert int(row[2]) == y.size and int(row[6]) == int((~ok).sum())
+
+
+@pytest.mark.parametrize(("prior", "lik", "word"), [
+    (0.10, 0.10, "prior-data conflict"), (0.10, 0.01, "prior-dominated"),
+    (0.01, 0.01, "weak likelihood"), (0.01, 0.10, "data-dominated"),
+    (0.05, 0.049, "prior-dominated")])
+def test_psens_reading(prior, lik, word):
+    from iongrad.workflows.report import psens_reading
+
+    assert psens_reading(prior, lik).startswith(word)
+
+
+def test_sensitivity_over_a_fit_keeps_its_context(fit_run, tmp_path):
+    """A [posterior] sensitivity run keeps the fit's fixed values and reference condition,
+    warns where it varies or changes one the fit held, carries the fit's failed verdict,
+    and evaluates the model at the inherited values (checked against the solver)."""
+    import numpy as np
+    import xarray as xr
+
+    from iongrad.models.membrane import composition
+    from iongrad.models.steady_state import steady_state_of
+    from iongrad.workflows.sensitivity import resolve_config, run_config
+
+    raw = {"sensitivity": {"model": "pump_leak", "method": "sobol", "n": 16, "seed": 3,
+                           "outputs": ["atp_per_s", "v_rest_mV"], "second_order": False},
+           "fixed": {"cl_o_mM": 110.0},
+           "posterior": {"path": str(fit_run / "posterior.nc"), "joint": False,
+                         "variables": ["g_na_nS", "g_k_nS", "pump_density_per_um2"]},
+           "inputs": {"k_na_mM": {"bounds": [8.0, 33.0]}}}
+    resolved = resolve_config(raw, tmp_path)
+    fc = resolved["fit_context"]
+    fit_info = json.loads((fit_run / "run.json").read_text())
+    held = {r["name"]: r["value"] for r in fit_info["model"]["inputs"]
+            if r["source"] in ("fixed", "default")}
+    held.update(fit_info["derived"]["reference"])
+    # kept: every value the fit used and did not estimate, at its reference condition,
+    # except what this config varies or fixes
+    assert fc["inherited"] == {k: v for k, v in held.items()
+                               if k not in ("k_na_mM", "cl_o_mM")}
+    assert fc["inherited"]["k_o_mM"] == 4.0 and fc["inherited"]["area_um2"] > 0
+    assert resolved["fixed"] == {**fc["inherited"], "cl_o_mM": 110.0}
+    assert {o["name"]: o["now"] for o in fc["overridden"]} == {"k_na_mM": "varied",
+                                                               "cl_o_mM": 110.0}
+    assert any(w.startswith("inputs.k_na_mM varies k_na_mM over 8–33 mM, but the fit held "
+                            "it at 12") for w in fc["warnings"])
+    assert any(w.startswith("fixed.cl_o_mM = 110 differs from the fit's 123")
+               for w in fc["warnings"])
+    assert fc["fit_verdict"] == "fail" and fc["fit_failed_checks"]
+    out = tmp_path / "run"
+    run_config(resolved, out)
+    info = json.loads((out / "run.json").read_text())
+    assert any("FAILED its sampler diagnostics" in n for n in info["notes"])
+    # the model was evaluated at the inherited values: re-solve a few rows directly
+    ds = xr.open_dataset(out / "samples.nc")
+    names = ["g_na_nS", "g_k_nS", "pump_density_per_um2", "k_na_mM"]
+    rows = slice(0, 6)
+    params = {n: ds[n].values[rows] for n in names}
+    direct = steady_state_of(composition("pump_leak"), **resolved["fixed"], **params)
+    np.testing.assert_allclose(ds["atp_per_s"].values[rows], direct["atp_per_s"], rtol=1e-10)
+    ds.close()
+    html_path, _ = write_report(out)
+    parsed = _parse(html_path)
+    assert {"fit-context", "fit-context-table", "fit-context-verdict"} <= parsed.ids
+    kept = {r[0]: r[3] for r in parsed.tables["fit-context-table"][1:]}
+    assert kept["g_cl_nS"] == "kept from the fit" and kept["k_na_mM"] == "varied here"
