@@ -12,6 +12,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 import zipfile
 from importlib.metadata import version
@@ -339,8 +340,10 @@ def test_every_option_of_every_command_has_help():
 # the examples of the API's docstrings run
 # --------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_api_docstring_examples_run():
+def test_api_docstring_examples_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the runs without out=
     res = doctest.testmod(api, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
                           report=True)
     assert res.attempted >= 30
     assert res.failed == 0
+    assert len(list(tmp_path.glob("iongrad-*-*/run/run.json"))) == 3
