@@ -679,11 +679,12 @@ def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
 
     from iongrad.infer.chains import sampler_cores
     from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
+    from iongrad.infer.sampler_log import sample_posterior_predictive, sampler_log
 
     s = sampler
     cores, chain_note = sampler_cores(s["cores"], s["chains"])
     t0 = time.perf_counter()
-    with model, warnings.catch_warnings():
+    with model, warnings.catch_warnings(), sampler_log(progress):
         warnings.filterwarnings("ignore", message="The effect of Potentials")
         with sampling_guard():
             idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
@@ -695,8 +696,8 @@ def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
         t1 = time.perf_counter()
         idata.extend(pm.sample_prior_predictive(draws=s["prior_draws"],
                                                 random_seed=s["seed"] + 1))
-        pm.sample_posterior_predictive(idata, random_seed=s["seed"] + 2,
-                                       extend_inferencedata=True, progressbar=False)
+        sample_posterior_predictive(model, idata, seed=s["seed"] + 2, progress=progress,
+                                    extend=True)
         from iongrad.infer.model import prior_terms
 
         pm.compute_log_prior(idata, var_names=prior_terms(model), progressbar=False)

@@ -28,11 +28,19 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _version() -> str:
+    from iongrad import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="iongrad",
         description="Inference and sensitivity analysis of how cells maintain their ion "
                     "gradients. Start with 'iongrad demo'.")
+    parser.add_argument("--version", action="version", version=f"iongrad {_version()}",
+                        help="print the installed iongrad version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_)

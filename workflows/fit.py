@@ -49,12 +49,16 @@ Config (TOML, parsed as data only)::
 Writes ``posterior.nc`` (InferenceData: posterior, prior, posterior_predictive,
 observed_data, constant_data, sample_stats), ``summary.csv`` (94% HDI, units),
 ``config.resolved.json`` and ``run.json`` (metadata, diagnostics verdict,
-identifiability), and prints the diagnostics verdict. ``--strict`` turns a failed
-verdict into exit code 1.
+identifiability, the effective config, the data files' SHA-256), and prints the
+diagnostics verdict. ``--strict`` turns a failed verdict into exit code 1.
+``--seed N`` and ``--draws N`` replace ``[sampler] seed`` and ``draws`` for one run;
+``run.json`` records them under ``overrides``.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import sys
 import time
@@ -82,13 +86,81 @@ from iongrad.workflows.schema import (
     validate,
 )
 
-__all__ = ["add_arguments", "resolve_config", "run", "run_config"]
+__all__ = ["OVERRIDES", "add_arguments", "apply_overrides", "check_override",
+           "dataset_digests", "fit_into_folder", "rebuild_model", "resolve_config", "run",
+           "run_config"]
 
 #: Sampler defaults (the schema, :class:`iongrad.workflows.schema.SamplerSection`,
 #: declares the types and caps).
 _SAMPLER = {"seed": None, "draws": 500, "tune": 500, "chains": 2, "cores": 1,
             "target_accept": 0.9, "prior_draws": 500, "init": "jitter+adapt_diag",
             "backend": "pymc"}
+
+
+#: Sampler keys a command-line option or an API argument may set over the config:
+#: name -> (config key, lowest allowed value, what it is).
+OVERRIDES: dict[str, tuple[str, int, str]] = {
+    "seed": ("sampler.seed", 0, "random seed of the sampler"),
+    "draws": ("sampler.draws", 1, "posterior draws per chain"),
+}
+
+
+def check_override(name: str, value: Any) -> int:
+    """Check a ``--seed``/``--draws`` value; return it as an int.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option, the value and what is allowed.
+    """
+    _, lowest, what = OVERRIDES[name]
+    if isinstance(value, str):
+        try:
+            value = int(value.strip(), 10)
+        except ValueError:
+            raise ConfigError(f"--{name}: expected an integer >= {lowest} ({what}), got "
+                              f"{value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+        raise ConfigError(f"--{name}: expected an integer >= {lowest} ({what}), got "
+                          f"{value!r}")
+    return value
+
+
+def apply_overrides(raw: Mapping[str, Any], **values: Any) -> tuple[dict, dict]:
+    """The config with ``seed``/``draws`` overrides set, and the record of what changed.
+
+    Parameters
+    ----------
+    raw : mapping
+        A parsed config (left unchanged).
+    **values
+        ``seed=`` and/or ``draws=``; ``None`` leaves the config's value.
+
+    Returns
+    -------
+    (config, overrides) : tuple of dict
+        ``config`` a copy of ``raw`` (a ``TomlConfig`` keeps its file name) with the
+        values set; ``overrides`` maps each overridden key (``"sampler.seed"``) to
+        ``{"config": value in the file or None, "value": value used}``.
+    """
+    unknown = sorted(set(values) - set(OVERRIDES))
+    if unknown:
+        raise TypeError(f"no override {unknown[0]!r}; allowed: {', '.join(OVERRIDES)}")
+    config = copy.deepcopy(raw)
+    record: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        value = check_override(name, value)
+        section, key = OVERRIDES[name][0].split(".")
+        table = config.get(section)
+        if table is None:
+            table = config[section] = {}
+        elif not isinstance(table, Mapping):
+            raise ConfigError(f"[{section}]: expected a table, got {table!r}")
+        record[f"{section}.{key}"] = {"config": table.get(key), "value": value}
+        table[key] = value
+    return config, record
 
 
 def _dataset_ref(fit: dict, base_dir: Path) -> dict:
@@ -271,8 +343,67 @@ def _backend_kwargs(s: Mapping) -> dict:
     return {"nuts_sampler": "nutpie", "nuts_sampler_kwargs": {"backend": "numba"}}
 
 
-def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict:
-    """Fit with NUTS and write every output into ``out_dir`` (which must exist)."""
+def run_config(resolved: dict, out_dir: Path, *, progress: bool = False,
+               overrides: Mapping[str, Any] | None = None) -> dict:
+    """Fit with NUTS and write every output into ``out_dir`` (which must exist).
+
+    Parameters
+    ----------
+    resolved : dict
+        Output of :func:`resolve_config`.
+    out_dir : pathlib.Path
+        Folder for ``posterior.nc``, ``summary.csv``, ``run.json`` and
+        ``config.resolved.json``.
+    progress : bool
+        Progress bars on stderr (sampling and posterior predictive) and PyMC's own log
+        lines; without it PyMC's INFO lines are held back
+        (:func:`iongrad.infer.sampler_log.sampler_log`).
+    overrides : mapping, optional
+        Config keys set from outside the config (``--seed``/``--draws``), recorded in
+        ``run.json`` (see :func:`apply_overrides`).
+
+    Returns
+    -------
+    dict
+        Summary: ``out_dir``, ``verdict``, ``diagnostics``, ``posterior_means``,
+        ``warnings``, ``n_divergences``.
+    """
+    if resolved.get("model") == "rundown":
+        from iongrad.infer.rundown_model import run_rundown_config
+
+        summary = run_rundown_config(resolved, load_dataset_ref(resolved["dataset"]),
+                                     out_dir, progress=progress)
+    else:
+        summary = _run_steady(resolved, Path(out_dir), progress=progress)
+    _record_config(Path(out_dir), resolved, overrides or {})
+    return summary
+
+
+def _sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_digests(dataset_record: Mapping[str, Any]) -> dict[str, str]:
+    """SHA-256 of the files a fit read its data from (``run.json``'s ``dataset`` entry)."""
+    return {role: _sha256(dataset_record[role]) for role in ("csv", "sidecar")
+            if dataset_record.get(role) and Path(dataset_record[role]).is_file()}
+
+
+def _record_config(out_dir: Path, resolved: dict, overrides: Mapping[str, Any]) -> None:
+    """Add the effective config, the overridden keys and the data's digests to run.json."""
+    path = out_dir / "run.json"
+    run = json.loads(path.read_text(encoding="utf-8"))
+    run["config"] = resolved
+    run["overrides"] = dict(overrides)
+    run.setdefault("dataset", {})["sha256"] = dataset_digests(run.get("dataset", {}))
+    write_json_atomic(path, run)
+
+
+def _run_steady(resolved: dict, out_dir: Path, *, progress: bool) -> dict:
     import numpy as np
     import pymc as pm
 
@@ -286,14 +417,9 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         prior_terms,
         unit_of,
     )
+    from iongrad.infer.sampler_log import sample_posterior_predictive, sampler_log
     from iongrad.models.membrane import composition_record
 
-    if resolved.get("model") == "rundown":
-        from iongrad.infer.rundown_model import run_rundown_config
-
-        return run_rundown_config(resolved, load_dataset_ref(resolved["dataset"]), out_dir,
-                                  progress=progress)
-    out_dir = Path(out_dir)
     t0 = time.perf_counter()
     dataset = _select(load_dataset_ref(resolved["dataset"]), resolved["select"])
     spec = fit_spec(resolved)
@@ -302,7 +428,7 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     s = resolved["sampler"]
     seed = s["seed"]
     cores, chain_note = sampler_cores(s["cores"], s["chains"])
-    with model, warnings.catch_warnings():
+    with model, warnings.catch_warnings(), sampler_log(progress):
         # The feasibility Potential only rules out parameter sets without a steady state;
         # predictive draws come from posterior draws, which all have one.
         warnings.filterwarnings("ignore", message="The effect of Potentials")
@@ -323,8 +449,8 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
         t_sample = time.perf_counter()
         prior = pm.sample_prior_predictive(draws=s["prior_draws"], random_seed=seed + 1)
         idata.extend(prior)
-        pm.sample_posterior_predictive(idata, random_seed=seed + 2, extend_inferencedata=True,
-                                       progressbar=False)
+        sample_posterior_predictive(model, idata, seed=seed + 2, progress=progress,
+                                    extend=True)
         # the log density of the top-level priors in every draw, for power-scaling prior
         # sensitivity (az.psens); the cell-level terms of a hierarchy are part of the
         # model's structure, not a prior to be power-scaled (Kallioinen et al. 2023)
@@ -465,6 +591,20 @@ def format_verdict(diag: dict) -> str:
     return "\n".join(lines)
 
 
+def _override_type(name: str):
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            return check_override(name, text)
+        except ConfigError as exc:
+            # argparse prefixes the option name itself
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
+
+
 def add_arguments(parser) -> None:
     """Register ``iongrad fit`` arguments."""
     parser.add_argument("config", help="fit config (TOML)")
@@ -473,31 +613,79 @@ def add_arguments(parser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="exit with code 1 when the diagnostics verdict fails")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML/MD report")
+    parser.add_argument("--seed", type=_override_type("seed"), metavar="N",
+                        help="random seed (integer >= 0) instead of [sampler] seed; recorded "
+                             "in run.json under 'overrides'")
+    parser.add_argument("--draws", type=_override_type("draws"), metavar="N",
+                        help="posterior draws per chain (integer >= 1) instead of [sampler] "
+                             "draws; recorded in run.json under 'overrides'")
     bar = parser.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None)
-    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="progress bars on stderr through sampling, posterior predictive "
+                          "draws and the report, with PyMC's log lines (default: when stderr "
+                          "is a terminal)")
+    bar.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="no progress bars, and none of PyMC's INFO log lines")
+
+
+def fit_into_folder(raw: Mapping[str, Any], base_dir: Path, out: str | Path, *,
+                    config_path: Path | None = None, force: bool = False,
+                    progress: bool = False, report: bool = True,
+                    seed: int | None = None, draws: int | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """Resolve a fit config, fit it into ``out`` (atomically) and write its report.
+
+    The pipeline of ``iongrad fit`` and :func:`iongrad.fit`.
+
+    Parameters
+    ----------
+    raw : mapping
+        Parsed config.
+    base_dir : pathlib.Path
+        Folder relative dataset paths are resolved against.
+    out : str or Path
+        Output folder (new or empty; an iongrad run folder with ``force``).
+    config_path : pathlib.Path, optional
+        The config file, an input ``out`` may not hold.
+    force, progress, report : bool
+        As ``--force``, ``--progress`` and not ``--no-report``.
+    seed, draws : int, optional
+        Overrides of ``[sampler] seed`` and ``draws`` (:func:`apply_overrides`).
+
+    Returns
+    -------
+    (summary, resolved, out) : tuple
+        :func:`run_config`'s summary, the resolved config and the absolute output folder.
+    """
+    raw, overrides = apply_overrides(raw, seed=seed, draws=draws)
+    try:
+        resolved = resolve_config(raw, Path(base_dir).resolve())
+    except DataError as exc:
+        raise ConfigError(f"fit.dataset: {exc}") from None
+    final = Path(out).resolve()
+
+    def work(tmp: Path) -> dict[str, Any]:
+        summary = run_config(resolved, tmp, progress=progress, overrides=overrides)
+        if report:
+            # written before the rename: the report names the final folder, not tmp
+            _try_report(tmp, final, progress=progress)
+        return summary
+
+    extra = (config_path,) if config_path is not None else ()
+    inputs = input_paths(resolved, *extra)
+    summary = run_into_folder(out, work, force=force, inputs=inputs)
+    return summary, resolved, final
 
 
 def run(args) -> int:
     """Run ``iongrad fit``."""
     cfg = Path(args.config)
     raw = load_toml(cfg)
-    try:
-        resolved = resolve_config(raw, cfg.resolve().parent)
-    except DataError as exc:
-        raise ConfigError(f"fit.dataset: {exc}") from None
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    out = Path(args.out).resolve()
-
-    def work(tmp: Path) -> dict[str, Any]:
-        summary = run_config(resolved, tmp, progress=progress)
-        if not args.no_report:
-            # written before the rename: the report names the final folder, not tmp
-            _try_report(tmp, out)
-        return summary
-
-    inputs = input_paths(resolved, cfg)
-    summary = run_into_folder(args.out, work, force=args.force, inputs=inputs)
+    summary, _, out = fit_into_folder(raw, cfg.resolve().parent, args.out, config_path=cfg,
+                                      force=args.force, progress=progress,
+                                      report=not args.no_report, seed=args.seed,
+                                      draws=args.draws)
     print(f"fit written to {out}")
     if not args.no_report and (out / "report.html").is_file():
         print_report_paths(out / "report.html", out / "report.md")
@@ -516,9 +704,27 @@ def run(args) -> int:
     return 0
 
 
-def _try_report(run_dir: Path, final: Path) -> None:
+def _try_report(run_dir: Path, final: Path, *, progress: bool = False) -> None:
     try:
         from iongrad.workflows.report import write_report
     except ImportError:
         return
-    write_report(run_dir, run_folder=final)
+    write_report(run_dir, run_folder=final, progress=progress)
+
+
+def rebuild_model(resolved: Mapping[str, Any]):
+    """The PyMC model of a resolved fit config (as recorded in ``config.resolved.json``).
+
+    Returns
+    -------
+    (model, info) : tuple
+        The :class:`pymc.Model` the fit sampled and the builder's info dict.
+    """
+    dataset = load_dataset_ref(resolved["dataset"])
+    if resolved.get("model") == "rundown":
+        from iongrad.infer.rundown_model import build_rundown_model, spec_from_config
+
+        return build_rundown_model(dataset, spec_from_config(resolved["raw"]))
+    from iongrad.infer.model import build_model
+
+    return build_model(_select(dataset, resolved["select"]), fit_spec(resolved))

@@ -39,6 +39,7 @@ import math
 import os
 import re
 import struct
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -1717,7 +1718,7 @@ def _barg_checklist(doc: _Doc) -> _Section:
     return s
 
 
-def _fit_doc(run_dir: Path, run_folder: str) -> _Doc:
+def _fit_doc(run_dir: Path, run_folder: str, *, progress: bool = False) -> _Doc:
     ctx = _fit_context(run_dir)
     ds = (ctx["info"].get("dataset") or {}).get("name", "")
     model = ctx["model"]
@@ -1736,9 +1737,14 @@ def _fit_doc(run_dir: Path, run_folder: str) -> _Doc:
                         f"{', '.join(ctx['observables'])}",
                source=run_folder)
     _fit_metadata(doc, ctx, run_folder)
-    for section in (*sections, _fit_prior_predictive, _fit_prior_posterior,
-                    _fit_prior_sensitivity, _fit_pairs, _fit_traces):
-        section(doc, ctx)
+    from tqdm import tqdm  # here: the CLI imports this module to build its parser
+
+    sections = (*sections, _fit_prior_predictive, _fit_prior_posterior,
+                _fit_prior_sensitivity, _fit_pairs, _fit_traces)
+    with tqdm(sections, desc="report", unit="section", disable=not progress,
+              file=sys.stderr, leave=False) as bar:
+        for section in bar:
+            section(doc, ctx)
     doc.sections.insert(1, _barg_checklist(doc))
     passed = ctx.get("verdict") == "pass"
     doc.verdict = {"level": "ok" if passed else "fail",
@@ -1970,7 +1976,8 @@ def _slug(text: str) -> str:
 # Public API
 # ======================================================================================
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
-                 run_folder: str | Path | None = None) -> tuple[Path, Path]:
+                 run_folder: str | Path | None = None,
+                 progress: bool = False) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` for a fit or sensitivity run folder.
 
     Parameters
@@ -1985,6 +1992,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
         The run folder the report names (default: ``run_dir``). A command that writes
         its results into a temporary folder and renames it at the end passes the final
         folder here, so that the report never names the temporary one.
+    progress : bool
+        A progress bar on stderr over the sections of a fit report.
 
     Returns
     -------
@@ -2002,7 +2011,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
     kind = info.get("kind")
     shown = str(run_folder if run_folder is not None else run_dir)
     if kind == "fit":
-        doc = _fit_doc(run_dir, shown)
+        doc = _fit_doc(run_dir, shown, progress=progress)
     elif kind == "sensitivity":
         doc = _sens_doc(run_dir, shown)
     else:

@@ -84,7 +84,8 @@ from iongrad.workflows.schema import (
     validate,
 )
 
-__all__ = ["InsufficientFeasibleError", "add_arguments", "resolve_config", "run", "run_config"]
+__all__ = ["InsufficientFeasibleError", "add_arguments", "resolve_config", "run", "run_config",
+           "run_into"]
 
 FAILURE_MODES = ("feasible_region", "indicator")
 _STRUCTURED = ("sobol", "morris", "efast")
@@ -1206,29 +1207,50 @@ def add_arguments(parser) -> None:
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="show a progress bar on stderr (default: when stderr is a terminal)")
-    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    bar.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="no progress bar")
+
+
+def run_into(raw: dict, base_dir: Path, out: str | Path, *, config_path: Path | None = None,
+             force: bool = False, progress: bool = False,
+             report: bool = True) -> tuple[dict, dict, Path]:
+    """Resolve a sensitivity config, run it into ``out`` (atomically), write its report.
+
+    The pipeline of ``iongrad sensitivity`` and :func:`iongrad.sensitivity`.
+
+    Returns
+    -------
+    (summary, resolved, out) : tuple
+        :func:`run_config`'s summary (``out_dir`` the final folder), the resolved
+        config and the absolute output folder.
+    """
+    resolved = resolve_config(raw, Path(base_dir).resolve())
+    final = Path(out).resolve()
+
+    def work(tmp: Path) -> dict:
+        result = run_config(resolved, tmp, progress=progress)
+        if report:
+            from iongrad.workflows.report import write_report
+
+            # written before the rename: the report names the final folder, not tmp
+            write_report(tmp, run_folder=final)
+        return result
+
+    extra = (config_path,) if config_path is not None else ()
+    summary = run_into_folder(out,  # as given: a symbolic link is refused
+                              work, force=force, inputs=input_paths(resolved, *extra))
+    summary["out_dir"] = str(final)
+    return summary, resolved, final
 
 
 def run(args) -> int:
     """Run ``iongrad sensitivity``: resolve, run into a temporary folder, rename into place."""
     cfg_path = Path(args.config)
     raw = load_toml(cfg_path)
-    resolved = resolve_config(raw, cfg_path.resolve().parent)
-    out = Path(args.out).resolve()
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-
-    def work(tmp: Path) -> dict:
-        result = run_config(resolved, tmp, progress=progress)
-        if not args.no_report:
-            from iongrad.workflows.report import write_report
-
-            # written before the rename: the report names the final folder, not tmp
-            write_report(tmp, run_folder=out)
-        return result
-
-    summary = run_into_folder(args.out,  # as given: a symbolic link is refused
-                              work, force=args.force, inputs=input_paths(resolved, cfg_path))
-    summary["out_dir"] = str(out)
+    summary, _, out = run_into(raw, cfg_path.resolve().parent, args.out,
+                               config_path=cfg_path, force=args.force, progress=progress,
+                               report=not args.no_report)
     print(json.dumps({k: summary[k] for k in ("out_dir", "model", "method", "n",
                                               "n_evaluations", "infeasible_fraction")}))
     outcome = summary["outcome"]

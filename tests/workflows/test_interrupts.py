@@ -60,6 +60,8 @@ def _long_fit_config(folder: Path, *, chains: int, cores: int) -> Path:
 def _start(argv: list[str], cwd: Path, *, driver: bool = False) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+    # the fits below wait for PyMC's sampling log lines, held back without a progress bar
+    env["IONGRAD_SAMPLER_LOG"] = "1"
     prefix = ["-c", DRIVER] if driver else ["-m", "iongrad.workflows.cli"]
     err = open(cwd / "stderr.txt", "wb")  # closed in _stop
     proc = subprocess.Popen([sys.executable, *prefix, *argv], cwd=cwd,
