@@ -528,6 +528,10 @@ def _fit_metadata(doc: _Doc, ctx: dict[str, Any], run_folder: str) -> None:
         ("sampler", ", ".join(f"{k} = {v}" for k, v in sampler.items())
          or f"{n_chains} chains × {n_draws} draws"),
         ("posterior draws", f"{n_chains} chains × {n_draws} draws = {n_chains * n_draws}"),
+        *([("command-line overrides", "; ".join(
+            f"{k} = {v.get('value')} (config file: {v.get('config')})"
+            for k, v in (info.get("overrides") or {}).items() if isinstance(v, Mapping)))]
+          if info.get("overrides") else []),
     ] + [(f"time: {k}", _fmt_duration(v) if isinstance(v, int | float) else str(v))
          for k, v in (info.get("timings") or info.get("timings_s") or {}).items()],
         id="run-metadata")

@@ -177,6 +177,13 @@ def test_overrides_are_recorded_in_run_json(fitted):
     assert run["config"]["sampler"]["tune"] == 40  # not overridden: as in the config
     assert result.overrides == run["overrides"]
     assert set(run["dataset"]["sha256"]) == {"csv", "sidecar"}
+    # the report says which values came from the command line
+    from iongrad.workflows.report import write_report
+
+    html_path, _ = write_report(result.run_dir)
+    text = html_path.read_text(encoding="utf-8")
+    assert f"sampler.seed = {SEED} (config file: 3)" in text
+    assert f"sampler.draws = {DRAWS} (config file: 30)" in text
 
 
 def test_load_fit_redraws_the_posterior_predictive(fitted):
