@@ -283,6 +283,7 @@ def _add_checks_and_outputs(plan, membrane: Membrane) -> None:
         outs[f"{mech.name}_current_pA"] = mech.current
     outs["atp_per_s"] = membrane.atp_per_s
     outs["slope_conductance_nS"] = membrane.slope_conductance
+    outs.update(membrane.output_expressions())
     plan.output_names = tuple(outs)
     plan.output_exprs = dict(outs)
     plan._outputs = numpy_function([*svars, *psyms], list(outs.values()))
