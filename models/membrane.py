@@ -31,7 +31,7 @@ from iongrad.models.mechanisms import (
     Mechanism,
     activity_load,
     conc,
-    gaba_reversal,
+    gaba_a_reversal,
     gat1,
     ghk_leak,
     kcc2,
@@ -147,10 +147,13 @@ class Membrane:
 
     def output_expressions(self) -> dict[str, sp.Expr]:
         """Outputs beyond the state, the Nernst potentials and the mechanisms' currents:
-        ``ca_i_nM`` with Ca2+ among the ions, then :attr:`extra_outputs`."""
+        ``ca_i_nM`` with Ca2+ among the ions, the mechanisms' own outputs
+        (``e_gaba_mV`` of ``gaba_a_reversal``), then :attr:`extra_outputs`."""
         out = {}
         if "ca" in self.ions:
             out["ca_i_nM"] = conc("ca") * sp.Float(1e6)
+        for m in self.mechanisms:
+            out.update(m.outputs)
         out.update(self.extra_outputs)
         return out
 
@@ -248,6 +251,7 @@ MECHANISMS = {
     "pmca": pmca,
     "sglt1": sglt1,
     "gat1": gat1,
+    "gaba_a_reversal": gaba_a_reversal,
 }
 #: Catalogue entries that take an ion (``"<kind>:<ion>"``).
 _PER_ION = ("ohmic_leak", "ghk_leak")
@@ -285,8 +289,8 @@ _DECLARED: dict[tuple, Membrane] = {}
 
 
 def membrane_from_spec(name: str, mechanisms: Sequence[str], volume: str = "fixed", *,
-                       description: str = "", defaults: Mapping[str, float] | None = None,
-                       extra_outputs: Mapping[str, sp.Expr] | None = None) -> Membrane:
+                       description: str = "",
+                       defaults: Mapping[str, float] | None = None) -> Membrane:
     """A membrane model declared as data: a name, mechanism specs, a volume rule.
 
     Parameters
@@ -299,8 +303,8 @@ def membrane_from_spec(name: str, mechanisms: Sequence[str], volume: str = "fixe
         kind (two leaks of one ion would share the name ``<ion>_leak``).
     volume : {"fixed", "osmotic"}
         As in :class:`Membrane`.
-    defaults, extra_outputs : mapping, optional
-        :attr:`Membrane.default_values` and :attr:`Membrane.extra_outputs`.
+    defaults : mapping, optional
+        :attr:`Membrane.default_values` (the cell's own defaults).
 
     The same declaration gives the same object (built once per process), so its
     generated solver is built once too.
@@ -317,13 +321,11 @@ def membrane_from_spec(name: str, mechanisms: Sequence[str], volume: str = "fixe
     if volume not in _VOLUMES:
         raise ValueError(_unknown("volume", volume, _VOLUMES))
     defaults = {k: float(v) for k, v in (defaults or {}).items()}
-    extra_outputs = dict(extra_outputs or {})
-    key = (name, mechanisms, volume, description, tuple(sorted(defaults.items())),
-           tuple(sorted((k, sp.srepr(v)) for k, v in extra_outputs.items())))
+    key = (name, mechanisms, volume, description, tuple(sorted(defaults.items())))
     if key not in _DECLARED:
         built = tuple(mechanism_from_spec(m) for m in mechanisms)
         _DECLARED[key] = Membrane(name, built, volume, description=description,
-                                  default_values=defaults, extra_outputs=extra_outputs)
+                                  default_values=defaults)
     return _DECLARED[key]
 
 
@@ -391,10 +393,10 @@ def mature_neuron() -> Membrane:
     Outputs E_Cl and E_GABA (HCO3-/Cl- permeability ratio 0.2, HCO3_i from pH_i).
     """
     return membrane_from_spec(
-        "mature_neuron", (*_NEURON_LEAKS, "na_k_pump", "activity_load", "kcc2"), "fixed",
+        "mature_neuron", (*_NEURON_LEAKS, "na_k_pump", "activity_load", "kcc2",
+                          "gaba_a_reversal"), "fixed",
         description="mature neuron: ohmic leaks, Na+/K+ pump, KCC2 Cl- extrusion",
-        defaults={"g_cl_nS": 0.1, "kcc2_u_pA": 10.0},
-        extra_outputs={"e_gaba_mV": gaba_reversal()})
+        defaults={"g_cl_nS": 0.1, "kcc2_u_pA": 10.0})
 
 
 def immature_neuron() -> Membrane:
@@ -404,10 +406,10 @@ def immature_neuron() -> Membrane:
     neonatal neurons before the KCC2 switch (Ben-Ari 2002, Nat Rev Neurosci 3:728;
     Yamada et al. 2004, J Physiol 557:829)."""
     return membrane_from_spec(
-        "immature_neuron", (*_NEURON_LEAKS, "na_k_pump", "activity_load", "nkcc1"), "fixed",
+        "immature_neuron", (*_NEURON_LEAKS, "na_k_pump", "activity_load", "nkcc1",
+                            "gaba_a_reversal"), "fixed",
         description="immature neuron: ohmic leaks, Na+/K+ pump, NKCC1 Cl- loading",
-        defaults={"g_cl_nS": 0.1, "nkcc1_u_pA": 1.0},
-        extra_outputs={"e_gaba_mV": gaba_reversal()})
+        defaults={"g_cl_nS": 0.1, "nkcc1_u_pA": 1.0})
 
 
 #: Ventricular myocyte (rat/guinea pig scale): C_m 150 pF at 1 µF/cm² (15,000 µm²),

@@ -228,7 +228,8 @@ class ModelEntry:
 # --------------------------------------------------------------------------------------
 def _steady_outputs(membrane) -> tuple[Output, ...]:
     """``v_rest_mV``, the intracellular concentration of every ion, the pump current
-    (with the pump), ATP/s, O2/s, input resistance, E_Cl (with Cl-), the currents of
+    (with the pump), ATP/s, O2/s, input resistance, E_Cl (where a cotransporter moves
+    Cl- or the cell reports E_GABA), the currents of
     mechanisms that are registry quantities (``ncx_current_pA``), the membrane's own
     outputs (``ca_i_nM``, ``e_gaba_mV``), the volume (osmotic models) and
     ``feasible``."""
@@ -238,11 +239,15 @@ def _steady_outputs(membrane) -> tuple[Output, ...]:
     names += ["atp_per_s", "o2_per_s", "r_in_MOhm"]
     # reversal potentials and mechanism outputs of their own (E_Cl, E_GABA, Ca_i in nM,
     # the NCX current)
-    if "cl" in membrane.ions:
+    # E_Cl where Cl- is not simply at equilibrium with V (a cotransporter moves it, or the
+    # cell reports E_GABA); the pump-leak cells keep their historical outputs
+    extra = membrane.output_expressions()
+    if "e_gaba_mV" in extra or any("cl" in m.fluxes and not m.name.endswith("_leak")
+                                   for m in membrane.mechanisms):
         names.append("e_cl_mV")
     names += [f"{m.name}_current_pA" for m in membrane.mechanisms
               if f"{m.name}_current_pA" in QUANTITIES]
-    names += list(membrane.output_expressions())
+    names += list(extra)
     if membrane.volume == "osmotic":
         names.append("volume_pL")
     return (*(Output(n, _registry_unit(n)) for n in names), Output("feasible", "bool"))

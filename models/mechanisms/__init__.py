@@ -21,6 +21,7 @@ from iongrad.models.mechanisms.leaks import ghk_leak, nernst, ohmic_leak
 from iongrad.models.mechanisms.loads import activity_load
 from iongrad.models.mechanisms.pump import hill, na_k_pump, pump_cycle_rate
 from iongrad.models.mechanisms.transporters import (
+    gaba_a_reversal,
     gaba_reversal,
     gat1,
     kcc2,
@@ -34,8 +35,9 @@ from iongrad.models.mechanisms.transporters import (
 )
 
 __all__ = [
-    "ION", "Ion", "Mechanism", "activity_load", "bath", "conc", "delta_mu", "gaba_reversal",
-    "gat1", "ghk_leak", "ghk_phi", "hill", "kcc2", "kcc2_kinetic", "na_coupled_uptake",
+    "ION", "Ion", "Mechanism", "activity_load", "bath", "conc", "delta_mu",
+    "gaba_a_reversal", "gaba_reversal", "gat1", "ghk_leak", "ghk_phi", "hill", "kcc2",
+    "kcc2_kinetic", "na_coupled_uptake",
     "na_k_pump", "ncx", "nernst", "nkcc1", "nkcc1_kinetic", "ohmic_leak", "param", "pmca",
     "pump_cycle_rate", "sglt1", "thermal_voltage", "voltage",
 ]

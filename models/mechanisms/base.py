@@ -210,6 +210,9 @@ class Mechanism:
         the sign of ``-ΔG`` and zero exactly where ``ΔG = 0``.
     cycle_flux : sympy expression, optional
         The cycle rate (pA-equivalents) whose sign ``free_energy`` governs.
+    outputs : mapping, optional
+        Steady-state outputs the mechanism reports (name -> expression of the state and
+        parameters), e.g. the GABA-A reversal potential ``e_gaba_mV``.
     """
 
     name: str
@@ -222,13 +225,15 @@ class Mechanism:
     description: str = ""
     free_energy: sp.Expr | None = None
     cycle_flux: sp.Expr | None = None
+    outputs: Mapping[str, sp.Expr] = field(default_factory=dict)
 
     def __post_init__(self):
         unknown = sorted(set(self.fluxes) - set(ION))
         if unknown:
             raise ValueError(f"mechanism {self.name!r} moves unknown ion(s) {unknown}; "
                              f"known: {sorted(ION)}")
-        for expr in (*self.fluxes.values(), sp.sympify(self.atp_per_s)):
+        for expr in (*self.fluxes.values(), sp.sympify(self.atp_per_s),
+                     *self.outputs.values()):
             for s in sp.sympify(expr).free_symbols:
                 if s.name not in _state_names():
                     _quantities.get(s.name)  # a KeyError names the unknown symbol
@@ -256,7 +261,8 @@ class Mechanism:
     def parameters(self) -> tuple[str, ...]:
         """Registry names of the parameters and bath concentrations the rate law uses."""
         syms = set()
-        for expr in (*self.fluxes.values(), sp.sympify(self.atp_per_s)):
+        for expr in (*self.fluxes.values(), sp.sympify(self.atp_per_s),
+                     *self.outputs.values()):
             syms |= {s.name for s in sp.sympify(expr).free_symbols}
         return tuple(sorted(syms - _state_names()))
 

@@ -261,3 +261,11 @@ def gaba_reversal(hco3_i: sp.Expr | None = None) -> sp.Expr:
     if hco3_i is None:
         hco3_i = bath("hco3") * 10 ** (param("ph_i") - param("ph_o"))
     return thermal_voltage() * sp.log((conc("cl") + r * hco3_i) / (bath("cl") + r * bath("hco3")))
+
+
+def gaba_a_reversal() -> Mechanism:
+    """A reporter, not a transport process: no flux, the output ``e_gaba_mV``
+    (:func:`gaba_reversal`). Declared with the mechanisms (spec ``"gaba_a_reversal"``)
+    so that a composition's record says that it reports E_GABA."""
+    return Mechanism("gaba_a_reversal", fluxes={}, outputs={"e_gaba_mV": gaba_reversal()},
+                     description="GABA-A reversal potential (Cl- and HCO3-, GHK)")
