@@ -201,12 +201,15 @@ def na_coupled_uptake(name: str, n_na: int, n_cl: int, substrate: str) -> Mechan
     """``n_na`` Na+, ``n_cl`` Cl- and one neutral substrate molecule into the cell per
     cycle; net charge ``q = n_na - n_cl`` inward.
 
-    Inward cycle rate (pA-equivalents), a symmetric-barrier carrier::
+    Inward cycle rate (pA-equivalents), a carrier whose loaded form crosses a
+    symmetric barrier in the membrane field::
 
-        J = J_max (a_o e^{-qu/2} - a_i e^{qu/2}) / (1 + a_o + a_i),   u = V/(RT/F)
-        a = (Na/K_Na)^n (Cl/K_Cl)^m (S/K_S)
+        J = J_max (f - r) / (1 + f + r),   f = a_o e^{-qu/2},  r = a_i e^{qu/2}
+        a = (Na/K_Na)^n (Cl/K_Cl)^m (S/K_S),   u = V/(RT/F)
 
-    zero exactly at ``ΔG/RT = -ln(a_o/a_i) + qu = 0``. Parameters
+    zero exactly at ``ΔG/RT = -ln(a_o/a_i) + qu = 0``; ``|J| < J_max`` at every V (the
+    SGLT1 current saturates at hyperpolarised potentials: Parent et al. 1992, J Membr
+    Biol 125:49). Parameters
     ``<name>_jmax_pA``, ``<name>_k_na_mM``, ``<name>_k_cl_mM`` (with Cl-),
     ``<name>_k_s_mM`` and the substrate's ``<substrate>_o_mM``, ``<substrate>_i_mM``.
     """
@@ -221,9 +224,9 @@ def na_coupled_uptake(name: str, n_na: int, n_cl: int, substrate: str) -> Mechan
 
     a_o = act(bath, param(f"{substrate}_o_mM"))
     a_i = act(conc, param(f"{substrate}_i_mM"))
-    den = 1 + a_o + a_i
     jmax = param(f"{name}_jmax_pA")
     fwd, rev = a_o * sp.exp(-q * u / 2), a_i * sp.exp(q * u / 2)
+    den = 1 + fwd + rev
     j = jmax * (fwd - rev) / den
     gross = jmax * (fwd + rev) / den
     dg_in = -(n_na * delta_mu("na") + n_cl * delta_mu("cl")
