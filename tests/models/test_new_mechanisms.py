@@ -375,3 +375,40 @@ def test_voltage_and_bath_symbols_of_the_new_rate_laws_are_the_cells():
             for s in e.free_symbols:
                 assert s.name in state or s.name in mech.parameters
     assert bath("ca").name == "ca_o_mM"
+
+
+# ---- the ATP budget -----------------------------------------------------------------
+@pytest.mark.parametrize("name", [*NEW, "pump_leak"])
+def test_atp_shares_sum_to_the_cells_atp_use(name):
+    """Each mechanism's share (the Na+ influx it causes / 3 + its own ATP use) over a
+    random design: the shares add up to the total ATP/s, the pump's ATP use equals the
+    Na+ influx of all the others / 3, and a passive Na+ entry costs ATP."""
+    from iongrad.models.energy_budget import atp_budget_of
+
+    m = composition(name)
+    rng = np.random.default_rng(158)
+    n = 200
+    p = _random_design(m, n, rng)
+    b = atp_budget_of(m, **p)
+    f = b["feasible"]
+    assert f.mean() > 0.95
+    shares = [k for k in b if k.endswith("_atp_per_s") and k not in ("atp_per_s",
+                                                                      "na_k_pump_atp_per_s")]
+    assert len(shares) == len(m.mechanisms) - 1
+    total = sum(b[k] for k in shares)
+    np.testing.assert_allclose(total[f], b["atp_per_s"][f], rtol=1e-9)
+    ref = steady_state_of(m, **p)
+    np.testing.assert_allclose(b["atp_per_s"][f], ref["atp_per_s"][f], rtol=1e-12)
+    has_pmca = any(x.name == "pmca" for x in m.mechanisms)
+    na_shares = total - (np.where(f, b["pmca_atp_per_s"], 0.0) if has_pmca else 0.0)
+    if has_pmca:
+        # the Ca2+ pump moves no Na+: its share is exactly its own ATP use
+        pm = m.mechanism("pmca")
+        syms = [*m.state_symbols(), *(param(k) for k in m.parameters)]
+        st = [np.where(f, ref[ION[x].inside], 1.0) for x in m.ions] + [
+            np.where(f, ref["v_rest_mV"], 0.0)]
+        own = numpy_function(syms, [pm.atp_per_s])(*st, *(p[k] for k in m.parameters))[0]
+        np.testing.assert_allclose(b["pmca_atp_per_s"][f], own[f], rtol=1e-12)
+        assert np.all(b["pmca_atp_per_s"][f] > 0)
+    np.testing.assert_allclose(na_shares[f], b["na_k_pump_atp_per_s"][f], rtol=1e-9)
+    assert np.all(b["na_leak_atp_per_s"][f] > 0)
