@@ -109,6 +109,15 @@ class Membrane:
                              f"{self.name!r}")
         if not self.mechanisms:
             raise ValueError(f"membrane {self.name!r} has no mechanisms")
+        state = {conc(x).name for x in self.ions} | {voltage().name}
+        for m in self.mechanisms:
+            for out_name, e in m.outputs.items():
+                missing = sorted(s.name for s in e.free_symbols
+                                 if s.name in {conc(x).name for x in ION} - state)
+                if missing:
+                    raise ValueError(f"mechanism {m.name!r} of membrane {self.name!r} "
+                                     f"reports {out_name} from {missing}, which no "
+                                     f"mechanism of the membrane moves")
         object.__setattr__(self, "default_values", dict(self.default_values))
         object.__setattr__(self, "extra_outputs", dict(self.extra_outputs))
         unknown = sorted(set(self.default_values) - set(self.parameters))

@@ -22,6 +22,7 @@ from iongrad.models.mechanisms import (
     activity_load,
     bath,
     conc,
+    gaba_a_reversal,
     gat1,
     kcc2,
     kcc2_kinetic,
@@ -347,6 +348,8 @@ def test_composition_defaults_are_the_cells_own_and_recorded():
         Membrane("bad", (ohmic_leak("na"),), default_values={"ca_o_mM": 1.0})
     with pytest.raises(ValueError, match="area_um2"):
         Membrane("bad2", (ohmic_leak("na"),), default_values={"area_um2": -1.0})
+    with pytest.raises(ValueError, match=r"reports e_gaba_mV from \['cl_i_mM'\]"):
+        Membrane("bad3", (ohmic_leak("na"), gaba_a_reversal()))
 
 
 def test_sensitivity_entry_of_a_new_composition_has_the_new_outputs_and_defaults():
