@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 
 import numpy as np
@@ -251,13 +252,129 @@ def check_composition(name: str, log2n: int, seed: int, *, n_grid: int = 240,
             "flagged_with_physical_root": missed}
 
 
+#: Compositions with cotransporters, the Na+/Ca2+ exchanger, the Ca2+ pump or SGLT1, and
+#: their design ranges (log-uniform; the activity load, where the cell has one, 0-20 pA
+#: uniform). Each range spans at least a decade around the composition's default.
+NEW_COMPOSITIONS = {
+    "mature_neuron": {**RANGES["ohmic"], "kcc2_u_pA": (1.0, 100.0), **RANGES["common"]},
+    "immature_neuron": {**RANGES["ohmic"], "nkcc1_u_pA": (0.1, 10.0), **RANGES["common"]},
+    "cardiac_myocyte": {"g_na_nS": (0.1, 10.0), "g_k_nS": (1.0, 100.0),
+                        "g_cl_nS": (0.1, 10.0), "g_ca_nS": (0.03, 3.0),
+                        "ncx_k_pA": (3e4, 3e6), "pmca_max_pA": (17.0, 1700.0),
+                        "pump_density_per_um2": (100.0, 10000.0), "k_na_mM": (1.0, 100.0),
+                        "k_o_mM": (1.0, 40.0), "ca_o_mM": (0.5, 5.0)},
+    "enterocyte": {**RANGES["ohmic"], "sglt1_jmax_pA": (0.1, 10.0),
+                   "glucose_o_mM": (0.5, 50.0), **RANGES["common"]},
+}
+
+
+def _independent_residuals(m, p, state) -> np.ndarray:
+    """Worst relative residual of every balance and the total current, recomputed from the
+    rate laws (each balance over the gross fluxes it balances) at the returned state."""
+    from iongrad.models.codegen import numpy_function
+    from iongrad.models.mechanisms import param
+
+    syms = [*m.state_symbols(), *(param(k) for k in m.parameters)]
+    exprs = [*(m.flux(x) for x in m.ions), *(m.flux_scale(x) for x in m.ions), m.current,
+             m.current_scale]
+    k = len(m.ions)
+    with np.errstate(all="ignore"):
+        vals = numpy_function(syms, exprs)(*state, *(p[q] for q in m.parameters))
+        rel = [np.abs(vals[i]) / vals[k + i] for i in range(k)]
+        rel.append(np.abs(vals[2 * k]) / vals[2 * k + 1])
+    return np.max(np.stack(np.broadcast_arrays(*rel)), axis=0)
+
+
+def _scipy_rescue(m, p, idx, *, max_points=100, rtol=1e-9) -> tuple[int, int]:
+    """Of up to ``max_points`` flagged points, how many an independent solver
+    (``scipy.optimize.root``, hybrid Powell, from four starting potentials) brings to a
+    physical state with every relative residual ≤ ``rtol``: ``(tried, solved)``."""
+    from scipy.optimize import root
+
+    from iongrad.models.mechanisms import ION
+    from iongrad.models.steady_core import full_system
+
+    _names, f = full_system(m, scalar=True)
+    tried = solved = 0
+    for i in idx[:max_points]:
+        tried += 1
+        pi = [float(p[q][i]) for q in m.parameters]
+        t = float(p["temperature_K"][i])
+        vt = 8.314462618 * t / 96485.33212 * 1e3
+        for v0 in (-70.0, -30.0, -120.0, -90.0):
+            z0 = [math.log(float(p[ION[x].outside][i])) + ION[x].z * v0 / vt for x in m.ions]
+            try:
+                r = root(lambda z, pi=pi: f(z, *pi), [*z0, v0], method="hybr")
+            except (ValueError, OverflowError, ZeroDivisionError):
+                continue
+            if not r.success:
+                continue
+            state = [np.array([math.exp(z)]) for z in r.x[:-1]] + [np.array([r.x[-1]])]
+            if any(c[0] > 2000.0 for c in state[:-1]):
+                continue
+            q = {k: np.array([float(v[i])]) for k, v in p.items()}
+            if _independent_residuals(m, q, state)[0] <= rtol:
+                solved += 1
+                break
+    return tried, solved
+
+
+def check_new_composition(name: str, log2n: int, seed: int) -> dict:
+    """Every point of a wide design of a new composition converged (relative residual
+    ≤ 1e-9 recomputed from the rate laws, concentrations finite and > 0) or flagged; the
+    flagged points tried with an independent solver; the solve rate."""
+    from iongrad.models.membrane import composition
+    from iongrad.models.steady_core import REASONS, plan_for, solve_membrane
+
+    m = composition(name)
+    plan = plan_for(m)
+    ranges = NEW_COMPOSITIONS[name]
+    names = list(ranges)
+    u = qmc.Sobol(d=len(names) + 1, scramble=True, seed=seed).random_base2(log2n)
+    n = u.shape[0]
+    p = {k: np.full(n, float(v)) for k, v in m.defaults().items()}
+    for j, k in enumerate(names):
+        lo, hi = ranges[k]
+        p[k] = np.exp(np.log(lo) + u[:, j] * (np.log(hi) - np.log(lo)))
+    if "activity_load_pA" in p:
+        p["activity_load_pA"] = 20.0 * u[:, -1]
+    solve_membrane(m, {k: v[:8] for k, v in p.items()})  # build the generated code once
+    t0 = time.perf_counter()
+    sol = solve_membrane(m, p)
+    dt = time.perf_counter() - t0
+    feas = sol.feasible
+    state = [sol.state[f"{x}_i_mM"] for x in m.ions] + [sol.state["v_mV"]]
+    conc = np.stack(state[:-1])
+    worst = _independent_residuals(m, p, state)
+    solver_worst = np.max(np.stack(list(sol.residuals.values())), axis=0)
+    tried, rescued = _scipy_rescue(m, p, np.flatnonzero(~feas))
+    return {"composition": name, "ions": m.ions, "mechanisms": [x.name for x in m.mechanisms],
+            "solver": type(plan).__name__, "n": n, "solve_s": dt, "rate_per_s": n / dt,
+            "converged_fraction": float(feas.mean()),
+            "infeasible_by_reason": {REASONS[k]: int(np.sum(sol.reason == k))
+                                     for k in REASONS if k},
+            "nan_in_converged": int(np.sum(~np.isfinite(conc[:, feas]))
+                                    + np.sum(~np.isfinite(state[-1][feas]))),
+            "negative_in_converged": int(np.sum(conc[:, feas] <= 0)),
+            "worst_residual_converged": float(np.max(worst[feas])) if feas.any() else None,
+            "worst_solver_residual_converged": (float(np.max(solver_worst[feas]))
+                                                if feas.any() else None),
+            "converged_above_tol": int(np.sum(feas & ~(worst <= RESID_TOL))),
+            "flagged_tried_independently": tried, "flagged_solved_independently": rescued}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--log2n", type=int, default=17, help="2**log2n points (17: 131072)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--ode-points", type=int, default=30)
     ap.add_argument("--json", default=None, help="write the figures to this JSON file")
+    ap.add_argument("--only-new", action="store_true",
+                    help="only the compositions with cotransporters, NCX/PMCA or SGLT1")
     args = ap.parse_args(argv)
+    if args.only_new:
+        res = {"new_compositions": []}
+        return _print_new(res, args)
     res = run(args.log2n, args.seed, args.ode_points)
     print(f"{res['n_points']} Sobol points per leak model, seed {res['seed']}; converged = every "
           f"relative balance residual < {RESID_TOL:g}, concentrations > 0")
@@ -284,6 +401,25 @@ def main(argv=None) -> int:
               f"{r['flagged_with_physical_root']}  NaN {r['nan_in_converged']}  negative "
               f"{r['negative_in_converged']}  worst residual "
               f"{r['worst_residual_converged']:.2e}  ({r['rate_per_s']:,.0f} solves/s)")
+        for reason, count in r["infeasible_by_reason"].items():
+            if count:
+                print(f"        {count / r['n']:.4f}  {reason}")
+    res["new_compositions"] = []
+    return _print_new(res, args)
+
+
+def _print_new(res: dict, args) -> int:
+    """Check, print and (with ``--json``) write the new compositions' figures."""
+    for j, name in enumerate(NEW_COMPOSITIONS):
+        r = check_new_composition(name, args.log2n, args.seed + 20 + j)
+        res["new_compositions"].append(r)
+        print(f"{name} ({len(r['ions'])} ions, {len(r['mechanisms'])} mechanisms, "
+              f"{r['solver']}): converged {r['converged_fraction']:.4f}  NaN "
+              f"{r['nan_in_converged']}  negative {r['negative_in_converged']}  worst "
+              f"residual {r['worst_residual_converged']:.2e}  converged above tol "
+              f"{r['converged_above_tol']}  flagged solved by scipy "
+              f"{r['flagged_solved_independently']}/{r['flagged_tried_independently']}  "
+              f"({r['rate_per_s']:,.0f} solves/s)")
         for reason, count in r["infeasible_by_reason"].items():
             if count:
                 print(f"        {count / r['n']:.4f}  {reason}")

@@ -18,8 +18,9 @@ expressions only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 
 import sympy as sp
@@ -30,17 +31,27 @@ from iongrad.models.mechanisms import (
     Mechanism,
     activity_load,
     conc,
+    gaba_a_reversal,
+    gat1,
     ghk_leak,
+    kcc2,
+    kcc2_kinetic,
     na_k_pump,
+    ncx,
+    nkcc1,
+    nkcc1_kinetic,
     ohmic_leak,
     param,
+    pmca,
+    sglt1,
     voltage,
 )
 from iongrad.models.mechanisms.leaks import nernst
 
-__all__ = ["COMPOSITIONS", "MECHANISMS", "Membrane", "composition", "composition_record",
-           "default_bath_osmolarity", "mechanism_from_spec", "mechanism_specs",
-           "membrane_from_spec", "membrane_of", "pump_leak_cell"]
+__all__ = ["COMPOSITIONS", "MECHANISMS", "Membrane", "cardiac_myocyte", "composition",
+           "composition_record", "default_bath_osmolarity", "enterocyte", "immature_neuron",
+           "mature_neuron", "mechanism_from_spec", "mechanism_specs", "membrane_from_spec",
+           "membrane_of", "pump_leak_cell"]
 
 _VOLUMES = ("fixed", "osmotic")
 #: Cell-level quantities every membrane model has (besides its mechanisms' parameters).
@@ -71,12 +82,21 @@ class Membrane:
         monovalent bath).
     description : str
         One line.
+    default_values : mapping, optional
+        Defaults of this cell that differ from the registry's (a cardiac myocyte's
+        area and bath), by parameter name; :meth:`defaults` applies them.
+    extra_outputs : mapping, optional
+        Further steady-state outputs as expressions of the state and parameters
+        (``e_gaba_mV``); their parameters become the model's. With Ca2+ among the ions,
+        ``ca_i_nM`` is always an output.
     """
 
     name: str
     mechanisms: tuple[Mechanism, ...]
     volume: str = "fixed"
     description: str = ""
+    default_values: Mapping[str, float] = field(default_factory=dict)
+    extra_outputs: Mapping[str, sp.Expr] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "mechanisms", tuple(self.mechanisms))
@@ -89,6 +109,25 @@ class Membrane:
                              f"{self.name!r}")
         if not self.mechanisms:
             raise ValueError(f"membrane {self.name!r} has no mechanisms")
+        state = {conc(x).name for x in self.ions} | {voltage().name}
+        for m in self.mechanisms:
+            for out_name, e in m.outputs.items():
+                missing = sorted(s.name for s in e.free_symbols
+                                 if s.name in {conc(x).name for x in ION} - state)
+                if missing:
+                    raise ValueError(f"mechanism {m.name!r} of membrane {self.name!r} "
+                                     f"reports {out_name} from {missing}, which no "
+                                     f"mechanism of the membrane moves")
+        object.__setattr__(self, "default_values", dict(self.default_values))
+        object.__setattr__(self, "extra_outputs", dict(self.extra_outputs))
+        unknown = sorted(set(self.default_values) - set(self.parameters))
+        if unknown:
+            raise ValueError(f"default_values of membrane {self.name!r} name(s) {unknown} "
+                             f"that are not among its parameters")
+        for k, v in self.default_values.items():
+            msg = _quantities.violation(k, v)
+            if msg:
+                raise ValueError(f"default of membrane {self.name!r}: {msg}")
 
     # ---- structure -----------------------------------------------------------------
     @cached_property
@@ -101,14 +140,31 @@ class Membrane:
     def parameters(self) -> tuple[str, ...]:
         """Every input of the model (registry names), in registry order."""
         used = {p for m in self.mechanisms for p in m.parameters}
+        used |= {s.name for e in self.extra_outputs.values() for s in e.free_symbols}
+        used -= {conc(x).name for x in ION} | {voltage().name}
         used |= {ION[x].outside for x in self.ions} | set(_CELL_PARAMETERS)
         if self.volume == "osmotic":
             used |= {"osm_o_mOsm", "na_o_mM", "k_o_mM"}
         return tuple(n for n in _quantities.QUANTITIES if n in used)
 
     def defaults(self) -> dict[str, float]:
-        """Registry defaults of :attr:`parameters`."""
-        return _quantities.defaults(self.parameters)
+        """Defaults of :attr:`parameters`: the registry's, updated by
+        :attr:`default_values` (the cell's own)."""
+        out = _quantities.defaults(self.parameters)
+        out.update(self.default_values)
+        return out
+
+    def output_expressions(self) -> dict[str, sp.Expr]:
+        """Outputs beyond the state, the Nernst potentials and the mechanisms' currents:
+        ``ca_i_nM`` with Ca2+ among the ions, the mechanisms' own outputs
+        (``e_gaba_mV`` of ``gaba_a_reversal``), then :attr:`extra_outputs`."""
+        out = {}
+        if "ca" in self.ions:
+            out["ca_i_nM"] = conc("ca") * sp.Float(1e6)
+        for m in self.mechanisms:
+            out.update(m.outputs)
+        out.update(self.extra_outputs)
+        return out
 
     def mechanism(self, name: str) -> Mechanism:
         for m in self.mechanisms:
@@ -196,6 +252,15 @@ MECHANISMS = {
     "ghk_leak": ghk_leak,
     "na_k_pump": na_k_pump,
     "activity_load": activity_load,
+    "kcc2": kcc2,
+    "kcc2_kinetic": kcc2_kinetic,
+    "nkcc1": nkcc1,
+    "nkcc1_kinetic": nkcc1_kinetic,
+    "ncx": ncx,
+    "pmca": pmca,
+    "sglt1": sglt1,
+    "gat1": gat1,
+    "gaba_a_reversal": gaba_a_reversal,
 }
 #: Catalogue entries that take an ion (``"<kind>:<ion>"``).
 _PER_ION = ("ohmic_leak", "ghk_leak")
@@ -233,7 +298,8 @@ _DECLARED: dict[tuple, Membrane] = {}
 
 
 def membrane_from_spec(name: str, mechanisms: Sequence[str], volume: str = "fixed", *,
-                       description: str = "") -> Membrane:
+                       description: str = "",
+                       defaults: Mapping[str, float] | None = None) -> Membrane:
     """A membrane model declared as data: a name, mechanism specs, a volume rule.
 
     Parameters
@@ -246,6 +312,8 @@ def membrane_from_spec(name: str, mechanisms: Sequence[str], volume: str = "fixe
         kind (two leaks of one ion would share the name ``<ion>_leak``).
     volume : {"fixed", "osmotic"}
         As in :class:`Membrane`.
+    defaults : mapping, optional
+        :attr:`Membrane.default_values` (the cell's own defaults).
 
     The same declaration gives the same object (built once per process), so its
     generated solver is built once too.
@@ -261,10 +329,12 @@ def membrane_from_spec(name: str, mechanisms: Sequence[str], volume: str = "fixe
     mechanisms = tuple(mechanisms)
     if volume not in _VOLUMES:
         raise ValueError(_unknown("volume", volume, _VOLUMES))
-    key = (name, mechanisms, volume, description)
+    defaults = {k: float(v) for k, v in (defaults or {}).items()}
+    key = (name, mechanisms, volume, description, tuple(sorted(defaults.items())))
     if key not in _DECLARED:
         built = tuple(mechanism_from_spec(m) for m in mechanisms)
-        _DECLARED[key] = Membrane(name, built, volume, description=description)
+        _DECLARED[key] = Membrane(name, built, volume, description=description,
+                                  default_values=defaults)
     return _DECLARED[key]
 
 
@@ -279,15 +349,18 @@ def _catalogue() -> dict[str, list[tuple[str, Mechanism]]]:
 
 
 def composition_record(membrane: Membrane) -> dict:
-    """``{"name", "mechanisms", "volume"}`` of a membrane model, the mechanisms as specs
-    of :func:`mechanism_specs` (a mechanism not in the catalogue by its name), as
-    recorded in run.json; :func:`membrane_from_spec` rebuilds a catalogue-only model
-    from it."""
+    """``{"name", "mechanisms", "volume", "defaults"}`` of a membrane model, the
+    mechanisms as specs of :func:`mechanism_specs` (a mechanism not in the catalogue by
+    its name) and the defaults of every parameter (registry defaults updated by the
+    cell's own), as recorded in run.json; :func:`membrane_from_spec` rebuilds a
+    catalogue-only model from it."""
     specs = []
     for m in membrane.mechanisms:
         found = [s for s, c in _catalogue().get(m.name, ()) if c == m]
         specs.append(found[0] if found else m.name)
-    return {"name": membrane.name, "mechanisms": specs, "volume": membrane.volume}
+    return {"name": membrane.name, "mechanisms": specs, "volume": membrane.volume,
+            "defaults": {k: (None if math.isnan(v) else v)
+                         for k, v in membrane.defaults().items()}}
 
 
 def membrane_of(record) -> Membrane:
@@ -295,8 +368,10 @@ def membrane_of(record) -> Membrane:
     ``{"composition": name}`` or ``{"name", "mechanisms", "volume"}``."""
     if record.get("composition") is not None:
         return composition(record["composition"])
+    own = {k: v for k, v in (record.get("defaults") or {}).items()
+           if v is not None and v != _quantities.get(k).default}
     return membrane_from_spec(record["name"], record["mechanisms"],
-                              record.get("volume", "fixed"))
+                              record.get("volume", "fixed"), defaults=own)
 
 
 def pump_leak_cell(leak: str = "ohmic", volume: str = "fixed", *,
@@ -315,8 +390,76 @@ def pump_leak_cell(leak: str = "ohmic", volume: str = "fixed", *,
                                           f"activity load, {volume} volume")
 
 
+_NEURON_LEAKS = ("ohmic_leak:na", "ohmic_leak:k", "ohmic_leak:cl")
+
+
+def mature_neuron() -> Membrane:
+    """A mature neuron: Cl- set by KCC2 against a Cl- leak (driving-force KCC2).
+
+    Cl_i ≈ 4–7 mM and E_GABA below the resting potential, as in mature cortical and
+    hippocampal neurons (Rivera et al. 1999, Nature 397:251; Ben-Ari 2002, Nat Rev
+    Neurosci 3:728; Doyon et al. 2011, PLoS Comput Biol 7:e1002149 for the KCC2 form).
+    Outputs E_Cl and E_GABA (HCO3-/Cl- permeability ratio 0.2, HCO3_i from pH_i).
+    """
+    return membrane_from_spec(
+        "mature_neuron", (*_NEURON_LEAKS, "na_k_pump", "activity_load", "kcc2",
+                          "gaba_a_reversal"), "fixed",
+        description="mature neuron: ohmic leaks, Na+/K+ pump, KCC2 Cl- extrusion",
+        defaults={"g_cl_nS": 0.1, "kcc2_u_pA": 10.0})
+
+
+def immature_neuron() -> Membrane:
+    """An immature neuron: Cl- loaded by NKCC1 (driving-force form) against a Cl- leak.
+
+    Cl_i ≈ 20–30 mM and E_GABA above the resting potential (depolarising GABA), as in
+    neonatal neurons before the KCC2 switch (Ben-Ari 2002, Nat Rev Neurosci 3:728;
+    Yamada et al. 2004, J Physiol 557:829)."""
+    return membrane_from_spec(
+        "immature_neuron", (*_NEURON_LEAKS, "na_k_pump", "activity_load", "nkcc1",
+                            "gaba_a_reversal"), "fixed",
+        description="immature neuron: ohmic leaks, Na+/K+ pump, NKCC1 Cl- loading",
+        defaults={"g_cl_nS": 0.1, "nkcc1_u_pA": 1.0})
+
+
+#: Ventricular myocyte (rat/guinea pig scale): C_m 150 pF at 1 µF/cm² (15,000 µm²),
+#: 30 pL; Tyrode bath of Luo & Rudy 1994 (Na_o 140, K_o 5.4, Ca_o 1.8 mM); Bers 2001
+#: (Excitation-Contraction Coupling, 2nd ed.) for the scale of cell and currents.
+_MYOCYTE_DEFAULTS = {
+    "area_um2": 15000.0, "volume_pL": 30.0, "na_o_mM": 140.0, "k_o_mM": 5.4,
+    "ca_o_mM": 1.8, "cl_o_mM": 120.0, "g_na_nS": 1.0, "g_k_nS": 10.0, "g_cl_nS": 1.0,
+    "g_ca_nS": 0.3, "pump_density_per_um2": 1000.0, "ncx_k_pA": 3.0e5, "pmca_max_pA": 170.0,
+}
+
+
+def cardiac_myocyte() -> Membrane:
+    """A resting ventricular myocyte: Na+, K+, Cl- and Ca2+ leaks, the Na+/K+ pump, the
+    Na+/Ca2+ exchanger and the sarcolemmal Ca2+ pump (Luo & Rudy 1994 forms and
+    scales: k_NaCa 2000 µA/µF × 150 pF = 3e5 pA, I_pCa,max 1.15 µA/µF × 150 pF ≈ 170 pA).
+    Resting Na_i ≈ 10 mM and Ca_i ≈ 100 nM (Despa et al. 2002, Circulation 105:2543;
+    Bers 2001)."""
+    return membrane_from_spec(
+        "cardiac_myocyte", ("ohmic_leak:na", "ohmic_leak:k", "ohmic_leak:cl",
+                            "ohmic_leak:ca", "na_k_pump", "ncx", "pmca"), "fixed",
+        description="cardiac myocyte: ohmic leaks of Na+, K+, Cl-, Ca2+, Na+/K+ pump, "
+                    "NCX, PMCA", defaults=_MYOCYTE_DEFAULTS)
+
+
+def enterocyte() -> Membrane:
+    """An enterocyte-like epithelial cell: SGLT1 (2 Na+ per glucose) as a Na+ load on the
+    pump (Wright, Loo & Hirayama 2011, Physiol Rev 91:733), glucose 5 mM outside and
+    1 mM inside (one bath for both membranes: a simplification)."""
+    return membrane_from_spec(
+        "enterocyte", (*_NEURON_LEAKS, "na_k_pump", "sglt1"), "fixed",
+        description="enterocyte-like cell: ohmic leaks, Na+/K+ pump, SGLT1 Na+ load",
+        defaults={"sglt1_jmax_pA": 1.0})
+
+
 #: Named compositions (``[model]`` names in configs).
 COMPOSITIONS = {
+    "mature_neuron": mature_neuron,
+    "immature_neuron": immature_neuron,
+    "cardiac_myocyte": cardiac_myocyte,
+    "enterocyte": enterocyte,
     # four ions, six mechanisms: HCO3- (the other anion of GABA-A channels) as a leak
     "pump_leak_hco3": lambda: pump_leak_cell("ohmic", "fixed", ions=("na", "k", "cl", "hco3")),
     "pump_leak_ghk_hco3": lambda: pump_leak_cell("ghk", "fixed",

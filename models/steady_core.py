@@ -231,7 +231,11 @@ class SteadyPlan:
             y = (guess(*earlier, *pv)[0] if n_guess is None or n_guess[j] is None
                  else n_guess[j])
             prep_j = inner.prepare(*earlier, *pv)
+            y_start = y
             y, ok_j = _newton_1d(inner, y, np.shape(x), prep_j)
+            if not ok_j.all():
+                y, ok_j = _bracketed_1d(inner, y_start, y, ok_j, prep_j,
+                                        10.0 if _st.unknown == voltage() else 1.0)
             ok &= ok_j
             b_vals = inner(y, *prep_j)
             parts = partials(y, *earlier, *pv)
@@ -283,6 +287,7 @@ def _add_checks_and_outputs(plan, membrane: Membrane) -> None:
         outs[f"{mech.name}_current_pA"] = mech.current
     outs["atp_per_s"] = membrane.atp_per_s
     outs["slope_conductance_nS"] = membrane.slope_conductance
+    outs.update(membrane.output_expressions())
     plan.output_names = tuple(outs)
     plan.output_exprs = dict(outs)
     plan._outputs = numpy_function([*svars, *psyms], list(outs.values()))
@@ -308,6 +313,34 @@ def _newton_1d(fn: HoistedFunction, y0, shape, prepared, max_iter=100):
             if idx.size == 0:
                 break
     return yf.reshape(y.shape), okf.reshape(y.shape)
+
+
+def _bracketed_1d(fn: HoistedFunction, y0, y, ok, prepared, step):
+    """Where the 1-D Newton of a numeric step did not settle (a sigmoidal balance, a
+    carrier's flux that saturates in V, can throw it far off), bracket the root from
+    the starting value outward and solve by Ridders. Samples Newton solved keep its
+    answer. Returns ``y, ok``."""
+    shape = np.shape(y)
+    y, ok = np.array(y, dtype=float).ravel(), np.array(ok).ravel()
+    idx = np.flatnonzero(~ok)
+    start = np.broadcast_to(y0, shape).ravel()[idx].astype(float)
+    start = np.where(np.isfinite(start), start, 0.0)
+    prep = [np.broadcast_to(p, shape).ravel()[idx] for p in prepared]
+    with np.errstate(all="ignore"):
+        _b, db = fn(start, *prep)
+        sign = np.where(np.isfinite(db) & (db < 0), -1.0, 1.0)  # make the balance increasing
+
+        def g(yy):
+            return sign * fn(yy, *prep)[0]
+
+        lo, hi, f_lo, f_hi, bracketed = expand_bracket(g, start - step, start + step,
+                                                       step=step)
+        root, conv, _it = ridders(g, lo, hi, np.where(bracketed, f_lo, -1.0),
+                                  np.where(bracketed, f_hi, 1.0), xtol=1e-14, max_iter=200)
+    good = conv & bracketed & np.isfinite(root)
+    y[idx[good]] = root[good]
+    ok[idx[good]] = True
+    return y.reshape(shape), ok.reshape(shape)
 
 
 _PLANS: dict[int, SteadyPlan] = {}

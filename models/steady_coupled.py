@@ -7,7 +7,8 @@ electroneutrality as the equations, the Jacobian generated symbolically. Each
 parameter set is solved by damped Newton with a backtracking line search on the
 normalised residual (every balance divided by the gross fluxes it balances), steps
 capped in ``ln c`` and V, from several starting points in turn for the sets that have
-not converged; every answer is then checked exactly as the reduced solver's are
+not converged (each first with 60 iterations, then with 300); every answer is then
+checked exactly as the reduced solver's are
 (relative residual of every balance, current and electroneutrality ≤ ``rtol_check``)
 and failures are flagged (reason 2: no convergence; 3, 4, 5 as there). Unlike the
 monotone reduction, this method can miss a steady state that exists: a flagged set is
@@ -25,9 +26,11 @@ from iongrad.models.membrane import Membrane
 
 __all__ = ["CoupledPlan", "solve_coupled"]
 
-#: Starting membrane potentials tried in turn (mV), with each ion at its Nernst
-#: concentration for that V where it has a bath, else at the mechanism's guess.
-_STARTS_MV = (-70.0, -30.0, -120.0, 0.0)
+#: Starting membrane potentials tried in turn (mV), with each ion at the mechanism's
+#: guess where one gives it (Na_i of the pump, Ca_i of the Ca2+ pump), else at its
+#: Nernst concentration for that V. -90 mV last: a K+-dominated cell (a myocyte) whose
+#: Newton from -70 mV stalls.
+_STARTS_MV = (-70.0, -30.0, -120.0, 0.0, -90.0)
 _MAX_STEP_LN = 2.0
 _MAX_STEP_MV = 40.0
 
@@ -134,7 +137,10 @@ def solve_coupled(plan: CoupledPlan, pv, *, rtol_check, max_conc_mM):
     n = pv[0].size
     z = None
     conv = np.zeros(n, dtype=bool)
-    for v0 in _STARTS_MV:
+    # every start with a short iteration budget, then, for the sets still open, every
+    # start again with a long one (a Newton path can wander far, e.g. through a Ca2+
+    # concentration of 1e-40 mM, and still reach the steady state)
+    for v0, max_iter in [*((v, 60) for v in _STARTS_MV), *((v, 300) for v in _STARTS_MV)]:
         todo = np.flatnonzero(~conv)
         if todo.size == 0:
             break
@@ -142,7 +148,7 @@ def solve_coupled(plan: CoupledPlan, pv, *, rtol_check, max_conc_mM):
         with np.errstate(all="ignore"):
             start = [np.broadcast_to(s, (todo.size,)).astype(float)
                      for s in plan._start_fn(np.full(todo.size, v0), *sub)]
-        zt, ct = plan.newton([*start, np.full(todo.size, v0)], sub)
+        zt, ct = plan.newton([*start, np.full(todo.size, v0)], sub, max_iter=max_iter)
         if z is None:
             z = [np.full(n, np.nan) for _ in range(plan.dim)]
         for i in range(plan.dim):

@@ -376,6 +376,11 @@ def _solve_outputs(m: Membrane, p: dict, **kw):
         out.update({f"e_{x}_mV": o[f"e_{x}_mV"] for x in m.ions})
         if "na_k_pump_current_pA" in o:
             out["pump_current_pA"] = o["na_k_pump_current_pA"]
+        for mech in m.mechanisms:  # currents that are quantities of their own (NCX)
+            name = f"{mech.name}_current_pA"
+            if name in _quantities.QUANTITIES:
+                out[name] = o[name]
+        out.update({k: o[k] for k in m.output_expressions()})
         out["atp_per_s"] = o["atp_per_s"]
         out["o2_per_s"] = o["atp_per_s"] / p["atp_per_o2"]
         out["r_in_MOhm"] = 1e3 / o["slope_conductance_nS"]

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from iongrad.models.quantities import QUANTITIES
 from iongrad.models.quantities import unit_of as _registry_unit
 
 __all__ = [
@@ -227,12 +228,26 @@ class ModelEntry:
 # --------------------------------------------------------------------------------------
 def _steady_outputs(membrane) -> tuple[Output, ...]:
     """``v_rest_mV``, the intracellular concentration of every ion, the pump current
-    (with the pump), ATP/s, O2/s, input resistance, the volume (osmotic models) and
+    (with the pump), ATP/s, O2/s, input resistance, E_Cl (where a cotransporter moves
+    Cl- or the cell reports E_GABA), the currents of
+    mechanisms that are registry quantities (``ncx_current_pA``), the membrane's own
+    outputs (``ca_i_nM``, ``e_gaba_mV``), the volume (osmotic models) and
     ``feasible``."""
     names = ["v_rest_mV", *(f"{x}_i_mM" for x in membrane.ions)]
     if any(m.name == "na_k_pump" for m in membrane.mechanisms):
         names.append("pump_current_pA")
     names += ["atp_per_s", "o2_per_s", "r_in_MOhm"]
+    # reversal potentials and mechanism outputs of their own (E_Cl, E_GABA, Ca_i in nM,
+    # the NCX current)
+    # E_Cl where Cl- is not simply at equilibrium with V (a cotransporter moves it, or the
+    # cell reports E_GABA); the pump-leak cells keep their historical outputs
+    extra = membrane.output_expressions()
+    if "e_gaba_mV" in extra or any("cl" in m.fluxes and not m.name.endswith("_leak")
+                                   for m in membrane.mechanisms):
+        names.append("e_cl_mV")
+    names += [f"{m.name}_current_pA" for m in membrane.mechanisms
+              if f"{m.name}_current_pA" in QUANTITIES]
+    names += list(extra)
     if membrane.volume == "osmotic":
         names.append("volume_pL")
     return (*(Output(n, _registry_unit(n)) for n in names), Output("feasible", "bool"))
@@ -253,14 +268,17 @@ def membrane_entry(membrane, description: str | None = None) -> ModelEntry:
     """The sensitivity model of a membrane model (:mod:`iongrad.models.membrane`).
 
     Parameters: every input of the membrane (``membrane.parameters``) with the unit,
-    domain and default of its registry entry; the Na+ and K+ leaks are > 0 (they carry
-    the pump's fluxes). Outputs: see :func:`_steady_outputs`. Evaluated by
+    domain and default of its registry entry (the membrane's own default where it has
+    one, :attr:`~iongrad.models.membrane.Membrane.default_values`); the Na+ and K+
+    leaks are > 0 (they carry the pump's fluxes). Outputs: see :func:`_steady_outputs`. Evaluated by
     :func:`iongrad.models.steady_state.steady_state_of`.
     """
     from iongrad.models.steady_state import LEAKS_POSITIVE
 
     outputs = _steady_outputs(membrane)
-    parameters = tuple(Parameter.from_registry(name, positive=name in LEAKS_POSITIVE)
+    own = membrane.default_values
+    parameters = tuple(Parameter.from_registry(name, default=own.get(name),
+                                               positive=name in LEAKS_POSITIVE)
                        for name in membrane.parameters)
     what = membrane.description or (f"{', '.join(m.name for m in membrane.mechanisms)}, "
                                     f"{membrane.volume} volume")

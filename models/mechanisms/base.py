@@ -36,6 +36,7 @@ __all__ = [
     "Mechanism",
     "bath",
     "conc",
+    "delta_mu",
     "ghk_phi",
     "ghk_phi_d1",
     "ghk_phi_d2",
@@ -69,7 +70,7 @@ class Ion:
 
 #: The ions iongrad knows, by name.
 ION: dict[str, Ion] = {"na": Ion("na", 1), "k": Ion("k", 1), "cl": Ion("cl", -1),
-                       "hco3": Ion("hco3", -1)}
+                       "hco3": Ion("hco3", -1), "ca": Ion("ca", 2)}
 
 
 def _symbol(name: str) -> sp.Symbol:
@@ -107,6 +108,14 @@ def temperature() -> sp.Symbol:
 def thermal_voltage() -> sp.Expr:
     """``RT/F`` in mV as an expression of ``temperature_K``."""
     return sp.Float(R_J_PER_MOL_K / F_C_PER_MOL * 1e3) * temperature()
+
+
+def delta_mu(ion: str) -> sp.Expr:
+    """Free-energy change of moving one ``ion`` from inside to outside, in units of RT:
+    ``ln(c_o/c_i) - z V/(RT/F)`` (V inside minus outside). A mechanism whose cycle moves
+    ``ν_X`` ions of each ``X`` outward has ``ΔG/RT = Σ ν_X delta_mu(X)`` (plus any
+    chemical term, such as ATP hydrolysis)."""
+    return sp.log(bath(ion) / conc(ion)) - ION[ion].z * voltage() / thermal_voltage()
 
 
 #: pA carried by one elementary charge per second (e × 1e12).
@@ -195,6 +204,15 @@ class Mechanism:
         the Na+/K+ pump): their block scales every flux and the ATP use.
     description : str
         One line, shown in reports.
+    free_energy : sympy expression, optional
+        ``ΔG/RT`` of one cycle in the direction of a positive ``cycle_flux`` (see
+        :func:`delta_mu`); a thermodynamically consistent rate law has a cycle flux of
+        the sign of ``-ΔG`` and zero exactly where ``ΔG = 0``.
+    cycle_flux : sympy expression, optional
+        The cycle rate (pA-equivalents) whose sign ``free_energy`` governs.
+    outputs : mapping, optional
+        Steady-state outputs the mechanism reports (name -> expression of the state and
+        parameters), e.g. the GABA-A reversal potential ``e_gaba_mV``.
     """
 
     name: str
@@ -205,13 +223,17 @@ class Mechanism:
     guess: Mapping[str, sp.Expr] = field(default_factory=dict)
     blocked_by: tuple[str, ...] = ()
     description: str = ""
+    free_energy: sp.Expr | None = None
+    cycle_flux: sp.Expr | None = None
+    outputs: Mapping[str, sp.Expr] = field(default_factory=dict)
 
     def __post_init__(self):
         unknown = sorted(set(self.fluxes) - set(ION))
         if unknown:
             raise ValueError(f"mechanism {self.name!r} moves unknown ion(s) {unknown}; "
                              f"known: {sorted(ION)}")
-        for expr in (*self.fluxes.values(), sp.sympify(self.atp_per_s)):
+        for expr in (*self.fluxes.values(), sp.sympify(self.atp_per_s),
+                     *self.outputs.values()):
             for s in sp.sympify(expr).free_symbols:
                 if s.name not in _state_names():
                     _quantities.get(s.name)  # a KeyError names the unknown symbol
@@ -239,7 +261,8 @@ class Mechanism:
     def parameters(self) -> tuple[str, ...]:
         """Registry names of the parameters and bath concentrations the rate law uses."""
         syms = set()
-        for expr in (*self.fluxes.values(), sp.sympify(self.atp_per_s)):
+        for expr in (*self.fluxes.values(), sp.sympify(self.atp_per_s),
+                     *self.outputs.values()):
             syms |= {s.name for s in sp.sympify(expr).free_symbols}
         return tuple(sorted(syms - _state_names()))
 

@@ -156,9 +156,13 @@ def test_synthetic_generator_units_are_accepted_registry_dimensions():
 
 # ---- sensitivity parameters --------------------------------------------------------------------
 def test_sensitivity_parameters_use_registry_units_defaults_and_domains():
+    from iongrad.models.membrane import COMPOSITIONS, composition
     from iongrad.workflows.registry import MODELS
 
     overrides = {("fxyd_set_point", "hill_na"): 1.0}  # model-specific default (n = 1)
+    # a composition's own defaults (a cardiac myocyte's area and bath)
+    overrides.update({(c, k): v for c in COMPOSITIONS
+                      for k, v in composition(c).default_values.items()})
     for mname, entry in MODELS.items():
         if mname == "ishigami":
             continue
