@@ -14,9 +14,9 @@ run and its standard error, and stacking weights.
 Writes into ``DIR`` (atomically: a temporary folder, then a rename):
 
 ``comparison.csv``
-    One row per run, best first: rank (1 = highest ELPD), ELPD and its SE, p_loo (effective number of
-    parameters), ELPD difference to the best run and its SE, stacking weight, the
-    number of observations with Pareto k > 0.7.
+    One row per run, best first: rank (1 = highest ELPD), ELPD and its SE, p_loo
+    (effective number of parameters), ELPD difference to the best run and its SE,
+    stacking weight, the number of observations with Pareto k > 0.7.
 ``pointwise.csv``
     One row per observation: observable, data row, cell and condition (run-down:
     recording and time), and per run the pointwise ELPD and Pareto k.
@@ -378,7 +378,7 @@ def _run_record(result: dict[str, Any]) -> dict[str, Any]:
                            "ELPD differences are to the best run, with the standard error "
                            "of the paired pointwise differences (dse)."},
         "versions": package_versions(("iongrad", "numpy", "pymc", "arviz", "pandas")),
-        "n_observations": int(len(result["observations"])),
+        "n_observations": len(result["observations"]),
         "runs": runs,
         "comparison": table.drop(columns=["run_dir"]).to_dict(orient="records"),
         "files": ["comparison.csv", "pointwise.csv", "comparison.png", "comparison.svg",
