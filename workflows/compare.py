@@ -242,6 +242,8 @@ def compare_runs(run_dirs, names: list[str] | None = None) -> dict[str, Any]:
                          for i in np.flatnonzero(~(k <= PARETO_K_MAX))]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Pareto.*")
+        # ArviZ's own use of a pandas keyword pandas plans to remove; not the user's concern
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
         table = az.compare(loo, ic="loo", method="stacking", scale="log")
     return {"names": names, "dirs": [str(p) for p in resolved],
             "infos": [r["info"] for r in runs], "loo": loo, "table": table,
