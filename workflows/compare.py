@@ -227,10 +227,10 @@ def compare_runs(run_dirs, names: list[str] | None = None) -> dict[str, Any]:
     if len(names) != len(runs) or len(set(names)) < len(names):
         raise ConfigError(f"names: expected {len(runs)} different names; got {names}")
     _check_same_data(runs, names)
-    loo, joined = {}, None
+    loo = {}
     for r, name in zip(runs, names, strict=True):
-        joined = _observations(r["idata"])
-        loo[name] = _loo(r["idata"], joined)
+        loo[name] = _loo(r["idata"], _observations(r["idata"]))
+    joined = _observations(runs[0]["idata"])  # the labels of the rows, as the first run has them
     labels = {"observable": joined["observable"].values,
               "data_row": joined["data_row"].values}
     for lab in _LABELS:
