@@ -313,8 +313,8 @@ from numba import njit
 
 from iongrad.models.codegen import phi_d1_scalar, phi_scalar
 
-_phi = njit(cache=True)(phi_scalar)
-_phi_d1 = njit(cache=True)(phi_d1_scalar)
+_phi = njit(cache=True, error_model="numpy")(phi_scalar)
+_phi_d1 = njit(cache=True, error_model="numpy")(phi_d1_scalar)
 """
 
 
@@ -364,9 +364,16 @@ def _load(src: str, tag: str):
     return module
 
 
+#: numba's default ("python") raises ZeroDivisionError on a float division by zero; an
+#: extreme draw must give inf/NaN instead, which the solver's checks report as "no steady
+#: state" (a rejected draw), as the NumPy solver does.
+_NJIT = '@njit(cache=True, error_model="numpy")'
+
+
 def _decorated(src: str) -> str:
-    """Every top-level function of ``src`` compiled by numba (with an on-disk cache)."""
-    return "\n".join(("@njit(cache=True)\n" + line) if line.startswith("def ") else line
+    """Every top-level function of ``src`` compiled by numba (with an on-disk cache and
+    IEEE division: x/0 is ±inf or NaN, never an exception)."""
+    return "\n".join((_NJIT + "\n" + line) if line.startswith("def ") else line
                      for line in src.split("\n"))
 
 

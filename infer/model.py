@@ -20,7 +20,11 @@ Variable names in the posterior
   ``<name>_cell_condition`` at each condition of the data (``condition``
   dimension). Every fit has them, also one of K½ summaries only.
 * ``sigma_<observable>`` — estimated noise scales.
-* observed variables are named after the observable (``v_rest_mV_obs`` ...).
+* observed variables are named after the observable (``v_rest_mV_obs`` ...), with one
+  dimension ``<observable>_obs_row`` (coordinate: the dataset's ``data_row``); a fit
+  stores their pointwise log-likelihood (see :func:`add_log_likelihood`) with the cell
+  and condition of each row as coordinates ``<observable>_obs_cell`` and
+  ``<observable>_obs_condition`` on that dimension.
 """
 
 from __future__ import annotations
@@ -314,7 +318,8 @@ def build_model(dataset, spec: FitSpec):
         count solves), ``observables``, ``noise`` (resolved per observable), ``cells``,
         ``fxyd_states``, ``rows`` (the dataset rows used), ``priors``, ``derived``
         (where the derived quantities are evaluated: reference, FXYD states,
-        conditions).
+        conditions), ``obs_rows`` (per observable: the ``data_row``, ``cell`` and
+        ``condition`` of each entry of its ``<obs>_obs_row`` dimension).
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -413,6 +418,8 @@ def build_model(dataset, spec: FitSpec):
         if "k_na_mM" in obs_names:
             preds["k_na_mM"] = row_value("k_na_mM")
 
+        conditions = row_conditions(spec, states, rows)
+        obs_rows: dict[str, dict[str, np.ndarray]] = {}
         for o in obs_names:
             mask = rows[o].notna().to_numpy()
             idx = np.flatnonzero(mask)
@@ -428,19 +435,53 @@ def build_model(dataset, spec: FitSpec):
                 sigma = pm.Data(f"sem_{o}", unc)
             else:
                 sigma = float(nz.sigma)
-            y_data = pm.Data(f"{o}_data", y)
+            dim = f"{o}_obs_row"
+            model.add_coord(dim, rows.index.to_numpy()[mask])
+            obs_rows[o] = {"data_row": rows.index.to_numpy()[mask],
+                           "cell": rows["cell"].astype(str).to_numpy()[mask],
+                           "condition": np.asarray(conditions, dtype=object)[mask]}
+            y_data = pm.Data(f"{o}_data", y, dims=dim)
             if nz.scale == "log":
-                pm.LogNormal(f"{o}_obs", mu=pt.log(mu), sigma=sigma, observed=y_data)
+                pm.LogNormal(f"{o}_obs", mu=pt.log(mu), sigma=sigma, observed=y_data,
+                             dims=dim)
             elif nz.family == "student_t":
-                pm.StudentT(f"{o}_obs", nu=nz.nu, mu=mu, sigma=sigma, observed=y_data)
+                pm.StudentT(f"{o}_obs", nu=nz.nu, mu=mu, sigma=sigma, observed=y_data,
+                            dims=dim)
             else:
-                pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y_data)
+                pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y_data, dims=dim)
 
         derived = _derived(spec, cells, states, cell_vals, pop_vals, base, rows)
 
     info = {"op": op, "observables": obs_names, "noise": noise, "cells": cells,
-            "fxyd_states": states, "rows": rows, "priors": priors, "derived": derived}
+            "fxyd_states": states, "rows": rows, "priors": priors, "derived": derived,
+            "obs_rows": obs_rows}
     return model, info
+
+
+def _condition_keys(spec, states, rows) -> tuple[list[str], list[str]]:
+    """The condition columns the model uses (row conditions it does not fit, and
+    ``fxyd_state`` when K_Na is fitted per state) and those of them that vary."""
+    cols = [c for c in ROW_CONDITIONS if c in rows.columns and c not in spec.parameters]
+    keys = [*cols, *(["fxyd_state"] if states else [])]
+    varying = [k for k in keys if rows[k].nunique() > 1] or keys
+    return keys, varying
+
+
+def _condition_label(values: dict, varying: list[str]) -> str:
+    """``"k_o_mM=4, fxyd_state=absent"``: the varying conditions of one data row."""
+    return ", ".join(f"{k}={values[k]:.10g}" if k != "fxyd_state" else f"{k}={values[k]}"
+                     for k in varying)
+
+
+def row_conditions(spec: FitSpec, states, rows) -> list[str]:
+    """The condition of every data row, labelled as the ``condition`` coordinate of the
+    derived quantities (:func:`_derived_scenarios`); ``"all rows"`` when the data have
+    no condition column the model uses."""
+    keys, varying = _condition_keys(spec, states, rows)
+    if not keys:
+        return ["all rows"] * len(rows)
+    return [_condition_label(dict(zip(keys, r, strict=True)), varying)
+            for r in rows[keys].itertuples(index=False)]
 
 
 def _derived_scenarios(spec, states, base, rows) -> dict[str, Any]:
@@ -464,13 +505,11 @@ def _derived_scenarios(spec, states, base, rows) -> dict[str, Any]:
         if states else None
     conditions: list[dict[str, Any]] = []
     if cols:
-        keys = [*cols, *(["fxyd_state"] if states else [])]
+        keys, varying = _condition_keys(spec, states, rows)
         combos = pd_unique(tuple(r) for r in rows[keys].itertuples(index=False))
-        varying = [k for k in keys if rows[k].nunique() > 1] or keys
         for combo in combos:
             values = dict(zip(keys, combo, strict=True))
-            label = ", ".join(f"{k}={values[k]:.10g}" if k != "fxyd_state"
-                              else f"{k}={values[k]}" for k in varying)
+            label = _condition_label(values, varying)
             physical = dict(base)
             physical.update({k: float(values[k]) for k in cols})
             conditions.append({"label": label, "values": physical,

@@ -294,7 +294,9 @@ def build_rundown_model(dataset, spec: RundownSpec):
     info : dict
         ``op`` (the :class:`RundownOp`, with its ``n_calls``/``n_failed`` counters;
         None for ``pm_ode``), ``observables``, ``grid`` (times since onset, s),
-        ``fixed``, ``ecs``, ``priors``, ``spec``.
+        ``fixed``, ``ecs``, ``priors``, ``spec``, ``obs_rows`` (per observable: the
+        ``data_row``, ``recording`` and ``time_s`` of each entry of its
+        ``<obs>_obs_row`` dimension).
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -302,6 +304,8 @@ def build_rundown_model(dataset, spec: RundownSpec):
     prep = prepare(dataset, spec)
     priors = {p: _prior(spec, p) for p in spec.parameters}
     op = None
+    data_rows = np.asarray(dataset.frame.index, dtype=np.int64)
+    obs_rows: dict[str, dict[str, np.ndarray]] = {}
     with pm.Model(coords={"parameter": list(spec.parameters)}) as model:
         thetas = []
         for name in spec.parameters:
@@ -330,9 +334,15 @@ def build_rundown_model(dataset, spec: RundownSpec):
             col = columns.index(OBSERVABLES[o])
             mu = out[prep["grid_idx"][mask], col]
             sigma = pm.HalfNormal(f"sigma_{o}", spec.noise.get(o, NOISE_PRIOR_SIGMA[o]))
-            pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y[mask])
+            dim = f"{o}_obs_row"
+            model.add_coord(dim, data_rows[mask])
+            obs_rows[o] = {"data_row": data_rows[mask],
+                           "recording": prep["recordings"][mask].astype(str),
+                           "time_s": prep["time_s"][mask]}
+            pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y[mask], dims=dim)
     info = {"op": op, "observables": prep["obs"], "grid": prep["grid"], "fixed": prep["fixed"],
-            "ecs": prep["ecs"], "priors": priors, "spec": spec, "prep": prep}
+            "ecs": prep["ecs"], "priors": priors, "spec": spec, "prep": prep,
+            "obs_rows": obs_rows}
     return model, info
 
 
@@ -679,6 +689,7 @@ def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
 
     from iongrad.infer.chains import sampler_cores
     from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
+    from iongrad.infer.loglik import add_log_likelihood
     from iongrad.infer.sampler_log import sample_posterior_predictive, sampler_log
 
     s = sampler
@@ -701,6 +712,8 @@ def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
         from iongrad.infer.model import prior_terms
 
         pm.compute_log_prior(idata, var_names=prior_terms(model), progressbar=False)
+        # pointwise, per data row with its recording and time (for `iongrad compare`)
+        add_log_likelihood(idata, model, info["obs_rows"])
     t2 = time.perf_counter()
     timings = {"sample_s": t1 - t0, "predictive_s": t2 - t1}
     if chain_note:

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("iongrad.workflows.fit", "fit a model to a dataset with NUTS"),
     "sensitivity": ("iongrad.workflows.sensitivity", "global sensitivity analysis (SALib)"),
     "batch": ("iongrad.workflows.batch", "run many configs locally or on a Dask cluster"),
+    "compare": ("iongrad.workflows.compare", "compare fits of the same data by PSIS-LOO"),
     "report": ("iongrad.workflows.report", "write the HTML/Markdown report of a run folder"),
     "demo": ("iongrad.workflows.demo", "multi-cell fit + energy sensitivity on shipped data"),
 }

@@ -47,7 +47,8 @@ Config (TOML, parsed as data only)::
                                  # faster when parameters are strongly correlated
 
 Writes ``posterior.nc`` (InferenceData: posterior, prior, posterior_predictive,
-observed_data, constant_data, sample_stats), ``summary.csv`` (94% HDI, units),
+log_likelihood (pointwise, per data row: :mod:`iongrad.infer.loglik`), observed_data,
+constant_data, sample_stats), ``summary.csv`` (94% HDI, units),
 ``config.resolved.json`` and ``run.json`` (metadata, diagnostics verdict,
 identifiability, the effective config, the data files' SHA-256), and prints the
 diagnostics verdict. ``--strict`` turns a failed verdict into exit code 1.
@@ -410,6 +411,7 @@ def _run_steady(resolved: dict, out_dir: Path, *, progress: bool) -> dict:
     from iongrad.infer.chains import sampler_cores
     from iongrad.infer.diagnostics import diagnose, identifiability, summary_table
     from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
+    from iongrad.infer.loglik import add_log_likelihood
     from iongrad.infer.model import (
         build_model,
         membrane_for_spec,
@@ -455,6 +457,8 @@ def _run_steady(resolved: dict, out_dir: Path, *, progress: bool) -> dict:
         # sensitivity (az.psens); the cell-level terms of a hierarchy are part of the
         # model's structure, not a prior to be power-scaled (Kallioinen et al. 2023)
         pm.compute_log_prior(idata, var_names=prior_terms(model), progressbar=False)
+        # pointwise, per data row with its cell and condition (for `iongrad compare`)
+        add_log_likelihood(idata, model, info["obs_rows"])
     t_pp = time.perf_counter()
     n_prior_infeasible = _mask_infeasible_prior_predictive(idata)
     names = _summary_vars(idata, spec)

@@ -1987,8 +1987,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
     Parameters
     ----------
     run_dir : str or Path
-        A run folder with ``run.json`` (``kind`` "fit" or "sensitivity") and the files
-        that kind writes.
+        A run folder with ``run.json`` (``kind`` "fit", "sensitivity" or "compare")
+        and the files that kind writes.
     out_dir : str or Path, optional
         Where to write the report (default: ``run_dir``). The Markdown figures go to
         ``out_dir/report_files/``.
@@ -2018,9 +2018,13 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
         doc = _fit_doc(run_dir, shown, progress=progress)
     elif kind == "sensitivity":
         doc = _sens_doc(run_dir, shown)
+    elif kind == "compare":
+        from iongrad.workflows.compare import compare_doc
+
+        doc = compare_doc(run_dir, shown)
     else:
         raise ConfigError(f"{str(run_dir / 'run.json')!r}: unknown run kind {kind!r}; "
-                          "expected 'fit' or 'sensitivity'")
+                          "expected 'fit', 'sensitivity' or 'compare'")
     return _render(doc, Path(out_dir) if out_dir is not None else run_dir, "report")
 
 

@@ -190,3 +190,30 @@ def test_example_fit_report_shows_the_time_courses(example_fit):
     assert "Diagnostics: PASS" in md
     png = (out / "report_files" / "time_courses.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_example_fit_stores_the_log_likelihood_per_recording_and_time(example_fit):
+    """The pointwise log-likelihood (for ``iongrad compare``) is on named row dimensions
+    whose coordinates are the data rows, with the recording and time of each row."""
+    import json
+
+    import arviz as az
+
+    out, _ = example_fit
+    idata = az.from_netcdf(out / "posterior.nc")
+    rows = json.loads((out / "run.json").read_text())["rows"]
+    ll = idata.log_likelihood
+    assert sorted(ll.data_vars) == sorted(f"{o}_obs" for o in ("v_rest_mV", "na_i_mM",
+                                                                "k_o_mM"))
+    for name in ll.data_vars:
+        o = name[: -len("_obs")]
+        dim = f"{name}_row"
+        assert ll[name].dims == ("chain", "draw", dim)
+        want = [r for r in rows if r.get(o) is not None]
+        assert ll[dim].values.tolist() == [r["data_row"] for r in want]
+        assert ll[f"{name}_recording"].values.tolist() == [r["recording"] for r in want]
+        np.testing.assert_array_equal(ll[f"{name}_time_s"].values,
+                                      [r["time_s"] for r in want])
+        np.testing.assert_array_equal(idata.observed_data[name].values,
+                                      [r[o] for r in want])
+        assert np.isfinite(ll[name].values).all()
