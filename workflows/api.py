@@ -42,8 +42,8 @@ from iongrad.models.errors import ConfigError, DataError
 from iongrad.workflows import fit as _fit
 from iongrad.workflows.config import load_toml
 
-__all__ = ["FitResult", "SensitivityResult", "example_config", "fit", "load_fit",
-           "sensitivity"]
+__all__ = ["CompareResult", "FitResult", "SensitivityResult", "compare", "example_config",
+           "fit", "load_fit", "sensitivity"]
 
 
 def example_config(name: str) -> dict[str, Any]:
@@ -368,3 +368,69 @@ def sensitivity(config_or_path: str | Path | Mapping[str, Any], *,
                                               progress=progress, report=report)
     return SensitivityResult(indices=pd.read_csv(final / "indices.csv"), run_dir=final,
                              summary=summary, config=resolved)
+
+
+@dataclass
+class CompareResult:
+    """A model comparison's results (``iongrad compare``).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        ``comparison.csv``: one row per fit, ranked by ELPD (PSIS-LOO), with its
+        standard error, the difference to the best fit and its standard error, the
+        stacking weight and the number of observations with Pareto k > 0.7.
+    pointwise : pandas.DataFrame
+        ``pointwise.csv``: per observation (with its cell and condition), the pointwise
+        ELPD and Pareto k of each fit (columns ``elpd_loo_i[<run>]``, ``pareto_k[<run>]``).
+    run_dir : pathlib.Path
+        The output folder (tables, plots, report).
+    flagged : dict
+        Per fit, the observations whose PSIS-LOO is unreliable (Pareto k > 0.7).
+    """
+
+    table: Any
+    pointwise: Any
+    run_dir: Path
+    flagged: dict[str, Any]
+
+
+def compare(run_dirs, *, out: str | Path | None = None, force: bool = False
+            ) -> CompareResult:
+    """Compare fits of the same data by PSIS-LOO, as ``iongrad compare`` does.
+
+    Parameters
+    ----------
+    run_dirs : sequence of str or Path
+        Two or more fit run folders (fitted to the same observations).
+    out : str or Path, optional
+        Output folder (new or empty). Default: a new temporary folder.
+    force : bool
+        Replace an existing iongrad output folder at ``out``.
+
+    Returns
+    -------
+    CompareResult
+
+    Raises
+    ------
+    ConfigError
+        Fewer than two runs, a folder that is not a fit run, a fit without a
+        ``log_likelihood`` group, or fits of different data.
+    """
+    import pandas as pd
+
+    from iongrad.workflows import compare as _cmp
+    from iongrad.workflows.config import run_into_folder
+
+    dirs = [Path(d) for d in run_dirs]
+    if len(dirs) < 2:
+        raise ConfigError(f"compare needs at least two run folders; got {len(dirs)}")
+    final = _out(out, "compare").resolve()
+    result = _cmp.compare_runs(dirs)
+    inputs = [Path(d) / name for d in result["dirs"] for name in ("posterior.nc", "run.json")]
+    run_into_folder(final, lambda tmp: _cmp.write_outputs(result, tmp, run_folder=final),
+                    force=force, inputs=inputs)
+    return CompareResult(table=pd.read_csv(final / "comparison.csv"),
+                         pointwise=pd.read_csv(final / "pointwise.csv"), run_dir=final,
+                         flagged=result["flagged"])

@@ -94,17 +94,6 @@ def test_public_names_are_the_api_functions():
         iongrad.fitt  # noqa: B018
 
 
-def test_compare_when_its_module_is_missing(monkeypatch):
-    if importlib.util.find_spec("iongrad.workflows.compare") is None:
-        with pytest.raises(AttributeError, match=r"iongrad\.compare is not available"):
-            iongrad.compare  # noqa: B018
-    else:
-        assert callable(iongrad.compare)
-    monkeypatch.setitem(iongrad._LAZY, "nothing", ("iongrad.workflows.no_such_job", "x"))
-    with pytest.raises(AttributeError, match=r"no module iongrad\.workflows\.no_such_job"):
-        iongrad.nothing  # noqa: B018
-
-
 def test_editable_install_maps_every_package_to_its_folder():
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     mapping = tool["package-dir"]

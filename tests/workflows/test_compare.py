@@ -243,3 +243,21 @@ def test_refuses_existing_out_without_force(runs, tmp_path, capsys):
     assert [r["name"] for r in second["runs"]] == ["pooled", "per_cell"]
     np.testing.assert_allclose([r["elpd_loo"] for r in first["comparison"]],
                                [r["elpd_loo"] for r in second["comparison"]], rtol=1e-12)
+
+
+def test_python_api_compare_equals_the_command(runs, compared, tmp_path):
+    """iongrad.compare gives the table the command wrote, and refuses what it refuses."""
+    import iongrad
+    from iongrad.models.errors import ConfigError
+
+    res = iongrad.compare([runs["pooled"], runs["per_cell"]], out=tmp_path / "api")
+    cli_table = pd.read_csv(compared / "comparison.csv")
+    pd.testing.assert_frame_equal(res.table, cli_table)
+    assert res.run_dir == (tmp_path / "api").resolve() and (res.run_dir / "report.html").is_file()
+    for name in cli_table["run"]:
+        assert res.pointwise[f"elpd_loo_i[{name}]"].sum() == pytest.approx(
+            float(cli_table.set_index("run").loc[name, "elpd_loo"]), rel=1e-9)
+    with pytest.raises(ConfigError, match="at least two"):
+        iongrad.compare([runs["pooled"]])
+    with pytest.raises(ConfigError):
+        iongrad.compare([runs["pooled"], runs["per_cell"]], out=tmp_path / "api")

@@ -6,7 +6,7 @@ The Python API of the command line's jobs, loaded on first use so that ``import 
 - :func:`fit` -- fit a config (a TOML path or a dict); a :class:`FitResult`
 - :func:`load_fit` -- a fit's run folder back as a :class:`FitResult`, its model rebuilt
 - :func:`sensitivity` -- a global sensitivity analysis; a :class:`SensitivityResult`
-- :func:`compare` -- compare fits by PSIS-LOO (when this build ships ``iongrad compare``)
+- :func:`compare` -- compare fits of the same data by PSIS-LOO (``iongrad compare``)
 
 The subpackages: :mod:`iongrad.models` (forward models), :mod:`iongrad.data` (datasets),
 :mod:`iongrad.infer` (PyMC models) and :mod:`iongrad.workflows` (the jobs).
@@ -40,11 +40,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "sensitivity": ("iongrad.workflows.api", "sensitivity"),
     "FitResult": ("iongrad.workflows.api", "FitResult"),
     "SensitivityResult": ("iongrad.workflows.api", "SensitivityResult"),
-    "compare": ("iongrad.workflows.compare", "compare"),
+    "compare": ("iongrad.workflows.api", "compare"),
+    "CompareResult": ("iongrad.workflows.api", "CompareResult"),
 }
 
-__all__ = ["FitResult", "SensitivityResult", "__version__", "compare", "fit", "load_fit",
-           "sensitivity"]
+__all__ = ["CompareResult", "FitResult", "SensitivityResult", "__version__", "compare", "fit",
+           "load_fit", "sensitivity"]
 
 
 def __getattr__(name: str) -> Any:
