@@ -303,8 +303,12 @@ def _noise_for(spec: FitSpec, obs: str, dataset) -> ObservationNoise:
     return ObservationNoise(scale=d["scale"], prior_sigma=d["prior_sigma"], sigma=sigma)
 
 
-def build_model(dataset, spec: FitSpec):
+def build_model(dataset, spec: FitSpec, state_solver=None):
     """Build the PyMC model of ``dataset`` under ``spec``.
+
+    ``state_solver`` replaces the steady-state Op in the likelihood and the derived
+    quantities by another solver of the same equations (see
+    :func:`iongrad.infer.steady_op.steady_state_graph`); default: the Op.
 
     Returns
     -------
@@ -403,7 +407,7 @@ def build_model(dataset, spec: FitSpec):
                     row_params[cond] = pm.Data(cond, rows[cond].to_numpy(dtype=float))
             for name in spec.parameters:
                 row_params[name] = row_value(name)
-            out = steady_state_graph(row_params, n=n_rows, op=op)
+            out = steady_state_graph(row_params, n=n_rows, op=op, state_solver=state_solver)
             exists = pt.all(pt.eq(out["feasible"], 1))
             pm.Potential("steady_state_exists", pt.switch(exists, 0.0, -np.inf))
             # 1 where every data row has a physical steady state; prior draws without one
@@ -436,7 +440,8 @@ def build_model(dataset, spec: FitSpec):
             else:
                 pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y_data)
 
-        derived = _derived(spec, cells, states, cell_vals, pop_vals, base, rows)
+        derived = _derived(spec, cells, states, cell_vals, pop_vals, base, rows,
+                           state_solver)
 
     info = {"op": op, "observables": obs_names, "noise": noise, "cells": cells,
             "fxyd_states": states, "rows": rows, "priors": priors, "derived": derived}
@@ -480,7 +485,8 @@ def _derived_scenarios(spec, states, base, rows) -> dict[str, Any]:
     return {"reference": ref, "reference_state_index": j_ref, "conditions": conditions}
 
 
-def _derived(spec, cells, states, cell_vals, pop_vals, base, rows) -> dict[str, Any]:
+def _derived(spec, cells, states, cell_vals, pop_vals, base, rows,
+             state_solver=None) -> dict[str, Any]:
     """Deterministics: the steady state per cell and for the population (when every
     parameter is pooled) at the reference condition, per FXYD state and per condition
     of the data (see :func:`_derived_scenarios`). Every fit gets them, also one whose
@@ -527,7 +533,8 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, rows) -> dict[str, 
     # alone, not of the draws recorded before it (parallel chains are recorded as they
     # arrive, in no fixed order)
     out = steady_state_graph(params, n=n_ent * len(blocks),
-                             op=SteadyStateOp(membrane=membrane, warm_start=False))
+                             op=SteadyStateOp(membrane=membrane, warm_start=False),
+                             state_solver=state_solver)
     # A draw without a physical steady state at a condition has no derived value there:
     # NaN (counted in run.json and the report), never the solver's placeholder state.
     ok = pt.eq(out["feasible"], 1)
