@@ -65,6 +65,16 @@ class RootStateSolver:
                              "no steady state to start the root finder from")
         return np.array([float(y[0]) for y in sol.reduced])
 
+    def _options(self, size: int) -> dict:
+        if self.method != "hybr":
+            return {"tol": self.tol}
+        # unit scale of every unknown (log concentrations and mV are O(1)-O(100)):
+        # MINPACK's default scaling by the Jacobian's column norms lets one stiff row
+        # shrink the trust region of the whole stacked system until it stalls ("not
+        # making good progress") from the default cell's state at a third of the
+        # prior's points
+        return {"tol": self.tol, "options": {"diag": np.ones(size)}}
+
     def __call__(self, plan, vecs, n: int):
         d = len(plan.reduced_vars)
         guess = self.initial_guess(plan)
@@ -83,7 +93,7 @@ class RootStateSolver:
         residuals = pt.concatenate(pytensor_graph(plan.reduced_residuals, env))
         solution, success = pt.optimize.root(
             residuals, z, method=self.method, jac=True,
-            use_vectorized_jac=self.use_vectorized_jac, optimizer_kwargs={"tol": self.tol})
+            use_vectorized_jac=self.use_vectorized_jac, optimizer_kwargs=self._options(d * n))
         # start every row from the default cell's steady state, at the model's parameters
         replace = {x: v for v, x in inputs.items()}
         replace[z] = pt.constant(np.repeat(guess, n), dtype="float64")
