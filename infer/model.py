@@ -306,9 +306,11 @@ def _noise_for(spec: FitSpec, obs: str, dataset) -> ObservationNoise:
 def build_model(dataset, spec: FitSpec, state_solver=None):
     """Build the PyMC model of ``dataset`` under ``spec``.
 
-    ``state_solver`` replaces the steady-state Op in the likelihood and the derived
-    quantities by another solver of the same equations (see
-    :func:`iongrad.infer.steady_op.steady_state_graph`); default: the Op.
+    ``state_solver`` replaces the steady-state Op in the likelihood by another solver of
+    the same equations (see :func:`iongrad.infer.steady_op.steady_state_graph`), e.g.
+    :class:`iongrad.infer.steady_root.RootStateSolver` as a baseline; default: the Op.
+    The derived quantities (deterministics, not part of the log-density) always use the
+    Op.
 
     Returns
     -------
@@ -440,8 +442,7 @@ def build_model(dataset, spec: FitSpec, state_solver=None):
             else:
                 pm.Normal(f"{o}_obs", mu=mu, sigma=sigma, observed=y_data)
 
-        derived = _derived(spec, cells, states, cell_vals, pop_vals, base, rows,
-                           state_solver)
+        derived = _derived(spec, cells, states, cell_vals, pop_vals, base, rows)
 
     info = {"op": op, "observables": obs_names, "noise": noise, "cells": cells,
             "fxyd_states": states, "rows": rows, "priors": priors, "derived": derived}
@@ -485,8 +486,7 @@ def _derived_scenarios(spec, states, base, rows) -> dict[str, Any]:
     return {"reference": ref, "reference_state_index": j_ref, "conditions": conditions}
 
 
-def _derived(spec, cells, states, cell_vals, pop_vals, base, rows,
-             state_solver=None) -> dict[str, Any]:
+def _derived(spec, cells, states, cell_vals, pop_vals, base, rows) -> dict[str, Any]:
     """Deterministics: the steady state per cell and for the population (when every
     parameter is pooled) at the reference condition, per FXYD state and per condition
     of the data (see :func:`_derived_scenarios`). Every fit gets them, also one whose
@@ -533,8 +533,7 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, rows,
     # alone, not of the draws recorded before it (parallel chains are recorded as they
     # arrive, in no fixed order)
     out = steady_state_graph(params, n=n_ent * len(blocks),
-                             op=SteadyStateOp(membrane=membrane, warm_start=False),
-                             state_solver=state_solver)
+                             op=SteadyStateOp(membrane=membrane, warm_start=False))
     # A draw without a physical steady state at a condition has no derived value there:
     # NaN (counted in run.json and the report), never the solver's placeholder state.
     ok = pt.eq(out["feasible"], 1)
