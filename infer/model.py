@@ -307,8 +307,14 @@ def _noise_for(spec: FitSpec, obs: str, dataset) -> ObservationNoise:
     return ObservationNoise(scale=d["scale"], prior_sigma=d["prior_sigma"], sigma=sigma)
 
 
-def build_model(dataset, spec: FitSpec):
+def build_model(dataset, spec: FitSpec, state_solver=None):
     """Build the PyMC model of ``dataset`` under ``spec``.
+
+    ``state_solver`` replaces the steady-state Op in the likelihood by another solver of
+    the same equations (see :func:`iongrad.infer.steady_op.steady_state_graph`), e.g.
+    :class:`iongrad.infer.steady_root.RootStateSolver` as a baseline; default: the Op.
+    The derived quantities (deterministics, not part of the log-density) always use the
+    Op.
 
     Returns
     -------
@@ -408,7 +414,7 @@ def build_model(dataset, spec: FitSpec):
                     row_params[cond] = pm.Data(cond, rows[cond].to_numpy(dtype=float))
             for name in spec.parameters:
                 row_params[name] = row_value(name)
-            out = steady_state_graph(row_params, n=n_rows, op=op)
+            out = steady_state_graph(row_params, n=n_rows, op=op, state_solver=state_solver)
             exists = pt.all(pt.eq(out["feasible"], 1))
             pm.Potential("steady_state_exists", pt.switch(exists, 0.0, -np.inf))
             # 1 where every data row has a physical steady state; prior draws without one

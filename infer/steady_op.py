@@ -224,7 +224,8 @@ def _solve_transposed(jac, g, d):
 
 
 def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic",
-                       volume: str = "fixed", op: SteadyStateOp | None = None):
+                       volume: str = "fixed", op: SteadyStateOp | None = None,
+                       state_solver=None):
     """Build the steady state and every derived quantity as PyTensor expressions.
 
     Parameters
@@ -239,6 +240,11 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
         As in :func:`iongrad.models.solve_steady_state`.
     op : SteadyStateOp, optional
         Reuse an Op instance (to read its call and failure counters).
+    state_solver : callable, optional
+        Another solver of the reduced system: called as ``state_solver(plan, vecs, n)``
+        with the Op's plan and one vector per name of ``op.param_names``, it returns
+        ``(ys, feasible)`` (one vector per reduced unknown, an int8 vector); e.g.
+        :class:`iongrad.infer.steady_root.RootStateSolver`. Default: the Op.
 
     Returns
     -------
@@ -266,7 +272,10 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
         n = int(np.prod(np.broadcast_shapes(*shapes))) if shapes else 1
     ones = pt.ones((n,), dtype="float64")
     vecs = [t * ones if t.ndim == 0 else t for t in tensors]
-    *ys, feasible = op(*vecs)
+    if state_solver is None:
+        *ys, feasible = op(*vecs)
+    else:
+        ys, feasible = state_solver(plan, vecs, n)
     env = dict(zip(plan.param_symbols, vecs, strict=True))
     env.update(zip(plan.reduced_vars, ys, strict=True))
     state = pytensor_graph(plan.state_exprs, env)
