@@ -972,6 +972,10 @@ class PosteriorSection(Section):
     joint: bool = True
     #: joint draws used (evenly thinned when the posterior has more)
     joint_n: Annotated[int, Field(ge=50, le=100_000)] = 4000
+    #: indices computed on the joint draws; "delta" (Borgonovo, with bootstrap) costs
+    #: ~20-50 s per output at 4000 draws and is not computed unless listed
+    joint_methods: list[Literal["shapley", "given_data", "pawn", "delta"]] = [
+        "shapley", "given_data", "pawn"]
 
 
 def total_evaluations(method: str, n: int, d: int, *, second_order: bool = False) -> int:

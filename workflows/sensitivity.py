@@ -362,7 +362,8 @@ def _resolve(raw: dict, base_dir: Path) -> dict:
         "fixed": fixed,
         "inputs": inputs,
         **({"fit_context": fit_context} if fit_context is not None else {}),
-        **({"joint": {"n": int(cfg.posterior.joint_n)}}
+        **({"joint": {"n": int(cfg.posterior.joint_n),
+                      "methods": list(dict.fromkeys(cfg.posterior.joint_methods))}}
            if cfg.posterior is not None and cfg.posterior.joint else {}),
     }
 
@@ -728,18 +729,36 @@ def _joint_pass(model, resolved: dict, rng: np.random.Generator, *, progress: bo
             continue
         xx, yy = x[ok], y[ok]
         n_rows = int(ok.sum())
-        sh = shapley_effects(xx, yy, k=3, n_boot=resolved["num_resamples"],
-                             seed=_analysis_seed(rng), level=level)
-        s1 = first_order_given_data(xx, yy, n_boot=resolved["num_resamples"],
-                                    seed=_analysis_seed(rng), level=level)
-        for method, index, est in (("shapley", "Sh", sh), ("given_data", "S1", s1)):
+        methods = resolved["joint"].get("methods", ("shapley", "given_data"))
+        estimates = []
+        if "shapley" in methods:
+            estimates.append(("shapley", "Sh", shapley_effects(
+                xx, yy, k=3, n_boot=resolved["num_resamples"], seed=_analysis_seed(rng),
+                level=level)))
+        if "given_data" in methods:
+            estimates.append(("given_data", "S1", first_order_given_data(
+                xx, yy, n_boot=resolved["num_resamples"], seed=_analysis_seed(rng),
+                level=level)))
+        # moment-independent indices need only a sample and its outputs: SALib's own
+        # estimators, on the joint draws as drawn (dependent inputs included)
+        # (given ranks in (0, 1), like the main design's unit hypercube: both indices
+        # condition on quantile classes of each input, so ranks change nothing)
+        if "pawn" in methods or "delta" in methods:
+            from scipy.stats import rankdata
+
+            uu = (rankdata(xx, axis=0) - 0.5) / xx.shape[0]
+        for method in ("pawn", "delta"):
+            if method in methods:
+                rows += _analyze(method, resolved, uu, yy, o, _analysis_seed(rng),
+                                 design="joint_posterior")
+        for method, index, est in estimates:
             v, lo, hi = est[index], est[f"{index}_low"], est[f"{index}_high"]
             rows += [{"output": o, "method": method, "index": index, "parameter": nm,
                       "parameter2": "", "value": float(v[j]),
                       "conf": float((hi[j] - lo[j]) / 2), "ci_low": float(lo[j]),
                       "ci_high": float(hi[j]), "design": "joint_posterior",
                       "n_rows": n_rows} for j, nm in enumerate(names)]
-        handling[o] = {"status": "analysed", "method": "shapley+given_data",
+        handling[o] = {"status": "analysed", "method": "+".join(methods),
                        "design": "joint_posterior", "n_rows": n_rows,
                        "n_infeasible": int((~ok).sum())}
     return {"x": x, "outs": outs, "rows": rows, "handling": handling}
@@ -1113,7 +1132,10 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
             "dependent inputs it includes the effect of X_i's correlated partners, so these "
             "can sum to more than 1. Estimators: nearest-neighbour Shapley (Broto, Bachoc & "
             "Depecker 2020) and rank-based S1 (Gamboa, Klein & Lagnoux 2018); intervals are "
-            "bootstrap percentiles over the draws.")
+            "bootstrap percentiles over the draws. PAWN (and delta, when listed in "
+            "[posterior] joint_methods) on the joint draws are moment-independent: how far "
+            "the output's whole distribution moves when one input is known, which with "
+            "dependent inputs also includes what that input says about its partners.")
         notes += _joint_notes(res["rows"], joint["rows"])
     fc = resolved.get("fit_context")
     if fc:

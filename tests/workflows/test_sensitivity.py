@@ -286,9 +286,10 @@ def test_joint_posterior_indices_follow_the_posterior_ridge(tmp_path):
     post.to_netcdf(path, group="posterior")
     cfg = _cfg("pump_leak", "sobol", {}, n=512, outputs=["v_rest_mV"], num_resamples=50)
     cfg["posterior"] = {"path": "fit/posterior.nc", "joint_n": 2000,
+                        "joint_methods": ["shapley", "given_data", "pawn", "delta"],
                         "variables": ["g_k_nS", "g_na_nS", "pump_density_per_um2"]}
     res = resolve_config(cfg, tmp_path)
-    assert res["joint"] == {"n": 2000}
+    assert res["joint"] == {"n": 2000, "methods": ["shapley", "given_data", "pawn", "delta"]}
     run_config(res, tmp_path / "out")
     rows = _read(tmp_path / "out" / "indices.csv")
     sh = _idx(rows, "v_rest_mV", "Sh", "shapley")
@@ -299,6 +300,12 @@ def test_joint_posterior_indices_follow_the_posterior_ridge(tmp_path):
     s1 = _idx(rows, "v_rest_mV", "S1", "given_data")
     assert all(r["design"] == "joint_posterior" and r["ci_low"] <= r["value"] <= r["ci_high"]
                for r in (*sh.values(), *s1.values()))
+    # moment-independent indices on the same joint draws agree on the ranking
+    for index, method in (("PAWN", "pawn"), ("delta", "delta")):
+        mi = {k: r for k, r in _idx(rows, "v_rest_mV", index, method).items()
+              if r["design"] == "joint_posterior"}
+        assert set(mi) == set(sh)
+        assert max(mi, key=lambda k: mi[k]["value"]) == "pump_density_per_um2", (index, mi)
     info = json.loads((tmp_path / "out" / "run.json").read_text())
     assert any("on the joint posterior pump_density_per_um2 ranks first" in n
                for n in info["notes"])
