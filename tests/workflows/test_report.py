@@ -814,3 +814,39 @@ def test_prior_sensitivity_table_is_az_psens_of_the_stored_groups(fit_run, fit_r
         assert rows[name][3] == psens_reading(pri, lik)
     checklist = {r[1]: r[3] for r in parsed.tables["checklist-table"][1:]}
     assert checklist["Sensitivity of the results to the prior (power scaling)"] == "met"
+
+
+def test_declutter_thins_crowded_ticks_and_leaves_placed_ticks():
+    """A forest-plot axis of -82.5 .. -65 mV in 3 inches gets overlapping automatic tick
+    labels at 9 bins; _declutter thins them until none overlap. Ticks a plot placed
+    itself (cell names) are not moved."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from iongrad.workflows.report import FIGURE_STYLE, _declutter, _tick_overlaps
+
+    with plt.rc_context(FIGURE_STYLE):
+        fig, ax = plt.subplots(figsize=(2.2, 2.0))
+        ax.plot([-82.5123, -65.0321], [0, 1])
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=12))
+        ax.set_yticks([0, 0.5, 1], ["c01", "c02", "c03"])
+        fig.canvas.draw()
+        assert _tick_overlaps(ax.xaxis) > 0
+        assert _declutter(fig) == 0 and _tick_overlaps(ax.xaxis) == 0
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["c01", "c02", "c03"]
+        assert len(ax.get_xticks()) >= 2
+        plt.close(fig)
+
+
+def test_every_fit_report_figure_has_readable_ticks(fit_run):
+    """No figure of the fit report keeps overlapping tick labels."""
+    from iongrad.workflows.report import _fit_doc
+
+    doc = _fit_doc(fit_run, str(fit_run))
+    figures = [b for sec in doc.sections for b in sec.blocks if b.get("kind") == "figure"]
+    assert len(figures) >= 10
+    crowded = {b["name"]: b["overlaps"] for b in figures if b["overlaps"]}
+    assert not crowded, crowded
