@@ -12,7 +12,10 @@ Observables (what was measured)
     ``pump_current_pA`` (pA; ouabain-sensitive pump current, outward positive),
     ``o2_per_s`` (O2 molecules/s per cell), ``atp_per_s`` (ATP molecules/s per cell),
     ``k_na_mM`` (mM; apparent half-activation of the pump by intracellular Na+, for
-    literature summaries).
+    literature summaries), ``cl_i_mM`` (mM; intracellular Cl-), ``e_cl_mV`` (mV; Cl-
+    Nernst potential), ``e_gaba_mV`` (mV; GABA-A reversal potential), ``ca_i_nM`` (nM;
+    intracellular free Ca2+), ``ncx_current_pA`` (pA; Na+/Ca2+ exchanger current,
+    outward positive).
 Conditions (what was set)
     ``k_o_mM``, ``na_o_mM``, ``cl_o_mM`` (mM), ``temperature_K`` (K),
     ``activity_load_pA`` (pA, Na+ load from activity, >= 0), ``fxyd_state``
@@ -61,6 +64,10 @@ UNITS: dict[str, dict[str, float]] = {
     "concentration": {
         "mM": 1.0, "M": 1e3, "uM": 1e-3, "µM": 1e-3, "μM": 1e-3,
         "mmol/L": 1.0, "mol/L": 1e3, "umol/L": 1e-3, "µmol/L": 1e-3,
+    },
+    "concentration_nM": {
+        "nM": 1.0, "uM": 1e3, "µM": 1e3, "μM": 1e3, "mM": 1e6, "pM": 1e-3,
+        "nmol/L": 1.0, "umol/L": 1e3, "µmol/L": 1e3,
     },
     "current": {"pA": 1.0, "A": 1e12, "nA": 1e3, "fA": 1e-3},
     "resistance": {
@@ -135,7 +142,8 @@ def _from_registry(name: str, role: str) -> Quantity:
 
 #: Observables a dataset may hold, in this order; units and ranges from the registry.
 _OBSERVABLE_NAMES = ("v_rest_mV", "r_in_MOhm", "na_i_mM", "k_i_mM", "pump_current_pA",
-                     "o2_per_s", "atp_per_s", "k_na_mM")
+                     "o2_per_s", "atp_per_s", "k_na_mM", "cl_i_mM", "e_cl_mV", "e_gaba_mV",
+                     "ca_i_nM", "ncx_current_pA")
 #: Numeric conditions a dataset may hold; units and ranges from the registry.
 _CONDITION_NAMES = ("k_o_mM", "na_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA",
                     "time_s")

@@ -43,7 +43,7 @@ from iongrad.models.quantities import violation
 from iongrad.models.steady_state import DEFAULT_PARAMS
 
 __all__ = ["DERIVED", "DERIVED_UNITS", "NOISE_DEFAULTS", "FitSpec", "ObservationNoise",
-           "build_model", "membrane_for_spec", "unit_of"]
+           "build_model", "membrane_for_spec", "steady_state_outputs", "unit_of"]
 
 #: Derived quantities recorded for every draw (population and per cell).
 DERIVED = ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s", "o2_per_s", "r_in_MOhm")
@@ -61,6 +61,12 @@ NOISE_DEFAULTS: dict[str, dict[str, Any]] = {
     "o2_per_s": {"scale": "log", "prior_sigma": 0.3},
     "atp_per_s": {"scale": "log", "prior_sigma": 0.3},
     "k_na_mM": {"scale": "linear", "prior_sigma": 3.0},
+    # where the composition has them (see steady_state_outputs)
+    "cl_i_mM": {"scale": "linear", "prior_sigma": 2.0},
+    "e_cl_mV": {"scale": "linear", "prior_sigma": 3.0},
+    "e_gaba_mV": {"scale": "linear", "prior_sigma": 3.0},
+    "ca_i_nM": {"scale": "log", "prior_sigma": 0.3},
+    "ncx_current_pA": {"scale": "linear", "prior_sigma": 2.0},
 }
 
 #: Dataset conditions that are steady-state parameters (per row).
@@ -176,6 +182,19 @@ def model_inputs(spec: FitSpec, rows) -> list[dict[str, Any]]:
                          fixed=spec.fixed, data=data)
 
 
+def steady_state_outputs(membrane: Membrane) -> tuple[str, ...]:
+    """Observables of :data:`NOISE_DEFAULTS` that the steady state of ``membrane``
+    predicts: the pump-leak ones, the intracellular concentration of each of its ions,
+    and those of :data:`iongrad.infer.steady_op.EXTRA_OUTPUTS` it has (``e_cl_mV`` with
+    Cl- among its ions, ``e_gaba_mV`` with ``gaba_a_reversal``, ``ca_i_nM`` with Ca2+,
+    ``ncx_current_pA`` with ``ncx``)."""
+    have = {"v_rest_mV", "pump_current_pA", "atp_per_s", "o2_per_s", "r_in_MOhm", "k_na_mM"}
+    have |= {f"{x}_i_mM" for x in membrane.ions} | {f"e_{x}_mV" for x in membrane.ions}
+    have |= {f"{m.name}_current_pA" for m in membrane.mechanisms}
+    have |= set(membrane.output_expressions())
+    return tuple(o for o in NOISE_DEFAULTS if o in have)
+
+
 def _near(name: str, valid) -> str:
     near = difflib.get_close_matches(str(name), list(valid), n=1)
     return f"; did you mean {near[0]!r}?" if near else ""
@@ -228,6 +247,7 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
         bad = violation(name, val)
         if bad:
             _fail(f"reference.{name}: {bad}")
+    predicted = steady_state_outputs(membrane)
     obs = tuple(spec.observables) if spec.observables else tuple(
         o for o in dataset.observables if o in NOISE_DEFAULTS)
     if not obs:
@@ -240,6 +260,10 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
         if o not in dataset.observables:
             _fail(f"observables: dataset {dataset.name!r} has no column for {o!r}; "
                   f"it has {list(dataset.observables)}")
+        if o not in predicted:
+            _fail(f"observables: {o!r} is not an output of the membrane model "
+                  f"{membrane.name!r} (its steady state predicts {', '.join(predicted)}); "
+                  "choose a composition that has it in [model]")
         if o == "k_na_mM" and "k_na_mM" not in spec.parameters:
             _fail("observable k_na_mM needs k_na_mM among the fitted parameters")
     for o in spec.noise:

@@ -25,7 +25,17 @@ k_na_mM                12 mM       0.5     K½ for Na_i: α1 12, α2 22, α3 33 
 turnover_max_per_s     100 /s      0.5     red-cell flux ÷ ouabain sites (J Physiol 1975,
                                            251:671)
 atp_per_o2             5           0.1     P/O ≈ 2.5–3, i.e. 5–6 ATP per O2
+kcc2_u_pA              5 pA        1.0     Cl_i 4–7 mM against a ~0.1 nS Cl- leak in a
+                                           mature neuron (Rivera et al. 1999; Doyon et al.
+                                           2011)
+nkcc1_u_pA             1 pA        1.0     Cl_i 20–30 mM in an immature neuron (Yamada et al.
+                                           2004)
+kcc2_jmax_pA           20 pA       1.0     saturable KCC2 (registry default)
+nkcc1_jmax_pA          20 pA       1.0     saturable NKCC1 (registry default)
 =====================  ==========  ======  ===================================================
+
+The cotransporter activities are fittable where the composition (``[model]``) has the
+mechanism; a parameter the composition lacks is refused by name.
 
 FXYD states use ``k_na_unphos_mM`` and ``k_na_phos_mM`` with the ``k_na_mM`` prior.
 Pump density and turnover enter only as their product (pump capacity): fit one
@@ -75,6 +85,12 @@ DEFAULT_PRIORS: dict[str, LogNormalPrior] = {
     "atp_per_o2": LogNormalPrior(5.0, 0.1, "ATP per O2", "P/O 2.5-3"),
     "k_k_mM": LogNormalPrior(1.5, 0.5, "mM", "alpha1 ~1.5 mM (Han et al. 2009)"),
     "a_i_mM": LogNormalPrior(155.0, 0.2, "mM", "impermeant anions"),
+    "kcc2_u_pA": LogNormalPrior(5.0, 1.0, "pA", "Cl_i 4-7 mM in mature neurons "
+                                "(Rivera et al. 1999; Doyon et al. 2011)"),
+    "nkcc1_u_pA": LogNormalPrior(1.0, 1.0, "pA", "Cl_i 20-30 mM in immature neurons "
+                                 "(Yamada et al. 2004)"),
+    "kcc2_jmax_pA": LogNormalPrior(20.0, 1.0, "pA", "registry default"),
+    "nkcc1_jmax_pA": LogNormalPrior(20.0, 1.0, "pA", "registry default"),
 }
 
 #: Parameters that may be fitted.
@@ -104,4 +120,4 @@ def prior_for(name: str, overrides: dict | None = None) -> LogNormalPrior:
 
 #: Units of every steady-state and FXYD-state parameter, from the quantity registry.
 UNITS: dict[str, str] = {k: unit_of(k) for k in (*PARAM_UNITS, "k_na_unphos_mM",
-                                                 "k_na_phos_mM")}
+                                                 "k_na_phos_mM", *DEFAULT_PRIORS)}

@@ -223,6 +223,11 @@ def _solve_transposed(jac, g, d):
     return [lam[..., i] for i in range(d)]
 
 
+#: Outputs of a composition's steady state beyond the state and the pump's outputs that
+#: :func:`steady_state_graph` returns where the composition has them.
+EXTRA_OUTPUTS = ("e_cl_mV", "e_gaba_mV", "ca_i_nM", "ncx_current_pA")
+
+
 def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic",
                        volume: str = "fixed", op: SteadyStateOp | None = None,
                        state_solver=None):
@@ -250,7 +255,8 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
     -------
     dict
         ``na_i_mM``, ``k_i_mM``, ``cl_i_mM``, ``v_rest_mV``, ``pump_current_pA``,
-        ``atp_per_s``, ``o2_per_s``, ``r_in_MOhm`` and ``feasible`` (int8), every one
+        ``atp_per_s``, ``o2_per_s``, ``r_in_MOhm``, those of :data:`EXTRA_OUTPUTS` the
+        membrane has (``e_cl_mV``, ``e_gaba_mV`` ...) and ``feasible`` (int8), every one
         generated from the membrane's rate laws.
     """
     op = op or SteadyStateOp(leak, volume)
@@ -284,8 +290,12 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
     out_names = ("na_k_pump_current_pA", "atp_per_s", "slope_conductance_nS")
     i_p, atp, g_in = pytensor_graph([plan.output_exprs[k] for k in out_names], env)
     conc_out = {f"{x}_i_mM": c for x, c in zip(ions, state[:-1], strict=True)}
+    extra_names = [k for k in EXTRA_OUTPUTS if k in plan.output_exprs]
+    extra = dict(zip(extra_names, pytensor_graph([plan.output_exprs[k] for k in extra_names],
+                                                 env), strict=True)) if extra_names else {}
     return {
-        **conc_out, "v_rest_mV": state[-1], "pump_current_pA": i_p, "atp_per_s": atp,
+        **conc_out, **extra, "v_rest_mV": state[-1], "pump_current_pA": i_p,
+        "atp_per_s": atp,
         "o2_per_s": atp / env[plan.param_symbols[names.index("atp_per_o2")]],
         "r_in_MOhm": 1e3 / g_in, "feasible": feasible, "x_ln_na": ys[0],
     }

@@ -18,6 +18,7 @@ from iongrad.models.steady_state import solve_steady_state
 SYNTHETIC = ("synthetic_nai_fxyd", "synthetic_vrest_ko", "synthetic_vrest_nao")
 LITERATURE = ("literature_despa2005_plm", "literature_zahler1997_isoforms")
 RUNDOWN = ("synthetic_rundown",)  # written by iongrad.data.generate_rundown
+CHLORIDE = ("synthetic_chloride",)  # written by iongrad.data.generate_chloride
 
 
 def _raw(name: str, suffix: str) -> bytes:
@@ -25,7 +26,7 @@ def _raw(name: str, suffix: str) -> bytes:
 
 
 def test_list_shipped():
-    assert set(list_shipped()) == set(SYNTHETIC + LITERATURE + RUNDOWN)
+    assert set(list_shipped()) == set(SYNTHETIC + LITERATURE + RUNDOWN + CHLORIDE)
 
 
 def test_unknown_shipped_name():
@@ -33,7 +34,7 @@ def test_unknown_shipped_name():
         load_shipped("nope")
 
 
-@pytest.mark.parametrize("name", SYNTHETIC + LITERATURE + RUNDOWN)
+@pytest.mark.parametrize("name", SYNTHETIC + LITERATURE + RUNDOWN + CHLORIDE)
 def test_shipped_content_matches_sidecar(name):
     ds = load_shipped(name)
     meta = json.loads(_raw(name, ".json"))
@@ -202,3 +203,30 @@ def test_rundown_dataset_regenerates_byte_identically():
     csv_text, json_text = generate_rundown.generate()
     assert csv_text.encode() == _raw("synthetic_rundown", ".csv")
     assert json_text.encode() == _raw("synthetic_rundown", ".json")
+
+
+def test_chloride_dataset_regenerates_byte_identically():
+    from iongrad.data import generate_chloride
+
+    csv_text, json_text = generate_chloride.generate()
+    assert csv_text.encode() == _raw("synthetic_chloride", ".csv")
+    assert json_text.encode() == _raw("synthetic_chloride", ".json")
+    other, _ = generate_chloride.generate(seed=generate_chloride.SEED + 1)
+    assert other != csv_text
+
+
+def test_chloride_dataset_is_the_steady_state_plus_its_noise():
+    """Each value lies within 4 noise SDs of the documented composition's steady state,
+    and the residuals' spread matches the documented SD (12 values per observable)."""
+    from iongrad.data import generate_chloride as gc
+    from iongrad.models.steady_state import steady_state_of
+
+    ds = load_shipped("synthetic_chloride")
+    f = ds.frame
+    ss = steady_state_of(gc.membrane(), k_o_mM=f["k_o_mM"].to_numpy(),
+                         cl_o_mM=f["cl_o_mM"].to_numpy(), na_o_mM=145.0, temperature_K=310.0,
+                         **gc.TRUTH)
+    for q, spec in gc.NOISE.items():
+        resid = f[q].to_numpy() - np.asarray(ss[q])
+        assert np.all(np.abs(resid) < 4 * spec["sd"]), (q, resid)
+        assert 0.4 * spec["sd"] < resid.std() < 1.8 * spec["sd"], (q, resid.std())
