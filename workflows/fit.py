@@ -114,16 +114,22 @@ def check_override(name: str, value: Any) -> int:
     ConfigError
         Naming the option, the value and what is allowed.
     """
+    from iongrad.infer.limits import SAMPLER_CAPS, SEED_LIMIT
+
     _, lowest, what = OVERRIDES[name]
+    # the schema's own bounds (infer/limits.py), named after the option, not the key
+    allowed = (f"an integer >= {lowest} and < {SEED_LIMIT}" if name == "seed"
+               else f"an integer >= {lowest} and <= {SAMPLER_CAPS[name]}")
     if isinstance(value, str):
         try:
             value = int(value.strip(), 10)
         except ValueError:
-            raise ConfigError(f"--{name}: expected an integer >= {lowest} ({what}), got "
+            raise ConfigError(f"--{name}: expected {allowed} ({what}), got "
                               f"{value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-        raise ConfigError(f"--{name}: expected an integer >= {lowest} ({what}), got "
-                          f"{value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < lowest \
+            or (name == "seed" and value >= SEED_LIMIT) \
+            or (name != "seed" and value > SAMPLER_CAPS[name]):
+        raise ConfigError(f"--{name}: expected {allowed} ({what}), got {value!r}")
     return value
 
 

@@ -218,6 +218,9 @@ def test_load_fit_refuses_what_is_not_a_fit(tmp_path):
     ({"draws": 0}, "--draws: expected an integer >= 1"),
     ({"draws": True}, "--draws: expected an integer >= 1"),
     ({"seed": 1.5}, "--seed: expected an integer >= 0"),
+    # beyond the schema's bounds: still named after the option
+    ({"seed": 10**11}, r"--seed: expected an integer >= 0 and < 4294967296"),
+    ({"draws": 10**6}, r"--draws: expected an integer >= 1 and <= 100000"),
 ])
 def test_fit_refuses_bad_overrides_before_sampling(tmp_path, kw, message):
     cfg = _tiny_config(tmp_path)
