@@ -925,16 +925,22 @@ def _fit_summary(doc: _Doc, ctx: dict[str, Any]) -> None:
                 row_keys=[r["variable"] for r in cells])
 
 
+def _population_vars(ctx: dict[str, Any]) -> list[str]:
+    """Posterior variables at the population level, in order: the fitted parameters, then
+    the between-cell spreads and the noise scales (as the posterior lists them)."""
+    post = ctx["idata"].posterior
+    extra = [str(v) for v in post.data_vars
+             if str(v).endswith("_cell_sd_log") or str(v).startswith("sigma_")]
+    return [v for v in dict.fromkeys([*ctx["params"], *extra]) if v in post]
+
+
 def _fit_traces(doc: _Doc, ctx: dict[str, Any]) -> None:
     s = doc.section("rank-plots", "Trace and rank plots")
     s.p("Rank plots (Vehtari et al. 2021): the draws of all chains are ranked together and each "
         "chain's ranks are histogrammed. Well-mixed chains give flat, overlapping histograms; "
         "a chain that is high or low in a region has not explored the same distribution.")
     post = ctx["idata"].posterior
-    names = [p for p in ctx["params"] if p in post]
-    names += [v for v in post.data_vars if str(v).endswith("_cell_sd_log")
-              or str(v).startswith("sigma_")]
-    names = list(dict.fromkeys(names))[:12]
+    names = _population_vars(ctx)[:12]
 
     def draw():
         import arviz as az
@@ -1095,11 +1101,7 @@ def _fit_prior_posterior(doc: _Doc, ctx: dict[str, Any]) -> None:
         s.alert("warn", "posterior.nc has no prior group: the prior cannot be compared.")
         return
     post, prior = idata.posterior, idata.prior
-    names = [v for v in (*ctx["params"], *[str(x) for x in post.data_vars
-                                           if str(x).startswith("sigma_")
-                                           or str(x).endswith("_cell_sd_log")])
-             if v in post and v in prior]
-    names = list(dict.fromkeys(names))
+    names = [v for v in _population_vars(ctx) if v in prior]
     if not names:
         s.alert("warn", "no variable is present in both the prior and the posterior groups.")
         return
@@ -1324,11 +1326,7 @@ def _fit_prior_sensitivity(doc: _Doc, ctx: dict[str, Any]) -> None:
     import arviz as az
     import numpy as np
 
-    post = idata.posterior
-    names = [v for v in (*ctx["params"], *[str(x) for x in post.data_vars
-                                           if str(x).startswith("sigma_")
-                                           or str(x).endswith("_cell_sd_log")]) if v in post]
-    names = list(dict.fromkeys(names))
+    names = _population_vars(ctx)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
