@@ -25,8 +25,10 @@ Files are parsed as data only (``json`` and ``pandas.read_csv``); nothing is eva
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -736,9 +738,6 @@ def load_dataset(csv_path: str | Path, sidecar_path: str | Path | None = None) -
 
 def _file_kind(path: Path) -> str:
     """``"file"``, ``"dir"``, ``"special"`` (FIFO, device, socket), ``"loop"`` or ``"missing"``."""
-    import errno
-    import stat
-
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:

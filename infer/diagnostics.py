@@ -7,6 +7,9 @@ and E-BFMI >= 0.3 in every chain.
 
 from __future__ import annotations
 
+import itertools
+import warnings
+
 import numpy as np
 
 __all__ = ["LABELS", "THRESHOLDS", "advice", "count_nan_draws", "diagnose", "identifiability",
@@ -101,7 +104,6 @@ def _labels(da, name: str) -> list[tuple[str, tuple]]:
     dims = [d for d in da.dims if d not in ("chain", "draw")]
     if not dims:
         return [(name, ())]
-    import itertools
 
     coords = [list(da.coords[d].values) if d in da.coords else list(range(da.sizes[d]))
               for d in dims]
@@ -181,8 +183,6 @@ def diagnose(idata, var_names: list[str] | None = None) -> dict:
         be computed (one chain, no divergence or energy record) fails: what cannot be
         verified is not reported as passed.
     """
-    import warnings
-
     import arviz as az
 
     post = idata.posterior

@@ -36,11 +36,12 @@ from typing import Any
 import numpy as np
 
 from iongrad.infer.priors import UNITS, prior_for
-from iongrad.models.errors import ConfigError
+from iongrad.models import quantities
+from iongrad.models.errors import ConfigError, ModelInputError
 from iongrad.models.membrane import Membrane
 from iongrad.models.quantities import unit_of as registry_unit
 from iongrad.models.quantities import violation
-from iongrad.models.steady_state import DEFAULT_PARAMS
+from iongrad.models.steady_state import DEFAULT_PARAMS, REASONS, membrane_for, steady_state_of
 
 __all__ = ["DERIVED", "DERIVED_UNITS", "NOISE_DEFAULTS", "FitSpec", "ObservationNoise",
            "build_model", "membrane_for_spec", "steady_state_outputs", "unit_of"]
@@ -122,8 +123,6 @@ def _fail(msg: str):
 def membrane_for_spec(spec: FitSpec) -> Membrane:
     """The membrane model of ``spec``: ``spec.membrane``, or the composition of
     ``spec.leak`` and ``spec.volume``."""
-    from iongrad.models.steady_state import membrane_for
-
     if spec.membrane is not None:
         return spec.membrane
     return membrane_for(spec.leak, spec.volume)
@@ -150,8 +149,6 @@ def input_records(parameters, defaults, *, fitted=(), fixed=None, data=None
     what the user set hides e.g. the cell area that a fitted pump density per µm²
     scales with; these records list every input.
     """
-    from iongrad.models import quantities
-
     fixed, data = dict(fixed or {}), dict(data or {})
     out: list[dict[str, Any]] = []
     for name in dict.fromkeys(parameters):
@@ -297,9 +294,6 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
 
 def _check_fixed_domain(spec: FitSpec) -> None:
     """Fixed values must lie in the model's domain and give a steady state."""
-    from iongrad.models.errors import ModelInputError
-    from iongrad.models.steady_state import steady_state_of
-
     for name, val in spec.fixed.items():
         bad = violation(name, val)
         if bad:
@@ -310,8 +304,6 @@ def _check_fixed_domain(spec: FitSpec) -> None:
     except ModelInputError as exc:
         _fail(f"fixed: {exc}")
     if not bool(ss["feasible"]):
-        from iongrad.models.steady_state import REASONS
-
         _fail(f"fixed: with these fixed values and default parameters the model has no "
               f"steady state ({REASONS[int(ss['reason'])]}); fixed = {spec.fixed}")
 

@@ -50,18 +50,14 @@ flagged by ``threshold_reached``) and the state ``end_time_s`` after the onset:
 
 from __future__ import annotations
 
-import difflib
-import json
 import math
-import time
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytensor.tensor as pt
 
-from iongrad.infer.limits import SAMPLER_CAPS, SEED_LIMIT
+from iongrad.infer.model import input_records
 from iongrad.infer.priors import DEFAULT_PRIORS, LogNormalPrior
 from iongrad.infer.rundown_op import (
     FREE_PARAMETERS,
@@ -70,15 +66,16 @@ from iongrad.infer.rundown_op import (
     RundownSensitivitySolver,
     SolveFailed,
 )
+from iongrad.models.codegen import pytensor_graph
 from iongrad.models.errors import ConfigError
-from iongrad.models.membrane import Membrane, composition_record
-from iongrad.models.quantities import QUANTITIES, unit_of, violation
+from iongrad.models.membrane import Membrane
+from iongrad.models.quantities import unit_of
 from iongrad.models.rundown import RUNDOWN_DEFAULTS
+from iongrad.models.rundown_system import STARTED, TAU, rundown_system
 from iongrad.models.steady_state import DEFAULT_PARAMS, membrane_for
 
 __all__ = ["OBSERVABLES", "RUNDOWN_PRIORS", "RundownSpec", "add_derived",
-           "build_rundown_model", "fittable", "resolve_rundown_config", "run_rundown_config",
-           "trajectory_bands"]
+           "build_rundown_model", "fittable", "model_inputs", "trajectory_bands"]
 
 #: Observables the run-down model predicts -> column of the Op output.
 OBSERVABLES: dict[str, str] = {"v_rest_mV": "v_mV", "na_i_mM": "na_i_mM",
@@ -299,7 +296,6 @@ def build_rundown_model(dataset, spec: RundownSpec):
         ``<obs>_obs_row`` dimension).
     """
     import pymc as pm
-    import pytensor.tensor as pt
 
     prep = prepare(dataset, spec)
     priors = {p: _prior(spec, p) for p in spec.parameters}
@@ -364,11 +360,6 @@ def _pt_rates(y, t, p, *, mode, ecs):
     """Rates and V as PyTensor graphs translated from the generated run-down system (the
     expressions of :class:`~iongrad.models.rundown_system.RundownSystem`); V by unrolled
     Newton steps on the total current from -60 mV."""
-    import pytensor.tensor as pt
-
-    from iongrad.models.codegen import pytensor_graph
-    from iongrad.models.rundown_system import STARTED, TAU, rundown_system
-
     def f64(x):  # Python floats as float64 (PyTensor would make some float32)
         return x if hasattr(x, "type") else pt.as_tensor_variable(np.asarray(x, "float64"))
 
@@ -388,7 +379,6 @@ def _pt_rates(y, t, p, *, mode, ecs):
 
 def _pm_ode_outputs(theta, spec: RundownSpec, prep: dict):
     """Outputs (m, 7) on the grid from pymc.ode.DifferentialEquation (baseline)."""
-    import pytensor.tensor as pt
     from pymc.ode import DifferentialEquation
 
     from iongrad.infer.steady_op import steady_state_graph
@@ -553,267 +543,9 @@ def trajectory_bands(idata, info: dict, *, n_draws: int = 200, n_times: int = 24
     return frame, failed
 
 
-# --------------------------------------------------------------------------------------
-# Config (``[fit] model = "rundown"``) and the fit run
-# --------------------------------------------------------------------------------------
-_FIT_KEYS = ("model", "dataset", "sidecar", "parameters", "observables", "mode", "method",
-             "ode_method", "rtol", "atol", "threshold_mV", "end_time_s", "onset_column",
-             "k_o_column")
-_TOP_KEYS = ("fit", "fixed", "priors", "noise", "sampler", "kind", "description", "model")
-_SAMPLER = {"seed": None, "draws": 500, "tune": 500, "chains": 2, "cores": 1,
-            "target_accept": 0.9, "prior_draws": 200}
-
-
-def _check_keys(section: dict, allowed, where: str) -> None:
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}: expected a table, got {section!r}")
-    unknown = sorted(set(section) - set(allowed))
-    if unknown:
-        near = difflib.get_close_matches(str(unknown[0]), list(allowed), n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise ConfigError(f"{where}: unknown key(s) {unknown}{hint}; allowed: {sorted(allowed)}")
-
-
-def _positive_number(val: Any, where: str) -> float:
-    if isinstance(val, bool) or not isinstance(val, int | float) or not (
-            math.isfinite(val) and val > 0):
-        raise ConfigError(f"{where} = {val!r}: expected a finite number > 0")
-    return float(val)
-
-
-def spec_from_config(raw: dict) -> RundownSpec:
-    """The :class:`RundownSpec` of a parsed TOML config (``[fit] model = "rundown"``).
-
-    The workflow layer validates the whole config against its declared schema first
-    (:class:`iongrad.workflows.schema.RundownFitConfig`); the checks here keep a
-    config built in Python from reaching the model with a wrong type.
-    """
-    _check_keys(raw, _TOP_KEYS, "config")
-    fit = raw["fit"]
-    _check_keys(fit, _FIT_KEYS, "fit")
-    kw: dict[str, Any] = {}
-    for key in ("parameters", "observables"):
-        val = fit.get(key)
-        if val is None:
-            continue
-        if not isinstance(val, list) or not all(isinstance(x, str) for x in val):
-            raise ConfigError(f"fit.{key}: expected a list of names, got {val!r}")
-        dupes = sorted({x for x in val if val.count(x) > 1})
-        if dupes:
-            raise ConfigError(f"fit.{key} = {val!r}: duplicate name(s) {dupes}")
-        kw[key] = tuple(val)
-    for key, typ in (("mode", str), ("method", str), ("ode_method", str), ("rtol", float),
-                     ("atol", float), ("threshold_mV", float), ("end_time_s", float),
-                     ("onset_column", str), ("k_o_column", str)):
-        if key in fit:
-            val = fit[key]
-            if typ is float and isinstance(val, int) and not isinstance(val, bool):
-                val = float(val)
-            if not isinstance(val, typ) or (typ is float and not math.isfinite(val)):
-                what = "a finite number" if typ is float else "a string"
-                raise ConfigError(f"fit.{key}: expected {what}, got {val!r}")
-            kw[key] = val
-    for key in ("rtol", "atol", "end_time_s"):
-        if key in kw and not kw[key] > 0:
-            raise ConfigError(f"fit.{key} = {kw[key]!r}: expected a number > 0")
-    for sec in ("fixed", "priors", "noise"):
-        val = raw.get(sec, {})
-        if not isinstance(val, dict):
-            raise ConfigError(f"[{sec}] must be a table, got {val!r}")
-    noise = {}
-    for o, nz in raw.get("noise", {}).items():
-        if not isinstance(nz, dict) or set(nz) - {"prior_sigma"}:
-            raise ConfigError(f"noise.{o}: expected a table with 'prior_sigma', got {nz!r}")
-        noise[o] = _positive_number(nz.get("prior_sigma", NOISE_PRIOR_SIGMA.get(o, 1.0)),
-                                    f"noise.{o}.prior_sigma")
-    for name, val in raw.get("fixed", {}).items():
-        if isinstance(val, bool) or not isinstance(val, int | float):
-            raise ConfigError(f"fixed.{name} = {val!r}: expected a number")
-        if name in QUANTITIES and violation(name, val):
-            raise ConfigError(f"fixed.{name}: {violation(name, val)}")
-    membrane = None
-    if raw.get("model") is not None:
-        from iongrad.models.membrane import membrane_of
-
-        try:
-            membrane = membrane_of(raw["model"])
-        except (KeyError, ValueError) as exc:
-            raise ConfigError(f"model: {exc}") from None
-    return RundownSpec(fixed=dict(raw.get("fixed", {})), priors=dict(raw.get("priors", {})),
-                       noise=noise, membrane=membrane, **kw)
-
-
-def resolve_rundown_config(raw: dict, dataset_ref: dict, dataset) -> dict:
-    """Validate a run-down fit config against its dataset; the resolved config dict."""
-    spec = spec_from_config(raw)
-    prep = prepare(dataset, spec)
-    fitted = list(spec.parameters)
-    for name in spec.priors:
-        if name not in fitted:
-            near = difflib.get_close_matches(name, fitted, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise ConfigError(f"priors.{name}: not a fitted parameter of this fit{hint} "
-                              f"(fitted: {', '.join(fitted)})")
-    for name in spec.noise:
-        if name not in prep["obs"]:
-            near = difflib.get_close_matches(name, list(prep["obs"]), n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise ConfigError(f"noise.{name}: not an observable of this fit{hint} "
-                              f"(observables: {', '.join(prep['obs'])})")
-    sampler_raw = raw.get("sampler", {})
-    _check_keys(sampler_raw, _SAMPLER, "sampler")
-    seed = sampler_raw.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
-        raise ConfigError(f"sampler.seed: required integer >= 0 and < {SEED_LIMIT}, "
-                          f"got {seed!r}")
-    sampler = {k: sampler_raw.get(k, v) for k, v in _SAMPLER.items()}
-    for k, cap in SAMPLER_CAPS.items():
-        v = sampler[k]
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= cap:
-            raise ConfigError(f"sampler.{k}: expected an integer >= 1 and <= {cap}, got {v!r}")
-    ta = sampler["target_accept"]
-    if isinstance(ta, bool) or not isinstance(ta, float) or not 0.5 <= ta < 1.0:
-        raise ConfigError(f"sampler.target_accept: expected a number in [0.5, 1), got {ta!r}")
-    return {"kind": "fit", "model": "rundown", "description": raw.get("description", ""),
-            "dataset": dataset_ref, "raw": {k: v for k, v in raw.items() if k != "sampler"},
-            "sampler": sampler}
-
-
-def sample_rundown(model, info: dict, sampler: dict, *, progress: bool = False):
-    """NUTS, prior and posterior predictive; returns ``(idata, timings)``.
-
-    ``timings["chain_execution"]`` holds the note of
-    :func:`iongrad.infer.chains.sampler_cores` when the chains ran one after the
-    other instead of in parallel."""
-    import pymc as pm
-
-    from iongrad.infer.chains import sampler_cores
-    from iongrad.infer.interrupts import check_complete_posterior, sampling_guard
-    from iongrad.infer.loglik import add_log_likelihood
-    from iongrad.infer.sampler_log import sample_posterior_predictive, sampler_log
-
-    s = sampler
-    cores, chain_note = sampler_cores(s["cores"], s["chains"])
-    t0 = time.perf_counter()
-    with model, warnings.catch_warnings(), sampler_log(progress):
-        warnings.filterwarnings("ignore", message="The effect of Potentials")
-        with sampling_guard():
-            idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                              cores=cores, target_accept=s["target_accept"],
-                              random_seed=s["seed"], progressbar=progress,
-                              compute_convergence_checks=False)
-        # PyMC returns the draws so far when interrupted: never keep those
-        check_complete_posterior(idata, draws=s["draws"], chains=s["chains"])
-        t1 = time.perf_counter()
-        idata.extend(pm.sample_prior_predictive(draws=s["prior_draws"],
-                                                random_seed=s["seed"] + 1))
-        sample_posterior_predictive(model, idata, seed=s["seed"] + 2, progress=progress,
-                                    extend=True)
-        from iongrad.infer.model import prior_terms
-
-        pm.compute_log_prior(idata, var_names=prior_terms(model), progressbar=False)
-        # pointwise, per data row with its recording and time (for `iongrad compare`)
-        add_log_likelihood(idata, model, info["obs_rows"])
-    t2 = time.perf_counter()
-    timings = {"sample_s": t1 - t0, "predictive_s": t2 - t1}
-    if chain_note:
-        timings["chain_execution"] = chain_note
-    return idata, timings
-
-
-def run_rundown_config(resolved: dict, dataset, out_dir, *, progress: bool = False) -> dict:
-    """Fit, then write ``posterior.nc``, ``summary.csv``, ``run.json`` and
-    ``config.resolved.json`` into ``out_dir``; the summary dict of ``iongrad fit``."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from iongrad.infer.diagnostics import diagnose, identifiability, summary_table
-
-    out_dir = Path(out_dir)
-    t0 = time.perf_counter()
-    spec = spec_from_config(resolved["raw"])
-    model, info = build_rundown_model(dataset, spec)
-    t_build = time.perf_counter()
-    sampler = resolved["sampler"]
-    # the sampler runs chains in worker processes: count failures from the traces
-    idata, timings = sample_rundown(model, info, sampler, progress=progress)
-    chain_note = timings.pop("chain_execution", None)
-    t_derived = time.perf_counter()
-    derived = add_derived(idata, info)
-    bands, bands_failed = trajectory_bands(idata, info, seed=int(sampler["seed"]) + 3)
-    bands.to_csv(out_dir / "trajectory_bands.csv", index=False, float_format="%.6g")
-    timings["derived_s"] = time.perf_counter() - t_derived
-    names = [*spec.parameters, *(f"sigma_{o}" for o in info["observables"]),
-             "time_to_threshold_s", "v_end_mV", "na_i_end_mM", "k_i_end_mM", "k_o_end_mM"]
-    names = [n for n in names if n in idata.posterior]
-    summ = summary_table(idata, names)
-    summ.index.name = "variable"
-    summ.insert(0, "unit", [_UNITS.get(v[6:] if v.startswith("sigma_") else v, "")
-                            for v in summ.index])
-    summ.to_csv(out_dir / "summary.csv")
-    idata.to_netcdf(str(out_dir / "posterior.nc"))
-    diag = diagnose(idata, [n for n in names if n != "time_to_threshold_s"
-                            or derived["fraction_reached"] == 1.0])
-    ident = identifiability(idata, [p for p in spec.parameters
-                                    if p != "extracellular_fraction"], info["priors"])
-    op = info["op"]
-    solves = op.failure_report() if op is not None else None
-    n_div = int(np.asarray(idata.sample_stats["diverging"]).sum())
-
-    def _ver(pkg):
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return None
-
-    run = {
-        "kind": "fit", "seed": sampler["seed"],
-        "description": resolved.get("description", ""),
-        "versions": {p: _ver(p) for p in ("iongrad", "numpy", "scipy", "pymc", "pytensor",
-                                          "arviz")},
-        "dataset": {"name": dataset.name, "csv": dataset.source.csv,
-                    "sidecar": dataset.source.sidecar, "provenance": dataset.provenance,
-                    "observables": list(info["observables"]),
-                    "recordings": sorted(set(info["prep"]["recordings"]))},
-        "model": {"kind": "rundown", "composition": composition_record(spec.cell()),
-                  "mode": spec.mode, "method": spec.method,
-                  "ode_method": spec.ode_method, "rtol": spec.rtol, "atol": spec.atol,
-                  "parameters": list(spec.parameters), "fixed": info["fixed"],
-                  "inputs": _inputs(spec, info),
-                  "ecs": info["ecs"], "observables": list(info["observables"]),
-                  "noise": {o: {"family": "normal", "scale": "linear",
-                                "sigma": "estimate"} for o in info["observables"]},
-                  "priors": {p: {"median": pr.median, "sd_log": pr.sd_log, "unit": pr.unit,
-                                 "source": pr.source} for p, pr in info["priors"].items()}},
-        "sampler": dict(sampler),
-        **({"chain_execution": chain_note} if chain_note else {}),
-        "diagnostics": diag,
-        "identifiability": ident,
-        # In the sampling processes the Op's counters are per process; solves that failed
-        # during sampling show as divergent (-inf) transitions. The derived-quantity pass
-        # and predictive draws below run here and are counted exactly.
-        "solve_failures": {"main_process_op": solves, "derived": derived["n_failed"],
-                           "divergent_transitions": n_div},
-        "derived": derived,
-        "trajectory_bands": {"file": "trajectory_bands.csv", "n_failed": bands_failed},
-        "rows": _rows(dataset, info),
-        "timings": {"build_s": t_build - t0, **timings,
-                    "total_s": time.perf_counter() - t0},
-        "units": {v: summ.loc[v, "unit"] for v in summ.index},
-    }
-    (out_dir / "run.json").write_text(json.dumps(run, indent=2, default=_json_default))
-    (out_dir / "config.resolved.json").write_text(
-        json.dumps(resolved, indent=2, default=_json_default))
-    key = {n: float(summ.loc[n, "mean"]) for n in summ.index if n in spec.parameters}
-    return {"out_dir": str(out_dir), "verdict": diag["verdict"], "diagnostics": diag,
-            "posterior_means": key, "warnings": ident["warnings"], "n_divergences": n_div}
-
-
-def _inputs(spec: RundownSpec, info: dict) -> list[dict]:
+def model_inputs(spec: RundownSpec, info: dict) -> list[dict]:
     """Every input of the run-down model and its source (:func:`input_records`): the
     bath conditions taken from the data, ``[fixed]``, or the defaults."""
-    from iongrad.infer.model import input_records
-    from iongrad.models.rundown import RUNDOWN_DEFAULTS
-
     membrane = spec.cell()
     mode_only = {"anoxia": ("tau_block_s", "ouabain_uM", "ouabain_ic50_uM"),
                  "ouabain": ("tau_atp_s",)}.get(spec.mode, ())
@@ -821,26 +553,3 @@ def _inputs(spec: RundownSpec, info: dict) -> list[dict]:
     data = {k: [v] for k, v in info["fixed"].items() if k not in spec.fixed}
     return input_records(names, {**membrane.defaults(), **RUNDOWN_DEFAULTS},
                          fitted=spec.parameters, fixed=spec.fixed, data=data)
-
-
-def _rows(dataset, info: dict) -> list[dict]:
-    """The data rows of run.json: recording, times and every fitted observable."""
-    prep = info["prep"]
-    out = []
-    for i in range(len(prep["time_s"])):
-        row = {"data_row": i + 1, "recording": str(prep["recordings"][i]),
-               "time_s": float(prep["time_s"][i]), "onset_s": float(prep["onset_s"][i]),
-               "time_since_onset_s": float(prep["since"][i])}
-        for o in info["observables"]:
-            v = float(prep["values"][o][i])
-            row[o] = v if np.isfinite(v) else None
-        out.append(row)
-    return out
-
-
-def _json_default(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x)}")

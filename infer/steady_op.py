@@ -24,8 +24,9 @@ import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch import basic as numba_basic
 
-from iongrad.infer.kernels import placeholder_values
+from iongrad.infer.kernels import compiled_solver, op_implementation, placeholder_values
 from iongrad.models.codegen import pytensor_graph
 from iongrad.models.mechanisms import conc, voltage
 from iongrad.models.membrane import Membrane, default_bath_osmolarity
@@ -67,8 +68,6 @@ def _solve(membrane: Membrane, p: dict, x0) -> tuple[tuple[np.ndarray, ...], np.
     The compiled per-sample solver when the membrane has one (the same algorithm and
     reason codes as the NumPy solver), else the vectorised NumPy solver.
     """
-    from iongrad.infer.kernels import compiled_solver
-
     kernel = compiled_solver(membrane)
     if kernel is None:
         sol = solve_membrane(membrane, p, x0=x0)
@@ -186,10 +185,6 @@ class SteadyStateOp(Op):
 def _register_numba() -> None:
     """Give :class:`SteadyStateOp` a numba implementation (membranes with a compiled
     solver; others keep PyTensor's object-mode fallback)."""
-    from pytensor.link.numba.dispatch import basic as numba_basic
-
-    from iongrad.infer.kernels import op_implementation
-
     def _funcify(op, node=None, storage_map=None, **kwargs):
         impl = op_implementation(op.membrane, op._positive, op._nonneg,
                                  (_FALLBACK_X, *([_FALLBACK_V] * (op.n_reduced - 1))))

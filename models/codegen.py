@@ -18,6 +18,7 @@ import numpy as np
 import sympy as sp
 
 from iongrad.models import thermo
+from iongrad.models._backend import is_symbolic
 from iongrad.models.mechanisms.base import ghk_phi, ghk_phi_d1, ghk_phi_d2
 
 __all__ = ["numpy_function"]
@@ -334,8 +335,6 @@ class Evaluator:
         self._np = None
 
     def __call__(self, *values):
-        from iongrad.models._backend import is_symbolic
-
         if any(is_symbolic(v) for v in values):
             import pytensor.tensor as pt
 

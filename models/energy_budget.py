@@ -28,6 +28,7 @@ from iongrad.models.constants import PUMP_NA_PER_CYCLE
 from iongrad.models.mechanisms import ION, param
 from iongrad.models.mechanisms.base import pa_per_ion_per_s
 from iongrad.models.membrane import Membrane
+from iongrad.models.steady_state import membrane_params, steady_state_of
 
 __all__ = ["PUMP", "atp_budget_of", "atp_shares"]
 
@@ -67,8 +68,6 @@ def atp_budget_of(membrane: Membrane, **params) -> dict[str, np.ndarray]:
     where the steady state is infeasible, and ``feasible``. Parameters as in
     :func:`iongrad.models.steady_state.steady_state_of`.
     """
-    from iongrad.models.steady_state import membrane_params, steady_state_of
-
     res = steady_state_of(membrane, **params)
     names, f = _evaluator(membrane)
     p = membrane_params(membrane, params)

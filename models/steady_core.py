@@ -37,7 +37,7 @@ import numpy as np
 import sympy as sp
 
 from iongrad.models._roots import expand_bracket, ridders
-from iongrad.models.codegen import HoistedFunction, numpy_function
+from iongrad.models.codegen import HoistedFunction, numpy_function, scalar_function
 from iongrad.models.mechanisms import ION, conc, param, voltage
 from iongrad.models.mechanisms.base import ghk_phi
 from iongrad.models.membrane import Membrane
@@ -646,8 +646,6 @@ def full_system(membrane: Membrane, *, scalar: bool = False):
     order). ``scalar=True`` generates code on Python floats (for per-sample
     reference solvers such as ``scipy.optimize.root``), else NumPy.
     """
-    from iongrad.models.codegen import scalar_function
-
     logs = [sp.Symbol(f"ln_{x}_i", real=True) for x in membrane.ions]
     sub = {conc(x): sp.exp(s) for x, s in zip(membrane.ions, logs, strict=True)}
     eqs = [membrane.flux(x).xreplace(sub) for x in membrane.ions]

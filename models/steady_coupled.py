@@ -23,6 +23,7 @@ import sympy as sp
 from iongrad.models.codegen import numpy_function
 from iongrad.models.mechanisms import ION, conc, param, voltage
 from iongrad.models.membrane import Membrane
+from iongrad.models.steady_core import _add_checks_and_outputs
 
 __all__ = ["CoupledPlan", "solve_coupled"]
 
@@ -43,8 +44,6 @@ class CoupledPlan:
     master_ion = None
 
     def __init__(self, membrane: Membrane):
-        from iongrad.models.steady_core import _add_checks_and_outputs
-
         self.membrane = membrane
         self.params = membrane.parameters
         self.param_symbols = tuple(param(n) for n in self.params)

@@ -60,8 +60,12 @@ from iongrad.models.errors import ModelInputError
 from iongrad.models.membrane import Membrane, composition, default_bath_osmolarity
 from iongrad.models.steady_core import REASONS, plan_for, solve_membrane
 from iongrad.models.thermo import (
+    ghk_current_kernel_pA,
     ghk_phi_d1,
     mullins_noda_ghk_mV,
+    mullins_noda_ohmic_mV,
+    nernst_mV,
+    ohmic_current_kernel_pA,
 )
 
 __all__ = [
@@ -421,13 +425,6 @@ def closed_form_steady_state(na_i_mM: ArrayLike, k_i_mM: ArrayLike, na_o_mM: Arr
     dict
         ``v_rest_mV``, ``pump_current_pA``, ``atp_per_s``, ``o2_per_s``.
     """
-    from iongrad.models.thermo import (
-        ghk_current_kernel_pA,
-        mullins_noda_ohmic_mV,
-        nernst_mV,
-        ohmic_current_kernel_pA,
-    )
-
     if leak not in _LEAK_PARAMS:
         raise ModelInputError(f"leak must be 'ohmic' or 'ghk'; got {leak!r}")
     a = {"na_i_mM": na_i_mM, "k_i_mM": k_i_mM, "na_o_mM": na_o_mM, "k_o_mM": k_o_mM,

@@ -33,14 +33,17 @@ from __future__ import annotations
 
 import json
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from iongrad.models.errors import ConfigError, DataError
 from iongrad.workflows import fit as _fit
-from iongrad.workflows.config import load_toml
+from iongrad.workflows.config import load_toml, run_into_folder
+from iongrad.workflows.schema import close_match
 
 __all__ = ["CompareResult", "FitResult", "SensitivityResult", "compare", "example_config",
            "fit", "load_fit", "sensitivity"]
@@ -66,16 +69,11 @@ def example_config(name: str) -> dict[str, Any]:
     >>> example_config("sens_morris")["sensitivity"]["method"]
     'morris'
     """
-    import tomllib
-    from importlib import resources
-
     stem = name.removesuffix(".toml")
     folder = resources.files("iongrad.workflows").joinpath("examples")
     names = sorted(p.name.removesuffix(".toml") for p in folder.iterdir()
                    if p.name.endswith(".toml"))
     if stem not in names:
-        from iongrad.workflows.schema import close_match
-
         raise ConfigError(f"example {name!r}: no such shipped example"
                           f"{close_match(stem, names)}; examples: {', '.join(names)}")
     return tomllib.loads(folder.joinpath(f"{stem}.toml").read_text(encoding="utf-8"))
@@ -421,7 +419,6 @@ def compare(run_dirs, *, out: str | Path | None = None, force: bool = False
     import pandas as pd
 
     from iongrad.workflows import compare as _cmp
-    from iongrad.workflows.config import run_into_folder
 
     dirs = [Path(d) for d in run_dirs]
     if len(dirs) < 2:

@@ -104,7 +104,7 @@ def _model_of_config(raw: dict):
     from iongrad.infer.model import build_model
 
     resolved = fit.resolve_config(raw, EXAMPLES)
-    ds = fit._select(fit.load_dataset_ref(resolved["dataset"]), resolved["select"])
+    ds = fit.select_rows(fit.load_dataset_ref(resolved["dataset"]), resolved["select"])
     model, info = build_model(ds, fit.fit_spec(resolved))
     return resolved, model, info
 
