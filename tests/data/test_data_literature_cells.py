@@ -62,6 +62,22 @@ def test_despa2002_values_as_published():
     assert "Despa S" in ds.provenance["citation"] and "105" in ds.provenance["citation"]
 
 
+def test_mueller1983_values_as_published():
+    # Mueller, Chesnut & Schwartzkroin 1983 (Neurosci Lett, 193-198), abstract: Erev of the
+    # GABA response of rabbit CA1 pyramidal neurons approximately -70 mV at 1 month and
+    # approximately -54 mV at 7-10 days.
+    ds, f = _rows("literature_mueller1983_egaba")
+    assert dict(zip(f.index, f["e_gaba_mV"], strict=True)) == {
+        "ca1_mature": -70.0, "ca1_immature": -54.0}
+    assert ds.meta["columns"]["e_gaba_mV"]["unit"] == "mV" == CANONICAL_UNITS["e_gaba_mV"]
+    # approximate values without a printed dispersion: none is invented
+    assert ds.uncertainty == {}
+    prov = ds.provenance
+    assert "Mueller AL" in prov["citation"] and "193-198" in prov["citation"]
+    assert prov["url"].startswith("https://") and prov["location_in_source"] == "abstract"
+    assert "doi" not in prov  # not shown by the source used, so not recorded
+
+
 @pytest.mark.parametrize("name", ["literature_lombardi2018_cl", "literature_despa2002_hf"])
 def test_sources_are_recorded(name):
     ds = load_shipped(name)
