@@ -6,6 +6,8 @@ physiology question the way its data imply.
   posterior predictive Cl_i covers each published mean.
 * ``fit_literature_hf_nai.toml`` (Despa et al. 2002): heart failure raises [Na]i with an
   unchanged pump Km, so the fit puts the rise into the Na+ influx (g_na), not into K_Na.
+* ``fit_literature_mature_egaba.toml`` (Mueller et al. 1983): E_GABA = -70 mV is within
+  the mature neuron's reach and implies less KCC2 activity than the composition's default.
 
 The first run of each compiles its model (minutes on 2 cores without the kernel cache),
 hence ``slow``.
@@ -72,3 +74,14 @@ def test_heart_failure_na_points_to_more_na_influx_not_to_the_pump():
     assert lo < 0 < hi
     _predictive_covers(idata, "na_i_mM", "literature_despa2002_hf")
 
+
+@pytest.mark.slow
+def test_mature_e_gaba_constrains_kcc2():
+    result = _fit("fit_literature_mature_egaba", seed=13)
+    idata = result.idata
+    # -70 mV is within the mature neuron's reach (KCC2's floor is Cl_i = K_o Cl_o / K_i)
+    _predictive_covers(idata, "e_gaba_mV", "literature_mueller1983_egaba")
+    # the composition's default KCC2 (10 pA) would put E_GABA near its floor, about
+    # -78 mV, 2.5 assumed SDs below the published value: the data exclude it
+    u = idata.posterior["kcc2_u_pA"].to_numpy().ravel()
+    assert np.mean(u < 10.0) > 0.9
