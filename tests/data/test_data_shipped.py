@@ -16,7 +16,9 @@ from iongrad.models.errors import DataError
 from iongrad.models.steady_state import solve_steady_state
 
 SYNTHETIC = ("synthetic_nai_fxyd", "synthetic_vrest_ko", "synthetic_vrest_nao")
-LITERATURE = ("literature_despa2005_plm", "literature_zahler1997_isoforms")
+LITERATURE = ("literature_despa2005_plm", "literature_zahler1997_isoforms",
+              "literature_lombardi2018_cl", "literature_despa2002_hf",
+              "literature_mueller1983_egaba")
 RUNDOWN = ("synthetic_rundown",)  # written by iongrad.data.generate_rundown
 CHLORIDE = ("synthetic_chloride",)  # written by iongrad.data.generate_chloride
 

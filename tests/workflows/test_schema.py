@@ -312,7 +312,11 @@ def test_every_shipped_example_resolves(name):
     assert config_hash(res) == config_hash(copy.deepcopy(res))
     if "sensitivity" in raw:
         sec = raw["sensitivity"]
-        assert res["kind"] == "sensitivity" and res["model"] == sec["model"]
+        # the model: [sensitivity] model, or the [model] table (a composition, named or
+        # declared as data)
+        model = sec["model"] if "model" in sec else (
+            raw["model"].get("composition") or raw["model"]["name"])
+        assert res["kind"] == "sensitivity" and res["model"] == model
         assert res["n"] == sec["n"] and res["seed"] == sec["seed"]
         assert res["method"] == sec.get("method", "sobol")
         assert [i["name"] for i in res["inputs"]] == list(raw.get("inputs", {}))
