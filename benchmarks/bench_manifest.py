@@ -5,7 +5,7 @@ Before (reimplemented here from the earlier ``iongrad.workflows.batch``): the wh
 task (task started, task finished), so the cost per task grew with the number of
 tasks. After: each event is one line appended to ``journal.jsonl`` and the manifest
 is rewritten at the start, at the end and at most every 2 s
-(``iongrad.workflows.batch._Manifest.event``).
+(``iongrad.workflows.batch.manifest._Manifest.event``).
 
 Both run on the same ``_Manifest`` of N trivial tasks (a ``trivial`` kind registered
 in ``KINDS``) in a temporary folder. The old approach at large N is timed on the
@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from iongrad.workflows import batch
+from iongrad.workflows.batch.manifest import _Manifest
+from iongrad.workflows.batch.messages import _now
 from iongrad.workflows.config import config_hash, write_json_atomic
 
 
@@ -51,25 +53,25 @@ def _tasks(n: int) -> list[batch.Task]:
     return tasks
 
 
-def _old_write(m: batch._Manifest) -> None:
+def _old_write(m: _Manifest) -> None:
     """The manifest write of the earlier driver (no journal)."""
     write_json_atomic(m.path, {
         "schema": batch.MANIFEST_SCHEMA, "batch_dir": str(m.out_dir),
-        "run_started_at": m.created_at, "updated_at": batch._now(),
+        "run_started_at": m.created_at, "updated_at": _now(),
         "executor": m.executor, "counts": m.counts(),
         "tasks": list(m.entries.values()), "untracked_folders": m.untracked,
         "warnings": m.warnings})
 
 
-def _events(m: batch._Manifest, tasks: list[batch.Task], record) -> float:
+def _events(m: _Manifest, tasks: list[batch.Task], record) -> float:
     """Start + finish of every task, ``record(entry)`` after each; ms per task."""
     t0 = time.perf_counter()
     for task in tasks:
         entry = m.entries[task.id]
         entry.update(status="running", attempts=entry["attempts"] + 1,
-                     started_at=batch._now())
+                     started_at=_now())
         record(entry)
-        entry.update(status="done", finished_at=batch._now(), duration_s=0.001,
+        entry.update(status="done", finished_at=_now(), duration_s=0.001,
                      results={"i": 0})
         record(entry)
     return 1e3 * (time.perf_counter() - t0) / len(tasks)
@@ -82,10 +84,10 @@ def bookkeeping(n: int, old_sample: int) -> tuple[float, float]:
         old_dir, new_dir = Path(tmp, "old"), Path(tmp, "new")
         old_dir.mkdir()
         new_dir.mkdir()
-        m_old = batch._Manifest(old_dir, tasks, "serial")
+        m_old = _Manifest(old_dir, tasks, "serial")
         _old_write(m_old)
         old = _events(m_old, tasks[:old_sample], lambda _e: _old_write(m_old))
-        m_new = batch._Manifest(new_dir, tasks, "serial")
+        m_new = _Manifest(new_dir, tasks, "serial")
         m_new.write()
         new = _events(m_new, tasks, m_new.event)
         t0 = time.perf_counter()
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
     print("(before: the earlier driver's two full manifest rewrites per task, "
           "reimplemented in this script and timed on the first --old-sample tasks of "
-          "each N; after: iongrad.workflows.batch._Manifest.event)")
+          "each N; after: iongrad.workflows.batch.manifest._Manifest.event)")
     return 0
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import threading
+
+from iongrad import __version__
 
 # name -> (module path, help). The module provides add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,8 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _version() -> str:
-    from iongrad import __version__
-
     return __version__
 
 
@@ -64,7 +65,6 @@ def _install_signal_handlers() -> None:
     returns the draws taken so far) turn the result back into an interruption.
     """
     import signal
-    import threading
 
     from iongrad.infer.interrupts import clear_interrupted, mark_interrupted
 
@@ -119,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"iongrad {args.command}: failed: {_one_line(exc)}\n")
         return 1
     finally:
-        import threading
-
         if threading.current_thread() is threading.main_thread():
             for sig, handler in previous.items():
                 if handler is not None:

@@ -11,9 +11,14 @@ import errno
 import hashlib
 import json
 import math
+import os
+import platform
+import shutil
 import stat
+import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +161,6 @@ def config_hash(resolved: Mapping[str, Any]) -> str:
 
 def current_umask() -> int:
     """The process umask (read without changing it where the OS allows)."""
-    import os
-
     with contextlib.suppress(OSError, ValueError):
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
@@ -174,9 +177,6 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     The file gets the permissions a plain ``open()`` would give it (``0666`` minus the
     umask), not the ``0600`` of the temporary file.
     """
-    import os
-    import tempfile
-
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -193,9 +193,6 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 
 def package_versions(packages: Iterable[str]) -> dict[str, str]:
     """Installed versions of ``packages`` plus the Python version (for run metadata)."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"python": platform.python_version()}
     for pkg in packages:
         try:
@@ -262,8 +259,6 @@ def input_paths(resolved: Any, *extra: str | Path) -> list[Path]:
 
 
 def _out_problem(exc: OSError, out: Path) -> ConfigError:
-    import os
-
     reason = exc.strerror or os.strerror(exc.errno or 0) or str(exc)
     return ConfigError(f"--out: cannot use {str(out)!r}: {reason}")
 
@@ -288,8 +283,6 @@ def check_out_folder(out: str | Path, *, force: bool = False,
     ConfigError
         Naming the folder and why it cannot be used.
     """
-    import os
-
     out = Path(os.path.abspath(Path(out).expanduser()))
     try:
         real = out.resolve()
@@ -329,9 +322,6 @@ def check_out_folder(out: str | Path, *, force: bool = False,
 def _remove_run_folder(path: Path) -> None:
     """Remove a folder this process created or that carries the run marker, never
     following a symbolic link."""
-    import os
-    import shutil
-
     if path.is_symlink():
         path.unlink()
     elif path.is_dir():
@@ -371,9 +361,6 @@ def run_into_folder(out: str | Path, work, *, force: bool = False,
     ConfigError
         If ``out`` cannot be used (checked before ``work`` runs).
     """
-    import os
-    import tempfile
-
     inputs = list(inputs)
     out = check_out_folder(out, force=force, inputs=inputs)
     try:

@@ -43,8 +43,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from iongrad.models.quantities import QUANTITIES
+from iongrad.models.fxyd import na_set_point_mixed_mM
+from iongrad.models.membrane import COMPOSITIONS, composition, membrane_of
+from iongrad.models.quantities import QUANTITIES, get
 from iongrad.models.quantities import unit_of as _registry_unit
+from iongrad.models.steady_state import LEAKS_POSITIVE, steady_state_of
 
 __all__ = [
     "MODELS",
@@ -97,8 +100,6 @@ class Parameter:
         ``positive`` excludes a lower bound of 0 (a model rule, e.g. the Na+ and K+
         leaks of a leak model must be > 0 although the registry domain is >= 0).
         """
-        from iongrad.models.quantities import get
-
         q = get(name)
         low_inclusive = q.low_inclusive and not (positive and q.low == 0)
         if q.low == 0 and q.high == 1 and low_inclusive and q.high_inclusive:
@@ -255,8 +256,6 @@ def _steady_outputs(membrane) -> tuple[Output, ...]:
 
 def _steady_function(membrane, outputs: tuple[str, ...]):
     def function(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from iongrad.models.steady_state import steady_state_of
-
         with np.errstate(all="ignore"):
             res = steady_state_of(membrane, **p)
         return {k: res[k] for k in outputs}
@@ -273,8 +272,6 @@ def membrane_entry(membrane, description: str | None = None) -> ModelEntry:
     leaks are > 0 (they carry the pump's fluxes). Outputs: see :func:`_steady_outputs`. Evaluated by
     :func:`iongrad.models.steady_state.steady_state_of`.
     """
-    from iongrad.models.steady_state import LEAKS_POSITIVE
-
     outputs = _steady_outputs(membrane)
     own = membrane.default_values
     parameters = tuple(Parameter.from_registry(name, default=own.get(name),
@@ -297,8 +294,6 @@ _DESCRIPTIONS = {
 
 
 def _composition_entries() -> dict[str, ModelEntry]:
-    from iongrad.models.membrane import COMPOSITIONS, composition
-
     return {name: membrane_entry(composition(name), _DESCRIPTIONS.get(name))
             for name in COMPOSITIONS}
 
@@ -318,8 +313,6 @@ _FXYD_PARAMETERS = (
 
 
 def _fxyd_function(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from iongrad.models.fxyd import na_set_point_mixed_mM
-
     na = na_set_point_mixed_mM(p["na_influx_mM_per_s"], p["v_max_mM_per_s"], p["k_unphos_mM"],
                                p["k_phos_mM"], p["phi"], p["hill_na"])
     load = np.broadcast_to(p["na_influx_mM_per_s"] / p["v_max_mM_per_s"], np.shape(na))
@@ -398,6 +391,4 @@ def model_of(resolved: Mapping) -> ModelEntry:
         return get_model(resolved["model"])
     if spec.get("composition") is not None:
         return get_model(spec["composition"])
-    from iongrad.models.membrane import membrane_of
-
     return membrane_entry(membrane_of(spec))

@@ -37,6 +37,8 @@ from pydantic_core import PydanticCustomError
 from iongrad.infer.limits import SAMPLER_CAPS, SEED_LIMIT
 from iongrad.models import quantities as qty
 from iongrad.models.errors import ConfigError
+from iongrad.models.membrane import COMPOSITIONS, mechanism_specs, membrane_of
+from iongrad.models.steady_state import DEFAULT_PARAMS, membrane_for
 
 __all__ = [
     "CAPS",
@@ -512,8 +514,6 @@ class ModelSection(Section):
 
     @model_validator(mode="after")
     def _one_way(self) -> ModelSection:
-        from iongrad.models.membrane import COMPOSITIONS, mechanism_specs
-
         declared = [k for k in ("name", "mechanisms", "volume") if getattr(self, k) is not None]
         if self.composition is not None:
             if declared:
@@ -556,8 +556,6 @@ class ModelSection(Section):
 
     def membrane(self):
         """The :class:`~iongrad.models.membrane.Membrane` this table chooses."""
-        from iongrad.models.membrane import membrane_of
-
         return membrane_of(self.resolved())
 
     def resolved(self) -> dict[str, Any]:
@@ -679,8 +677,6 @@ class FitConfig(Section):
     def membrane(self):
         """The membrane model of this fit: ``[model]``, or the composition that
         ``[fit] leak``/``volume`` name (their shorthand)."""
-        from iongrad.models.steady_state import membrane_for
-
         if self.model is not None:
             return self.model.membrane()
         return membrane_for(self.fit.leak, self.fit.volume)
@@ -778,7 +774,6 @@ class RundownFitConfig(Section):
     def _against_registry(self) -> RundownFitConfig:
         from iongrad.infer.rundown_model import OBSERVABLES, RundownSpec, fittable
         from iongrad.models.rundown import RUNDOWN_DEFAULTS
-        from iongrad.models.steady_state import DEFAULT_PARAMS
 
         membrane = None if self.model is None else self.model.membrane()
         if membrane is not None and membrane.volume != "fixed":
