@@ -29,10 +29,14 @@ Writes into ``DIR`` (atomically: a temporary folder, then a rename):
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import warnings
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from iongrad.models.errors import ConfigError
 
@@ -57,8 +61,6 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         One line naming the folder: missing, not a fit run, or no pointwise
         log-likelihood.
     """
-    import json
-
     import arviz as az
 
     path = Path(run_dir)
@@ -111,8 +113,6 @@ def _observations(idata):
 
 def _check_same_data(runs: list[dict[str, Any]], names: list[str]) -> None:
     """Refuse runs that were not fitted to the same observations."""
-    import numpy as np
-
     ref = runs[0]["idata"]
     ref_vars = sorted(n for n in ref.log_likelihood.data_vars if n.endswith("_obs"))
     for run, name in zip(runs[1:], names[1:], strict=True):
@@ -151,7 +151,6 @@ def _loo(idata, joined):
     """PSIS-LOO of the joined pointwise log-likelihood (relative efficiency from the
     posterior's finite variables)."""
     import arviz as az
-    import numpy as np
     import xarray as xr
 
     post = idata.posterior
@@ -213,7 +212,6 @@ def compare_runs(run_dirs, names: list[str] | None = None) -> dict[str, Any]:
         log-likelihood, or runs fitted to different observations.
     """
     import arviz as az
-    import numpy as np
     import pandas as pd
 
     paths = [Path(p) for p in run_dirs]
@@ -254,8 +252,6 @@ def compare_runs(run_dirs, names: list[str] | None = None) -> dict[str, Any]:
 
 
 def _plain(v: Any) -> Any:
-    import numpy as np
-
     if isinstance(v, np.generic):
         return v.item()
     return v
@@ -280,8 +276,6 @@ def comparison_frame(result: dict[str, Any]):
 
 def pointwise_frame(result: dict[str, Any]):
     """``pointwise.csv``: per observation its labels and, per run, ELPD_i and Pareto k."""
-    import numpy as np
-
     frame = result["observations"].copy()
     for name in result["names"]:
         res = result["loo"][name]
@@ -291,7 +285,7 @@ def pointwise_frame(result: dict[str, Any]):
 
 
 def _plot_comparison(result: dict[str, Any]):
-    from iongrad.workflows.report import _pyplot
+    from iongrad.workflows.report.figures import _pyplot
 
     plt = _pyplot()
     frame = comparison_frame(result)
@@ -315,9 +309,7 @@ def _plot_comparison(result: dict[str, Any]):
 
 
 def _plot_pareto_k(result: dict[str, Any]):
-    import numpy as np
-
-    from iongrad.workflows.report import _pyplot
+    from iongrad.workflows.report.figures import _pyplot
 
     plt = _pyplot()
     names = result["names"]
@@ -339,9 +331,8 @@ def _plot_pareto_k(result: dict[str, Any]):
 
 def _save_figure(fig, out_dir: Path, stem: str) -> None:
     """``stem.png`` and ``stem.svg``, each written atomically."""
-    import io
-
-    from iongrad.workflows.report import _pyplot, _write_atomic
+    from iongrad.workflows.report.figures import _pyplot
+    from iongrad.workflows.report.files import _write_atomic
 
     plt = _pyplot()
     try:
@@ -396,7 +387,8 @@ def write_outputs(result: dict[str, Any], out_dir: str | Path, *,
     """Write the tables, figures, ``run.json`` and the report into ``out_dir``
     (which must exist); return the ``run.json`` record."""
     from iongrad.workflows.config import write_json_atomic
-    from iongrad.workflows.report import _write_atomic, write_report
+    from iongrad.workflows.report import write_report
+    from iongrad.workflows.report.files import _write_atomic
 
     out = Path(out_dir)
     _write_atomic(out / "comparison.csv", comparison_frame(result).to_csv(index=False))
@@ -414,9 +406,8 @@ def write_outputs(result: dict[str, Any], out_dir: str | Path, *,
 # --------------------------------------------------------------------------------------
 def compare_doc(run_dir: Path, run_folder: str):
     """The report document of a compare folder (``run.json`` kind "compare")."""
-    import json
-
-    from iongrad.workflows.report import _Doc, _Figure, _fmt
+    from iongrad.workflows.report.document import _Doc, _Figure
+    from iongrad.workflows.report.tables import _fmt
 
     info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     runs = info.get("runs") or []
@@ -488,7 +479,7 @@ def compare_doc(run_dir: Path, run_folder: str):
 
 
 def _verdict_sentences(table: list[dict[str, Any]]) -> list[str]:
-    from iongrad.workflows.report import _fmt
+    from iongrad.workflows.report.tables import _fmt
 
     if not table:
         return []

@@ -18,11 +18,13 @@ removes what it wrote (and, with ``--force``, puts the previous ``DIR`` back).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +79,6 @@ def _say(message: str) -> None:
 
 
 def _toml_value(value: Any) -> str:
-    import json
-
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -127,9 +127,9 @@ def run_demo(out_dir: Path, *, progress: bool = True, sampler: dict | None = Non
         (HTML) and their Markdown twins ``*_report_md``.
     """
     import tomllib
-    from importlib import resources
 
-    from iongrad.workflows import fit, sensitivity
+    import iongrad.workflows.fit as fit
+    import iongrad.workflows.sensitivity as sensitivity
     from iongrad.workflows.report import write_report
 
     out_dir = Path(out_dir)

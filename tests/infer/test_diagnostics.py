@@ -53,7 +53,8 @@ def test_a_check_that_cannot_be_computed_fails(kw, name):
 
 def test_report_panel_recomputes_the_same_checks(tmp_path):
     """A report of a run whose run.json lacks the checks computes them with diagnose."""
-    from iongrad.workflows.report import _Doc, _fit_diagnostics
+    from iongrad.workflows.report.document import _Doc
+    from iongrad.workflows.report.fit_sections import _fit_diagnostics
 
     idata = _idata(diverging=False)
     doc = _Doc(title="t")

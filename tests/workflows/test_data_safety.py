@@ -366,7 +366,8 @@ def test_files_follow_the_umask(fit_inputs, configs, tmp_path, umask):
 
 
 def test_description_cannot_inject_markdown(tmp_path):
-    from iongrad.workflows.report import _md_escape, write_report
+    from iongrad.workflows.report import write_report
+    from iongrad.workflows.report.document import _md_escape
 
     assert _md_escape("cells\n# Injected") == "cells # Injected"
     assert _md_escape("# top") == "\\# top"

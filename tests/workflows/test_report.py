@@ -826,7 +826,7 @@ def test_declutter_thins_crowded_ticks_and_leaves_placed_ticks():
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from iongrad.workflows.report import FIGURE_STYLE, _declutter, _tick_overlaps
+    from iongrad.workflows.report.figures import FIGURE_STYLE, _declutter, _tick_overlaps
 
     with plt.rc_context(FIGURE_STYLE):
         fig, ax = plt.subplots(figsize=(2.2, 2.0))
@@ -843,7 +843,7 @@ def test_declutter_thins_crowded_ticks_and_leaves_placed_ticks():
 
 def test_every_fit_report_figure_has_readable_ticks(fit_run):
     """No figure of the fit report keeps overlapping tick labels."""
-    from iongrad.workflows.report import _fit_doc
+    from iongrad.workflows.report.fit import _fit_doc
 
     doc = _fit_doc(fit_run, str(fit_run))
     figures = [b for sec in doc.sections for b in sec.blocks if b.get("kind") == "figure"]

@@ -234,7 +234,7 @@ def test_cli_writes_the_report_and_prints_its_path(tmp_path, capsys):
     import tomllib
 
     from iongrad.workflows.cli import main
-    from iongrad.workflows.report import _fmt
+    from iongrad.workflows.report.tables import _fmt
 
     example = Path(__file__).resolve().parents[2] / "workflows" / "examples" / "sens_energy.toml"
     text = example.read_text(encoding="utf-8")
