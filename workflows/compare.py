@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from iongrad.models.errors import ConfigError
+from iongrad.workflows.config import write_atomic as _write_atomic
 
 __all__ = ["PARETO_K_MAX", "add_arguments", "compare_runs", "load_run", "run",
            "write_outputs"]
@@ -332,7 +333,6 @@ def _plot_pareto_k(result: dict[str, Any]):
 def _save_figure(fig, out_dir: Path, stem: str) -> None:
     """``stem.png`` and ``stem.svg``, each written atomically."""
     from iongrad.workflows.report.figures import _pyplot
-    from iongrad.workflows.report.files import _write_atomic
 
     plt = _pyplot()
     try:
@@ -388,7 +388,6 @@ def write_outputs(result: dict[str, Any], out_dir: str | Path, *,
     (which must exist); return the ``run.json`` record."""
     from iongrad.workflows.config import write_json_atomic
     from iongrad.workflows.report import write_report
-    from iongrad.workflows.report.files import _write_atomic
 
     out = Path(out_dir)
     _write_atomic(out / "comparison.csv", comparison_frame(result).to_csv(index=False))

@@ -22,6 +22,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from iongrad.models.errors import ConfigError
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "print_report_paths",
     "require",
     "run_into_folder",
+    "write_atomic",
     "write_json_atomic",
 ]
 
@@ -171,17 +174,20 @@ def current_umask() -> int:
     return mask
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON to ``path`` atomically (temporary file in the same folder, then rename).
+def write_atomic(path: str | Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
 
     The file gets the permissions a plain ``open()`` would give it (``0666`` minus the
-    umask), not the ``0600`` of the temporary file.
+    umask), not the ``0600`` of the temporary file. On any error (or an interrupt) the
+    temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, default=str)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fchmod(fh.fileno(), 0o666 & ~current_umask())
             os.fsync(fh.fileno())
@@ -189,6 +195,20 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _json_default(x: Any) -> Any:
+    """NumPy scalars and arrays as Python numbers and lists; anything else as its text."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (sorted keys) to ``path`` with :func:`write_atomic`."""
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
 
 
 def package_versions(packages: Iterable[str]) -> dict[str, str]:

@@ -8,11 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from iongrad.workflows.config import package_versions, write_json_atomic
 
-__all__ = ["VERSIONED", "add_config_record", "dataset_digests", "jsonable", "run_record"]
+__all__ = ["VERSIONED", "add_config_record", "dataset_digests", "run_record"]
 
 #: Packages whose versions every fit records.
 VERSIONED = ("iongrad", "numpy", "scipy", "pymc", "pytensor", "arviz", "pandas")
@@ -39,18 +37,6 @@ def run_record(resolved: Mapping[str, Any], sampler: Mapping[str, Any], *,
         "identifiability": identifiability,
         **rest,
     }
-
-
-def jsonable(obj: Any) -> Any:
-    """``obj`` with NumPy scalars and arrays turned into Python numbers and lists."""
-    def default(x):
-        if isinstance(x, np.generic):
-            return x.item()
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-        raise TypeError(f"not JSON serialisable: {type(x)}")
-
-    return json.loads(json.dumps(obj, default=default))
 
 
 def _sha256(path: str | Path) -> str:

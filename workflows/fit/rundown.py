@@ -19,7 +19,7 @@ from iongrad.models.membrane import composition_record
 from iongrad.models.quantities import unit_of
 from iongrad.workflows.config import write_json_atomic
 from iongrad.workflows.fit.config import rundown_spec
-from iongrad.workflows.fit.record import jsonable, run_record
+from iongrad.workflows.fit.record import run_record
 from iongrad.workflows.fit.sampling import sample
 
 __all__ = ["run_rundown"]
@@ -86,8 +86,8 @@ def run_rundown(resolved: dict, dataset, out_dir: Path, *, progress: bool = Fals
         timings={"build_s": t_build - t0, **timings, "total_s": time.perf_counter() - t0},
         units={v: summ.loc[v, "unit"] for v in summ.index},
     )
-    write_json_atomic(out_dir / "run.json", jsonable(run))
-    write_json_atomic(out_dir / "config.resolved.json", jsonable(resolved))
+    write_json_atomic(out_dir / "run.json", run)
+    write_json_atomic(out_dir / "config.resolved.json", resolved)
     key = {n: float(summ.loc[n, "mean"]) for n in summ.index if n in spec.parameters}
     return {"out_dir": str(out_dir), "verdict": diag["verdict"], "diagnostics": diag,
             "posterior_means": key, "warnings": ident["warnings"], "n_divergences": n_div}

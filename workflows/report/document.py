@@ -12,7 +12,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from iongrad.workflows.report.files import _write_atomic, png_size
+from iongrad.workflows.config import write_atomic as _write_atomic
+from iongrad.workflows.report.files import png_size
 
 
 @dataclass

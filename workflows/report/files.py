@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from iongrad.models.errors import ConfigError
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, rename)."""
-    path = Path(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        from iongrad.workflows.config import current_umask
-
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; follow the umask
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_json(path: Path) -> dict[str, Any]:
