@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from iongrad.workflows.batch.messages import _one_line
 from iongrad.workflows.batch.tasks import Task
-from iongrad.workflows.config import config_hash
+from iongrad.workflows.config import config_hash, write_atomic
 
 DONE_SCHEMA = "iongrad.batch.done/1"
 DONE_NAME = "DONE.json"
@@ -243,6 +242,4 @@ def _write_error(out_dir: Path, task: Task, outcome: Mapping[str, Any]) -> None:
             f"started_at: {outcome.get('started_at')}\n"
             f"finished_at: {outcome.get('finished_at')}\n"
             f"error: {outcome.get('error')}\n\n{outcome.get('traceback') or ''}")
-    tmp = folder / f".error.txt.{secrets.token_hex(4)}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, folder / "error.txt")
+    write_atomic(folder / "error.txt", text)
