@@ -44,7 +44,8 @@ from iongrad.models.quantities import violation
 from iongrad.models.steady_state import DEFAULT_PARAMS, REASONS, membrane_for, steady_state_of
 
 __all__ = ["DERIVED", "DERIVED_UNITS", "NOISE_DEFAULTS", "FitSpec", "ObservationNoise",
-           "build_model", "membrane_for_spec", "steady_state_outputs", "unit_of"]
+           "build_model", "derived_quantities", "membrane_for_spec", "steady_state_outputs",
+           "unit_of"]
 
 #: Derived quantities recorded for every draw (population and per cell).
 DERIVED = ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s", "o2_per_s", "r_in_MOhm")
@@ -177,6 +178,15 @@ def model_inputs(spec: FitSpec, rows) -> list[dict[str, Any]]:
             if c in rows.columns and c in membrane.parameters}
     return input_records(membrane.parameters, membrane.defaults(), fitted=spec.parameters,
                          fixed=spec.fixed, data=data)
+
+
+def derived_quantities(membrane: Membrane) -> tuple[str, ...]:
+    """The derived quantities of a fit of ``membrane``: :data:`DERIVED`, then the cell's
+    own (:meth:`~iongrad.models.membrane.Membrane.reported_outputs`): Cl_i with E_Cl
+    where a cotransporter sets them, E_GABA, Ca_i, the NCX current and each mechanism's
+    share of the ATP use (``<mechanism>_atp_per_s``)."""
+    extra = membrane.reported_outputs()
+    return (*DERIVED, *(("cl_i_mM",) if "e_cl_mV" in extra else ()), *extra)
 
 
 def steady_state_outputs(membrane: Membrane) -> tuple[str, ...]:
@@ -548,7 +558,7 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, rows) -> dict[str, 
     likelihood needs no steady state (K½ summaries only): the parameters it does not
     fit take their fixed or default values. Returns the scenarios for ``run.json``.
 
-    Variables (``<k>`` each of :data:`DERIVED`): ``<k>`` and ``<k>_cell`` (cell) at the
+    Variables (``<k>`` each of :func:`derived_quantities`): ``<k>`` and ``<k>_cell`` (cell) at the
     reference; ``<k>_fxyd`` (fxyd_state) and ``<k>_cell_fxyd`` (cell, fxyd_state) at
     the reference condition in each FXYD state; ``<k>_condition`` (condition) and
     ``<k>_cell_condition`` (cell, condition) at each condition of the data. All of
@@ -595,7 +605,7 @@ def _derived(spec, cells, states, cell_vals, pop_vals, base, rows) -> dict[str, 
     if scen["conditions"]:  # "cell" and "fxyd_state" are coordinates of the model already
         pm.modelcontext(None).add_coord("condition", [c["label"] for c in scen["conditions"]])
     n_states = len(states)
-    for k in DERIVED:
+    for k in derived_quantities(membrane):
         value = pt.switch(ok, out[k], np.nan).reshape((len(blocks), n_ent))
         pm.Deterministic(f"{k}_cell", value[0, :n_cells], dims="cell")
         if have_pop:
@@ -643,7 +653,8 @@ def unit_of(name: str, units: dict[str, str] | None = None) -> str:
             return "log units"
         base = obs
     for suffix in ("_cell_fxyd", "_cell_condition", "_fxyd", "_condition", "_cell"):
-        if base.endswith(suffix) and base[: -len(suffix)] in DERIVED_UNITS:
+        stem = base[: -len(suffix)]
+        if base.endswith(suffix) and (stem in DERIVED_UNITS or registry_unit(stem)):
             base = base[: -len(suffix)]
             break
     else:

@@ -251,8 +251,9 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
     dict
         ``na_i_mM``, ``k_i_mM``, ``cl_i_mM``, ``v_rest_mV``, ``pump_current_pA``,
         ``atp_per_s``, ``o2_per_s``, ``r_in_MOhm``, those of :data:`EXTRA_OUTPUTS` the
-        membrane has (``e_cl_mV``, ``e_gaba_mV`` ...) and ``feasible`` (int8), every one
-        generated from the membrane's rate laws.
+        membrane has (``e_cl_mV``, ``e_gaba_mV`` ...), each mechanism's share of the ATP
+        use (``<mechanism>_atp_per_s``, where the membrane has an ATP budget) and
+        ``feasible`` (int8), every one generated from the membrane's rate laws.
     """
     op = op or SteadyStateOp(leak, volume)
     plan = op.plan
@@ -285,7 +286,9 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
     out_names = ("na_k_pump_current_pA", "atp_per_s", "slope_conductance_nS")
     i_p, atp, g_in = pytensor_graph([plan.output_exprs[k] for k in out_names], env)
     conc_out = {f"{x}_i_mM": c for x, c in zip(ions, state[:-1], strict=True)}
-    extra_names = [k for k in EXTRA_OUTPUTS if k in plan.output_exprs]
+    extra_names = [k for k in (*EXTRA_OUTPUTS, *op.membrane.reported_outputs())
+                   if k in plan.output_exprs]
+    extra_names = list(dict.fromkeys(extra_names))
     extra = dict(zip(extra_names, pytensor_graph([plan.output_exprs[k] for k in extra_names],
                                                  env), strict=True)) if extra_names else {}
     return {

@@ -24,32 +24,17 @@ import numpy as np
 import sympy as sp
 
 from iongrad.models.codegen import numpy_function
-from iongrad.models.constants import PUMP_NA_PER_CYCLE
 from iongrad.models.mechanisms import ION, param
-from iongrad.models.mechanisms.base import pa_per_ion_per_s
-from iongrad.models.membrane import Membrane
+from iongrad.models.membrane import PUMP, Membrane
 from iongrad.models.steady_state import membrane_params, steady_state_of
 
 __all__ = ["PUMP", "atp_budget_of", "atp_shares"]
 
-#: Name of the mechanism whose ATP use the others' Na+ influx is attributed to.
-PUMP = "na_k_pump"
-
-
 def atp_shares(membrane: Membrane) -> dict[str, sp.Expr]:
     """``<mechanism>_atp_per_s`` of every mechanism but the Na+/K+ pump (molecules/s),
-    as expressions of the state and parameters. ValueError without the pump."""
-    if all(m.name != PUMP for m in membrane.mechanisms):
-        raise ValueError(f"membrane {membrane.name!r} has no {PUMP!r}: an ATP budget "
-                         "attributes the pump's work to the mechanisms that load it")
-    per_ion = pa_per_ion_per_s
-    out = {}
-    for m in membrane.mechanisms:
-        if m.name == PUMP:
-            continue
-        na_in = -m.fluxes.get("na", sp.S.Zero) / per_ion
-        out[f"{m.name}_atp_per_s"] = na_in / PUMP_NA_PER_CYCLE + sp.sympify(m.atp_per_s)
-    return out
+    as expressions of the state and parameters (:attr:`Membrane.atp_shares
+    <iongrad.models.membrane.Membrane.atp_shares>`). ValueError without the pump."""
+    return membrane.atp_shares
 
 
 @cache

@@ -26,6 +26,7 @@ from functools import cache, cached_property
 import sympy as sp
 
 from iongrad.models import quantities as _quantities
+from iongrad.models.constants import PUMP_NA_PER_CYCLE
 from iongrad.models.mechanisms import (
     ION,
     Mechanism,
@@ -46,14 +47,34 @@ from iongrad.models.mechanisms import (
     sglt1,
     voltage,
 )
+from iongrad.models.mechanisms.base import pa_per_ion_per_s
 from iongrad.models.mechanisms.leaks import nernst
 
-__all__ = ["COMPOSITIONS", "MECHANISMS", "Membrane", "cardiac_myocyte", "composition",
-           "composition_record", "default_bath_osmolarity", "enterocyte", "immature_neuron",
-           "mature_neuron", "mechanism_from_spec", "mechanism_specs", "membrane_from_spec",
-           "membrane_of", "pump_leak_cell"]
+__all__ = [
+    "ATP_SHARE_SUFFIX",
+    "COMPOSITIONS",
+    "MECHANISMS",
+    "PUMP",
+    "Membrane",
+    "cardiac_myocyte",
+    "composition",
+    "composition_record",
+    "default_bath_osmolarity",
+    "enterocyte",
+    "immature_neuron",
+    "mature_neuron",
+    "mechanism_from_spec",
+    "mechanism_specs",
+    "membrane_from_spec",
+    "membrane_of",
+    "pump_leak_cell",
+]
 
 _VOLUMES = ("fixed", "osmotic")
+#: The Na+/K+ pump, whose ATP use the others' Na+ influx is attributed to.
+PUMP = "na_k_pump"
+#: Name suffix of a mechanism's share of the ATP use (``kcc2_atp_per_s``).
+ATP_SHARE_SUFFIX = "_atp_per_s"
 #: Cell-level quantities every membrane model has (besides its mechanisms' parameters).
 _CELL_PARAMETERS = ("area_um2", "volume_pL", "a_i_mM", "z_a", "temperature_K", "atp_per_o2")
 
@@ -165,6 +186,57 @@ class Membrane:
             out.update(m.outputs)
         out.update(self.extra_outputs)
         return out
+
+    @cached_property
+    def has_atp_budget(self) -> bool:
+        """Whether the cell's ATP use is worth attributing to its mechanisms: it has the
+        Na+/K+ pump and a transporter besides it (not only leaks and a fixed load)."""
+        names = {m.name for m in self.mechanisms}
+        return PUMP in names and any(
+            m.fluxes and m.name not in (PUMP, "activity_load") and not m.name.endswith("_leak")
+            for m in self.mechanisms)
+
+    @cached_property
+    def atp_shares(self) -> dict[str, sp.Expr]:
+        """Who spends the ATP: ``<mechanism>_atp_per_s`` of every mechanism but the
+        Na+/K+ pump (molecules/s), as expressions of the state and the parameters.
+
+        At a steady state the pump extrudes every Na+ that enters, at 3 Na+ per ATP, so
+        a mechanism's share is the net Na+ influx it causes divided by 3, plus the ATP it
+        hydrolyses itself (the Ca2+ pump). The Na+ balance closes, so the shares add up
+        to the cell's ``atp_per_s``; a mechanism that extrudes Na+ has a negative share.
+        Mechanisms that move no Na+ and use no ATP (a K+ leak, KCC2) have no share.
+        ValueError without the pump.
+        """
+        if all(m.name != PUMP for m in self.mechanisms):
+            raise ValueError(f"membrane {self.name!r} has no {PUMP!r}: an ATP budget "
+                             "attributes the pump's work to the mechanisms that load it")
+        out = {}
+        for m in self.mechanisms:
+            if m.name != PUMP and ("na" in m.fluxes or sp.sympify(m.atp_per_s) != 0):
+                na_in = -m.fluxes.get("na", sp.S.Zero) / pa_per_ion_per_s
+                out[f"{m.name}{ATP_SHARE_SUFFIX}"] = (na_in / PUMP_NA_PER_CYCLE
+                                                      + sp.sympify(m.atp_per_s))
+        return out
+
+    def reported_outputs(self) -> tuple[str, ...]:
+        """What the steady state of this cell reports beyond the pump-leak quantities
+        (V, the concentrations, pump current, ATP/s, O2/s, R_in): E_Cl where Cl- is not
+        simply at equilibrium with V (a cotransporter moves it, or the cell reports
+        E_GABA), the currents of mechanisms that are registry quantities
+        (``ncx_current_pA``), :meth:`output_expressions` (``ca_i_nM``, ``e_gaba_mV``)
+        and, with :attr:`has_atp_budget`, the :attr:`atp_shares`."""
+        extra = self.output_expressions()
+        names = []
+        if "cl" in self.ions and ("e_gaba_mV" in extra or any(
+                "cl" in m.fluxes and not m.name.endswith("_leak") for m in self.mechanisms)):
+            names.append("e_cl_mV")
+        names += [f"{m.name}_current_pA" for m in self.mechanisms
+                  if f"{m.name}_current_pA" in _quantities.QUANTITIES]
+        names += list(extra)
+        if self.has_atp_budget:
+            names += list(self.atp_shares)
+        return tuple(names)
 
     def mechanism(self, name: str) -> Mechanism:
         for m in self.mechanisms:

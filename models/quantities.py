@@ -462,8 +462,11 @@ def names(role: str | None = None) -> tuple[str, ...]:
 
 
 def unit_of(name: str) -> str:
-    """Canonical unit of ``name`` (``""`` if the name is not registered)."""
+    """Canonical unit of ``name`` (``""`` if the name is not registered). A mechanism's
+    share of the ATP use, ``<mechanism>_atp_per_s``, has the unit of ``atp_per_s``."""
     q = QUANTITIES.get(name)
+    if q is None and name.endswith("_atp_per_s"):
+        q = QUANTITIES.get("atp_per_s")
     return q.unit if q is not None else ""
 
 

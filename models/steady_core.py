@@ -288,6 +288,8 @@ def _add_checks_and_outputs(plan, membrane: Membrane) -> None:
     outs["atp_per_s"] = membrane.atp_per_s
     outs["slope_conductance_nS"] = membrane.slope_conductance
     outs.update(membrane.output_expressions())
+    if membrane.has_atp_budget:  # who spends the ATP (Membrane.atp_shares)
+        outs.update(membrane.atp_shares)
     plan.output_names = tuple(outs)
     plan.output_exprs = dict(outs)
     plan._outputs = numpy_function([*svars, *psyms], list(outs.values()))

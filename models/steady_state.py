@@ -385,6 +385,8 @@ def _solve_outputs(m: Membrane, p: dict, **kw):
             if name in _quantities.QUANTITIES:
                 out[name] = o[name]
         out.update({k: o[k] for k in m.output_expressions()})
+        if m.has_atp_budget:  # who spends the ATP (Membrane.atp_shares)
+            out.update({k: o[k] for k in m.atp_shares})
         out["atp_per_s"] = o["atp_per_s"]
         out["o2_per_s"] = o["atp_per_s"] / p["atp_per_o2"]
         out["r_in_MOhm"] = 1e3 / o["slope_conductance_nS"]

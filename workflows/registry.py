@@ -45,7 +45,7 @@ import numpy as np
 
 from iongrad.models.fxyd import na_set_point_mixed_mM
 from iongrad.models.membrane import COMPOSITIONS, composition, membrane_of
-from iongrad.models.quantities import QUANTITIES, get
+from iongrad.models.quantities import get
 from iongrad.models.quantities import unit_of as _registry_unit
 from iongrad.models.steady_state import LEAKS_POSITIVE, steady_state_of
 
@@ -229,26 +229,17 @@ class ModelEntry:
 # --------------------------------------------------------------------------------------
 def _steady_outputs(membrane) -> tuple[Output, ...]:
     """``v_rest_mV``, the intracellular concentration of every ion, the pump current
-    (with the pump), ATP/s, O2/s, input resistance, E_Cl (where a cotransporter moves
-    Cl- or the cell reports E_GABA), the currents of
-    mechanisms that are registry quantities (``ncx_current_pA``), the membrane's own
-    outputs (``ca_i_nM``, ``e_gaba_mV``), the volume (osmotic models) and
+    (with the pump), ATP/s, O2/s, input resistance, the membrane's
+    :meth:`~iongrad.models.membrane.Membrane.reported_outputs` (E_Cl, E_GABA, Ca_i, the
+    NCX current, each mechanism's share of the ATP use), the volume (osmotic models) and
     ``feasible``."""
     names = ["v_rest_mV", *(f"{x}_i_mM" for x in membrane.ions)]
     if any(m.name == "na_k_pump" for m in membrane.mechanisms):
         names.append("pump_current_pA")
     names += ["atp_per_s", "o2_per_s", "r_in_MOhm"]
-    # reversal potentials and mechanism outputs of their own (E_Cl, E_GABA, Ca_i in nM,
-    # the NCX current)
-    # E_Cl where Cl- is not simply at equilibrium with V (a cotransporter moves it, or the
-    # cell reports E_GABA); the pump-leak cells keep their historical outputs
-    extra = membrane.output_expressions()
-    if "e_gaba_mV" in extra or any("cl" in m.fluxes and not m.name.endswith("_leak")
-                                   for m in membrane.mechanisms):
-        names.append("e_cl_mV")
-    names += [f"{m.name}_current_pA" for m in membrane.mechanisms
-              if f"{m.name}_current_pA" in QUANTITIES]
-    names += list(extra)
+    # E_Cl, E_GABA, Ca_i in nM, the NCX current and who spends the ATP, where the cell has
+    # them; the pump-leak cells keep their historical outputs
+    names += list(membrane.reported_outputs())
     if membrane.volume == "osmotic":
         names.append("volume_pL")
     return (*(Output(n, _registry_unit(n)) for n in names), Output("feasible", "bool"))

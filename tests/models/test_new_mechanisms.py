@@ -397,7 +397,10 @@ def test_atp_shares_sum_to_the_cells_atp_use(name):
     assert f.mean() > 0.95
     shares = [k for k in b if k.endswith("_atp_per_s") and k not in ("atp_per_s",
                                                                       "na_k_pump_atp_per_s")]
-    assert len(shares) == len(m.mechanisms) - 1
+    # every mechanism but the pump that moves Na+ or uses ATP itself (a K+ leak, KCC2: no share)
+    assert set(shares) == {f"{x.name}_atp_per_s" for x in m.mechanisms
+                           if x.name != "na_k_pump"
+                           and ("na" in x.fluxes or sp.sympify(x.atp_per_s) != 0)}
     total = sum(b[k] for k in shares)
     np.testing.assert_allclose(total[f], b["atp_per_s"][f], rtol=1e-9)
     ref = steady_state_of(m, **p)
@@ -415,3 +418,37 @@ def test_atp_shares_sum_to_the_cells_atp_use(name):
         assert np.all(b["pmca_atp_per_s"][f] > 0)
     np.testing.assert_allclose(na_shares[f], b["na_k_pump_atp_per_s"][f], rtol=1e-9)
     assert np.all(b["na_leak_atp_per_s"][f] > 0)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_every_backend_reports_the_same_atp_budget(name):
+    """The shares are outputs of the steady state itself (NumPy), of the PyTensor graph
+    of the likelihood and of the sensitivity model, all equal on a random design; the
+    pump-leak cells keep their historical outputs."""
+    import pytensor
+
+    from iongrad.infer.steady_op import SteadyStateOp, steady_state_graph
+    from iongrad.models.energy_budget import atp_budget_of
+    from iongrad.workflows.registry import membrane_entry
+
+    m = composition(name)
+    p = _random_design(m, 60, np.random.default_rng(7))
+    ref = steady_state_of(m, **p)
+    b = atp_budget_of(m, **p)
+    f = ref["feasible"]
+    shares = [k for k in m.reported_outputs() if k.endswith("_atp_per_s")]
+    assert shares and set(shares) <= set(ref)
+    out = steady_state_graph(p, op=SteadyStateOp(membrane=m, warm_start=False))
+    got = pytensor.function([], [out[k] for k in shares])()
+    entry = membrane_entry(m)
+    sens = entry.function({k: np.asarray(v, float) for k, v in p.items()})
+    for k, g in zip(shares, got, strict=True):
+        np.testing.assert_allclose(ref[k][f], b[k][f], rtol=1e-12, err_msg=k)
+        np.testing.assert_allclose(g[f], ref[k][f], rtol=1e-9, err_msg=k)
+        np.testing.assert_allclose(sens[k][f], ref[k][f], rtol=1e-12, err_msg=k)
+    assert {o.name for o in entry.outputs} >= set(shares)
+    np.testing.assert_allclose(sum(ref[k] for k in shares)[f], ref["atp_per_s"][f],
+                               rtol=1e-9)
+    for plain in ("pump_leak", "pump_leak_ghk_osmotic"):
+        assert not any(k.endswith("_atp_per_s") and k != "atp_per_s"
+                       for k in steady_state_of(composition(plain)))

@@ -28,10 +28,10 @@ from iongrad.data import load_shipped
 EXAMPLES = Path(str(files("iongrad.workflows") / "examples"))
 
 
-def _fit(example: str, seed: int):
+def _fit(example: str, seed: int, **kw):
     cfg = tomllib.loads((EXAMPLES / f"{example}.toml").read_text(encoding="utf-8"))
     cfg["sampler"].update(draws=300, tune=300, chains=2, cores=1, prior_draws=20)
-    return iongrad.fit(cfg, seed=seed)
+    return iongrad.fit(cfg, seed=seed, **kw)
 
 
 def _draws(idata, name: str, cell: str) -> np.ndarray:
@@ -61,8 +61,8 @@ def test_immature_cl_implies_more_nkcc1_activity_with_gdps_than_with_cnqx():
 
 
 @pytest.mark.slow
-def test_heart_failure_na_points_to_more_na_influx_not_to_the_pump():
-    result = _fit("fit_literature_hf_nai", seed=12)
+def test_heart_failure_na_points_to_more_na_influx_not_to_the_pump(tmp_path):
+    result = _fit("fit_literature_hf_nai", seed=12, out=tmp_path / "hf", report=True)
     idata = result.idata
     g_c = _draws(idata, "g_na_nS_cell", "control")
     g_hf = _draws(idata, "g_na_nS_cell", "heart_failure")
@@ -73,6 +73,18 @@ def test_heart_failure_na_points_to_more_na_influx_not_to_the_pump():
     lo, hi = np.quantile(d_k, [0.03, 0.97])
     assert lo < 0 < hi
     _predictive_covers(idata, "na_i_mM", "literature_despa2002_hf")
+    # who spends the ATP, per draw: the Na+ leak, the exchanger's Na+ entry and the Ca2+
+    # pump's own ATP add up to the cell's ATP use; heart failure's extra Na+ influx costs
+    post = idata.posterior
+    shares = [f"{m}_atp_per_s_cell" for m in ("na_leak", "ncx", "pmca")]
+    assert all(n in post for n in shares) and "ca_i_nM_cell" in post
+    total = post["atp_per_s_cell"].to_numpy()
+    np.testing.assert_allclose(sum(post[n].to_numpy() for n in shares), total, rtol=1e-9)
+    leak = post["na_leak_atp_per_s_cell"]
+    assert float((leak.sel(cell="heart_failure") > leak.sel(cell="control")).mean()) > 0.9
+    assert (post["pmca_atp_per_s_cell"].to_numpy() > 0).all()
+    html = (tmp_path / "hf" / "report.html").read_text(encoding="utf-8")
+    assert 'id="atp-budget"' in html and "atp_budget" in html and "Who spends the ATP" in html
 
 
 @pytest.mark.slow

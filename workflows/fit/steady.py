@@ -10,9 +10,9 @@ import numpy as np
 
 from iongrad.infer.diagnostics import count_nan_draws, diagnose, identifiability, summary_table
 from iongrad.infer.model import (
-    DERIVED,
     FEASIBLE_FLAG,
     build_model,
+    derived_quantities,
     membrane_for_spec,
     model_inputs,
     unit_of,
@@ -146,9 +146,10 @@ def _summary_vars(idata, spec) -> list[str]:
     for p in spec.parameters:
         names += [n for n in (p, f"{p}_cell") if n in post]
     names += [n for n in ("k_na_shift_mM",) if n in post]
-    names += [n for n in DERIVED if n in post]
+    derived = derived_quantities(membrane_for_spec(spec))
+    names += [n for n in derived if n in post]
     # population level per FXYD state and per condition of the data (per cell: posterior.nc)
-    names += [f"{n}{s}" for s in ("_fxyd", "_condition") for n in DERIVED if f"{n}{s}" in post]
+    names += [f"{n}{s}" for s in ("_fxyd", "_condition") for n in derived if f"{n}{s}" in post]
     names += [n for n in post.data_vars if n.startswith("sigma_") or n.endswith("_cell_sd_log")]
     return names
 

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from iongrad.infer.diagnostics import LABELS, THRESHOLDS, diagnose
+from iongrad.infer.model import DERIVED, derived_quantities
+from iongrad.models.membrane import ATP_SHARE_SUFFIX, membrane_of
 from iongrad.workflows.report.document import _Doc, _Section
 from iongrad.workflows.report.figures import _cell_colors, _log_ticks, _pyplot, _safe_figure
 from iongrad.workflows.report.fit_context import (
@@ -34,8 +36,16 @@ from iongrad.workflows.report.tables import _as_float, _fmt, _fmt_duration, _sho
 DIAGNOSTIC_THRESHOLDS: dict[str, float] = THRESHOLDS
 
 
-_DERIVED_ORDER = ("v_rest_mV", "na_i_mM", "pump_current_pA", "atp_per_s", "o2_per_s",
-                  "r_in_MOhm")
+def _derived_order(ctx: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fit's derived quantities (:func:`iongrad.infer.model.derived_quantities` of
+    the composition recorded in run.json)."""
+    record = (ctx.get("model") or {}).get("composition")
+    if not record:
+        return DERIVED
+    try:
+        return derived_quantities(membrane_of(record))
+    except (KeyError, ValueError):  # a mechanism outside the catalogue: the base set
+        return DERIVED
 
 
 _CONDITION_ORDER = ("k_o_mM", "na_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA",
@@ -373,6 +383,11 @@ _DERIVED_WORDS = {
     "atp_per_s": "Keeping the gradients costs {}: one ATP per pump cycle.",
     "o2_per_s": "Oxidative phosphorylation supplies that ATP by consuming {}.",
     "r_in_MOhm": "Input resistance: {}.",
+    "cl_i_mM": "Intracellular Cl- is {}.",
+    "e_cl_mV": "The Cl- reversal potential E_Cl is {}.",
+    "e_gaba_mV": "The GABA-A reversal potential E_GABA (Cl- and HCO3-) is {}.",
+    "ca_i_nM": "Intracellular Ca2+ is {}.",
+    "ncx_current_pA": "The Na+/Ca2+ exchanger carries {} (positive outward).",
 }
 
 
@@ -402,10 +417,11 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
                         f"and show the effect of the fitted ones ({', '.join(sorted(fitted))}) "
                         "alone.", id="derived-defaults")
     sentences = []
-    for name in _DERIVED_ORDER:
+    order = _derived_order(ctx)
+    for name in order:
         if name in lookup and not np.isfinite(_as_float(lookup[name].get("mean"))):
             continue  # no draw with a steady state at the reference: said in the alert
-        if name in lookup:
+        if name in lookup and name in _DERIVED_WORDS:
             unit = lookup[name].get("unit") or unit_of(name)
             sentences.append(_DERIVED_WORDS[name].format(
                 _interval_words(lookup[name], lo, hi, unit)))
@@ -418,7 +434,7 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
     for suffix, dim, what in (("_fxyd", "FXYD state", "at the reference condition in each "
                                                        "FXYD state"),
                               ("_condition", "condition", "at each condition of the data")):
-        by = _derived_by(lookup, lo, hi, suffix)
+        by = _derived_by(lookup, lo, hi, suffix, order)
         if by is None:
             continue
         labels, names, cells_text = by
@@ -428,7 +444,8 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
                 caption=f"Population level, {what}: posterior mean [94% HDI] (summary.csv "
                         f"rows such as na_i_mM{suffix}[...]; per cell in posterior.nc, "
                         f"e.g. na_i_mM_cell{suffix}).")
-    table = _derived_cells(ctx, lookup, lo, hi)
+    _atp_budget(s, doc, ctx, lookup, lo, hi, order)
+    table = _derived_cells(ctx, lookup, lo, hi, order)
     if table is None:
         return
     cells, names, values, source = table
@@ -444,13 +461,13 @@ def _fit_derived(doc: _Doc, ctx: dict[str, Any]) -> None:
                  lambda: _plot_derived(cells, names, values, pop))
 
 
-def _derived_by(lookup, lo, hi, suffix):
+def _derived_by(lookup, lo, hi, suffix, order):
     """Population-level derived quantities per FXYD state (``suffix`` "_fxyd") or per
     condition ("_condition") from the summary rows ``<name><suffix>[label]``:
     ``(labels, names, cells)`` with one "mean [low, high]" text per label and name, or
     ``None`` when summary.csv has no such rows."""
     names, labels = [], []
-    for d in _DERIVED_ORDER:
+    for d in order:
         prefix = f"{d}{suffix}["
         found = [k[len(prefix):-1] for k in lookup if k.startswith(prefix) and k.endswith("]")]
         if found:
@@ -470,7 +487,7 @@ def _derived_by(lookup, lo, hi, suffix):
     return labels, names, cells
 
 
-def _derived_cells(ctx, lookup, lo, hi):
+def _derived_cells(ctx, lookup, lo, hi, order):
     """Per-cell (mean, HDI low, HDI high) of the derived quantities.
 
     Taken from summary.csv when it has ``<name>_cell[...]`` rows, otherwise computed
@@ -479,7 +496,7 @@ def _derived_cells(ctx, lookup, lo, hi):
     import arviz as az
 
     post = ctx["idata"].posterior
-    names = [d for d in _DERIVED_ORDER if f"{d}_cell" in post]
+    names = [d for d in order if f"{d}_cell" in post]
     if not names:
         return None
     dim = [x for x in post[f"{names[0]}_cell"].dims if x not in ("chain", "draw")]
@@ -529,3 +546,63 @@ def _plot_derived(cells, names, values, pop):
     axes[0, 0].invert_yaxis()
     fig.tight_layout()
     return fig
+
+
+def _atp_budget(s: _Section, doc: _Doc, ctx, lookup, lo, hi, order) -> None:
+    """Who spends the ATP: each mechanism's share of the ATP use at the reference
+    condition (posterior mean and 94% HDI) for the population, or per cell when the fit
+    has no population level, as a table and a bar chart."""
+    shares = [d for d in order if d.endswith(ATP_SHARE_SUFFIX)]
+    if not shares:
+        return
+    # label -> [(mechanism, mean, low, high)] and label -> total ATP/s (mean)
+    values: dict[str, list[tuple[str, float, float, float]]] = {}
+    totals: dict[str, float] = {}
+    if all(d in lookup for d in (*shares, "atp_per_s")):
+        totals["population"] = _as_float(lookup["atp_per_s"].get("mean"))
+        values["population"] = [(d[: -len(ATP_SHARE_SUFFIX)],
+                                 *(_as_float(lookup[d].get(k)) for k in ("mean", lo, hi)))
+                                for d in shares]
+    else:  # no population level: per cell (from summary.csv or posterior.nc)
+        table = _derived_cells(ctx, lookup, lo, hi, (*shares, "atp_per_s"))
+        if table is None or set(table[1]) != {*shares, "atp_per_s"}:
+            return
+        cells, _, per, _ = table
+        for i, c in enumerate(cells):
+            totals[c] = per["atp_per_s"][i][0]
+            values[c] = [(d[: -len(ATP_SHARE_SUFFIX)], *per[d][i]) for d in shares]
+    rows = [[label, mech, f"{_fmt(m)} [{_fmt(a)}, {_fmt(b)}]", _fmt(100 * m / totals[label])]
+            for label, vals in values.items() for mech, m, a, b in vals]
+    s.p("Who spends the ATP: at a steady state the Na+/K+ pump extrudes every Na+ that "
+        "enters, at 3 Na+ per ATP, so each mechanism's share is the Na+ it lets in divided "
+        "by 3, plus the ATP it uses itself (the Ca2+ pump). In every draw the shares add "
+        "up to the cell's ATP use (atp_per_s); a negative share saves the pump work.")
+    s.table(["cell", "mechanism", "ATP/s, mean [94% HDI]", "% of the total (means)"], rows,
+            id="atp-budget", caption="At the reference condition (summary.csv rows "
+                                     "<mechanism>_atp_per_s, per cell <mechanism>_atp_per_s"
+                                     "_cell[...]).")
+
+    def draw():
+        plt = _pyplot()
+        mechs = [d[: -len(ATP_SHARE_SUFFIX)] for d in shares]
+        fig, ax = plt.subplots(figsize=(6.4, 0.35 * len(mechs) * len(values) + 1.4))
+        height = 0.8 / len(values)
+        colors = _cell_colors(list(values))
+        for j, (label, vals) in enumerate(values.items()):
+            y = np.arange(len(mechs)) + j * height
+            m = np.array([v[1] for v in vals])
+            err = np.clip([[v[1] - v[2] for v in vals], [v[3] - v[1] for v in vals]], 0, None)
+            ax.barh(y, m, height=height, xerr=err, capsize=2, label=label,
+                    color=colors[label] if isinstance(colors, dict) else None)
+        ax.set_yticks(np.arange(len(mechs)) + 0.4 - height / 2, mechs)
+        ax.invert_yaxis()
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_xlabel("ATP/s at the reference condition")
+        ax.grid(alpha=0.3, axis="x")
+        if len(values) > 1:
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
+    _safe_figure(doc, s, "atp_budget", "Who spends the ATP: each mechanism's share of the "
+                 "cell's ATP use, posterior mean with 94% HDI.", draw)
