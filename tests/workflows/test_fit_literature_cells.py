@@ -9,8 +9,9 @@ physiology question the way its data imply.
 * ``fit_literature_mature_egaba.toml`` (Mueller et al. 1983): E_GABA = -70 mV is within
   the mature neuron's reach and implies less KCC2 activity than the composition's default.
 
-The first run of each compiles its model (minutes on 2 cores without the kernel cache),
-hence ``slow``.
+The first run of each compiles its model (minutes on 2 cores without the kernel cache):
+the heart-failure fit, which also checks the ATP budget and its report, runs by default
+(``slow``); the two neuron fits with ``pytest -m long``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _predictive_covers(idata, obs: str, dataset: str) -> None:
         assert a < f.loc[r, obs] < b, (f.loc[r, "cell"], obs, f.loc[r, obs], a, b)
 
 
-@pytest.mark.slow
+@pytest.mark.long  # minutes on 2 cores, most of it compiling: pytest -m long
 def test_immature_cl_implies_more_nkcc1_activity_with_gdps_than_with_cnqx():
     result = _fit("fit_literature_immature_cl", seed=11)
     idata = result.idata
@@ -87,7 +88,7 @@ def test_heart_failure_na_points_to_more_na_influx_not_to_the_pump(tmp_path):
     assert 'id="atp-budget"' in html and "atp_budget" in html and "Who spends the ATP" in html
 
 
-@pytest.mark.slow
+@pytest.mark.long  # pytest -m long
 def test_mature_e_gaba_constrains_kcc2():
     result = _fit("fit_literature_mature_egaba", seed=13)
     idata = result.idata
