@@ -39,6 +39,12 @@ from typing import Any
 import numpy as np
 
 from iongrad.models.errors import ConfigError
+from iongrad.workflows.config import (
+    package_versions,
+    print_report_paths,
+    run_into_folder,
+    write_json_atomic,
+)
 from iongrad.workflows.config import write_atomic as _write_atomic
 
 __all__ = ["PARETO_K_MAX", "add_arguments", "compare_runs", "load_run", "run",
@@ -345,8 +351,6 @@ def _save_figure(fig, out_dir: Path, stem: str) -> None:
 
 
 def _run_record(result: dict[str, Any]) -> dict[str, Any]:
-    from iongrad.workflows.config import package_versions
-
     runs = []
     for name, d, info in zip(result["names"], result["dirs"], result["infos"], strict=True):
         model = info.get("model") or {}
@@ -386,7 +390,6 @@ def write_outputs(result: dict[str, Any], out_dir: str | Path, *,
                   run_folder: str | Path | None = None) -> dict[str, Any]:
     """Write the tables, figures, ``run.json`` and the report into ``out_dir``
     (which must exist); return the ``run.json`` record."""
-    from iongrad.workflows.config import write_json_atomic
     from iongrad.workflows.report import write_report
 
     out = Path(out_dir)
@@ -512,8 +515,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Run ``iongrad compare``."""
-    from iongrad.workflows.config import print_report_paths, run_into_folder
-
     if len(args.run_dirs) < 2:
         raise ConfigError(f"compare needs at least two RUN_DIRs; got {len(args.run_dirs)}")
     out = Path(args.out).resolve()

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from iongrad.models.errors import ConfigError
+from iongrad.workflows.config import RUN_MARKER, print_report_paths
 from iongrad.workflows.report.batch_index import write_batch_index
 from iongrad.workflows.report.write import write_report
 
@@ -22,8 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_report_out(out: Path, run_dir: Path) -> None:
     """``--out`` of ``iongrad report``: a new folder, the run folder, a folder iongrad
     wrote, or one without report files of its own (which would be overwritten)."""
-    from iongrad.workflows.config import RUN_MARKER
-
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
     if not out.is_dir() or out.resolve() == run_dir.resolve() or (out / RUN_MARKER).is_file():
@@ -36,8 +35,6 @@ def _check_report_out(out: Path, run_dir: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``iongrad report``: write the report(s) and print their paths."""
-    from iongrad.workflows.config import print_report_paths
-
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"RUN_DIR {str(run_dir)!r} is not a folder")

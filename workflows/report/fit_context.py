@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from iongrad.infer.priors import FITTABLE
 from iongrad.models.errors import ConfigError
 from iongrad.workflows.report.files import _read_json
 
@@ -88,8 +89,6 @@ def _fit_context(run_dir: Path) -> dict[str, Any]:
     params = [p for p in (model.get("parameters") or config.get("parameters") or [])
               if p in post_vars]
     if not params:
-        from iongrad.infer.priors import FITTABLE
-
         params = [p for p in FITTABLE if p in post_vars]
     observables = list(model.get("observables") or [])
     if not observables and hasattr(idata, "observed_data"):

@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from iongrad.infer.model import unit_of as _unit_of
+
 
 def _fmt(x: Any, digits: int = 3) -> str:
     """A number with ``digits`` significant digits (scientific when very large/small)."""
@@ -50,8 +52,6 @@ def _short(value: Any, limit: int = 120) -> str:
 
 def unit_of(name: str, units: Mapping[str, str] | None = None) -> str:
     """The unit of a variable or summary label; see :func:`iongrad.infer.model.unit_of`."""
-    from iongrad.infer.model import unit_of as _unit_of
-
     return _unit_of(name, dict(units) if units else None)
 
 
