@@ -655,7 +655,7 @@ def unit_of(name: str, units: dict[str, str] | None = None) -> str:
     for suffix in ("_cell_fxyd", "_cell_condition", "_fxyd", "_condition", "_cell"):
         stem = base[: -len(suffix)]
         if base.endswith(suffix) and (stem in DERIVED_UNITS or registry_unit(stem)):
-            base = base[: -len(suffix)]
+            base = stem
             break
     else:
         if base.endswith("_cell"):

@@ -237,8 +237,6 @@ def fit_spec(resolved: dict):
                    reference=dict(resolved["reference"]))
 
 
-
-
 def sampler_table(section) -> dict[str, Any]:
     """The resolved ``[sampler]`` table: every key the fit kind allows, defaults filled
     in by the schema (:class:`~iongrad.workflows.schema.SamplerSection` or

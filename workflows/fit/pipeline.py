@@ -19,7 +19,6 @@ from iongrad.workflows.fit.config import (
     rundown_spec,
     select_rows,
 )
-from iongrad.workflows.fit.record import add_config_record
 
 __all__ = ["fit_into_folder", "rebuild_model", "run_config"]
 
@@ -54,12 +53,11 @@ def run_config(resolved: dict, out_dir: Path, *, progress: bool = False,
         from iongrad.workflows.fit.rundown import run_rundown
 
         summary = run_rundown(resolved, load_dataset_ref(resolved["dataset"]), Path(out_dir),
-                              progress=progress)
+                              progress=progress, overrides=overrides)
     else:
         from iongrad.workflows.fit.steady import run_steady
 
-        summary = run_steady(resolved, Path(out_dir), progress=progress)
-    add_config_record(Path(out_dir), resolved, overrides or {})
+        summary = run_steady(resolved, Path(out_dir), progress=progress, overrides=overrides)
     return summary
 
 

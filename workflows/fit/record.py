@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from iongrad.workflows.config import package_versions, write_json_atomic
+from iongrad.workflows.config import package_versions
 
-__all__ = ["VERSIONED", "add_config_record", "dataset_digests", "run_record"]
+__all__ = ["VERSIONED", "dataset_digests", "run_record"]
 
 #: Packages whose versions every fit records.
 VERSIONED = ("iongrad", "numpy", "scipy", "pymc", "pytensor", "arviz", "pandas")
@@ -19,23 +18,26 @@ VERSIONED = ("iongrad", "numpy", "scipy", "pymc", "pytensor", "arviz", "pandas")
 def run_record(resolved: Mapping[str, Any], sampler: Mapping[str, Any], *,
                dataset: Mapping[str, Any], model: Mapping[str, Any],
                diagnostics: Mapping[str, Any], identifiability: Mapping[str, Any],
-               chain_note: str | None = None, **rest: Any) -> dict[str, Any]:
+               overrides: Mapping[str, Any] | None = None, chain_note: str | None = None,
+               **rest: Any) -> dict[str, Any]:
     """The ``run.json`` of a fit: what every fit records, then the kind's own ``rest``.
 
-    :func:`add_config_record` adds the effective config, the overrides and the data
-    files' digests once the fit is written.
+    Every fit records its effective config (``resolved``), the keys set from outside it
+    (``overrides``: ``--seed``/``--draws``) and the SHA-256 of the data files it read.
     """
     return {
         "kind": "fit", "seed": sampler["seed"],
         "description": resolved.get("description", ""),
         "versions": package_versions(VERSIONED),
-        "dataset": dict(dataset),
+        "dataset": {**dataset, "sha256": dataset_digests(dataset)},
         "model": dict(model),
         "sampler": dict(sampler),
         **({"chain_execution": chain_note} if chain_note else {}),
         "diagnostics": diagnostics,
         "identifiability": identifiability,
         **rest,
+        "config": resolved,
+        "overrides": dict(overrides or {}),
     }
 
 
@@ -51,14 +53,3 @@ def dataset_digests(dataset_record: Mapping[str, Any]) -> dict[str, str]:
     """SHA-256 of the files a fit read its data from (``run.json``'s ``dataset`` entry)."""
     return {role: _sha256(dataset_record[role]) for role in ("csv", "sidecar")
             if dataset_record.get(role) and Path(dataset_record[role]).is_file()}
-
-
-def add_config_record(out_dir: Path, resolved: Mapping[str, Any],
-                      overrides: Mapping[str, Any]) -> None:
-    """Add the effective config, the overridden keys and the data's digests to run.json."""
-    path = Path(out_dir) / "run.json"
-    run = json.loads(path.read_text(encoding="utf-8"))
-    run["config"] = resolved
-    run["overrides"] = dict(overrides)
-    run.setdefault("dataset", {})["sha256"] = dataset_digests(run.get("dataset", {}))
-    write_json_atomic(path, run)

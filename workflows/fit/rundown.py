@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ __all__ = ["run_rundown"]
 DERIVED = ("time_to_threshold_s", "v_end_mV", "na_i_end_mM", "k_i_end_mM", "k_o_end_mM")
 
 
-def run_rundown(resolved: dict, dataset, out_dir: Path, *, progress: bool = False) -> dict:
+def run_rundown(resolved: dict, dataset, out_dir: Path, *, progress: bool = False,
+                overrides: Mapping[str, Any] | None = None) -> dict:
     """Fit a run-down config and write ``posterior.nc``, ``summary.csv``,
     ``trajectory_bands.csv``, ``run.json`` and ``config.resolved.json`` into ``out_dir``;
     the summary dict of ``iongrad fit``."""
@@ -60,7 +62,8 @@ def run_rundown(resolved: dict, dataset, out_dir: Path, *, progress: bool = Fals
     solves = op.failure_report() if op is not None else None
     n_div = int(np.asarray(idata.sample_stats["diverging"]).sum())
     run = run_record(
-        resolved, sampler, chain_note=chain_note, diagnostics=diag, identifiability=ident,
+        resolved, sampler, overrides=overrides, chain_note=chain_note, diagnostics=diag,
+        identifiability=ident,
         dataset={"name": dataset.name, "csv": dataset.source.csv,
                  "sidecar": dataset.source.sidecar, "provenance": dataset.provenance,
                  "observables": list(info["observables"]),

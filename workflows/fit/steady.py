@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +28,8 @@ from iongrad.workflows.fit.sampling import sample
 __all__ = ["run_steady"]
 
 
-def run_steady(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict:
+def run_steady(resolved: dict, out_dir: Path, *, progress: bool = False,
+               overrides: Mapping[str, Any] | None = None) -> dict:
     """Fit a steady-state config and write ``posterior.nc``, ``summary.csv``, ``run.json``
     and ``config.resolved.json`` into ``out_dir``; the summary dict of ``iongrad fit``."""
     t0 = time.perf_counter()
@@ -54,12 +57,12 @@ def run_steady(resolved: dict, out_dir: Path, *, progress: bool = False) -> dict
     keep = [c for c in rows.columns if c in ("data_row", "cell", *info["observables"])
             or c in dataset.conditions]
     run = run_record(
-        resolved, s, chain_note=chain_note, diagnostics=diag, identifiability=ident,
+        resolved, s, overrides=overrides, chain_note=chain_note, diagnostics=diag,
+        identifiability=ident,
         dataset={"name": dataset.name, "csv": dataset.source.csv,
-                    "sidecar": dataset.source.sidecar,
-                    "provenance": dataset.provenance,
-                    "observables": list(dataset.observables),
-                    "conditions": list(dataset.conditions), "cells": list(info["cells"])},
+                 "sidecar": dataset.source.sidecar, "provenance": dataset.provenance,
+                 "observables": list(dataset.observables),
+                 "conditions": list(dataset.conditions), "cells": list(info["cells"])},
         model={**({"leak": spec.leak, "volume": spec.volume} if spec.membrane is None
                      else {}),
                   "composition": composition_record(membrane_for_spec(spec)),
