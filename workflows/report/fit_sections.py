@@ -593,7 +593,7 @@ def _atp_budget(s: _Section, doc: _Doc, ctx, lookup, lo, hi, order) -> None:
             m = np.array([v[1] for v in vals])
             err = np.clip([[v[1] - v[2] for v in vals], [v[3] - v[1] for v in vals]], 0, None)
             ax.barh(y, m, height=height, xerr=err, capsize=2, label=label,
-                    color=colors[label] if isinstance(colors, dict) else None)
+                    color=colors[label])
         ax.set_yticks(np.arange(len(mechs)) + 0.4 - height / 2, mechs)
         ax.invert_yaxis()
         ax.axvline(0, color="0.3", lw=0.8)
