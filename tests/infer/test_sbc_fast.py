@@ -29,3 +29,36 @@ def test_90_percent_intervals_cover_at_the_nominal_rate():
     assert res["n_pairs"] == 20 * len(sbc.quantities())
     p = stats.binomtest(k, res["n_pairs"], 0.9).pvalue
     assert p > 0.01, (k, res["n_pairs"], sbc.format_result(res))
+
+
+def test_chloride_design_simulates_what_its_model_scores():
+    """SBC's premise: the data are drawn from the model that is fitted. At a prior draw,
+    the model's log-likelihood of the simulated data (steady state through the PyTensor
+    Op) equals the normal log-density around the NumPy forward model's steady state."""
+    import math
+
+    import numpy as np
+    import pymc as pm
+
+    from iongrad.models.steady_state import steady_state_of
+
+    design = sbc.design_of("chloride")
+    rng = np.random.default_rng(3)
+    truth = design.draw_prior(rng, 2)
+    data = design.simulate(truth, rng, 2)
+    assert data is not None and set(data) == set(design.noise)
+    sampler = sbc.SBCSampler("chloride", 2)
+    model = sampler.model
+    pm.set_data({f"{o}_data": y for o, y in data.items()}, model=model)
+    point = {f"{p}_log": math.log(truth[p]) for p in design.params}
+    got = model.compile_logp(vars=model.observed_RVs)(point)
+    rows = design.rows(2)
+    ss = steady_state_of(design._gc.membrane(), k_o_mM=np.array([r[1] for r in rows]),
+                         cl_o_mM=np.array([r[2] for r in rows]), **design.constants,
+                         **design.fixed, **truth)
+    want = sum(stats.norm.logpdf(data[o], loc=np.asarray(ss[o]), scale=s).sum()
+               for o, s in design.noise.items())
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    # and a different parameter value scores differently (the test can fail)
+    off = dict(point, kcc2_u_pA_log=point["kcc2_u_pA_log"] + 0.5)
+    assert model.compile_logp(vars=model.observed_RVs)(off) < got
