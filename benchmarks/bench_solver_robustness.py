@@ -347,7 +347,15 @@ def check_new_composition(name: str, log2n: int, seed: int) -> dict:
     conc = np.stack(state[:-1])
     worst = _independent_residuals(m, p, state)
     solver_worst = np.max(np.stack(list(sol.residuals.values())), axis=0)
-    tried, rescued = _scipy_rescue(m, p, np.flatnonzero(~feas))
+    # every flagged set that did not end at an unphysical root (reason 5), and an evenly
+    # spread sample of those that did
+    flagged = np.flatnonzero(~feas)
+    at_unphysical_root = flagged[sol.reason[flagged] == 5]
+    sample = at_unphysical_root[np.unique(np.linspace(0, at_unphysical_root.size - 1,
+                                                      min(at_unphysical_root.size, 300))
+                                          .astype(int))] if at_unphysical_root.size else []
+    tried_idx = np.concatenate([flagged[sol.reason[flagged] != 5], sample]).astype(int)
+    tried, rescued = _scipy_rescue(m, p, tried_idx, max_points=tried_idx.size)
     return {"composition": name, "ions": m.ions, "mechanisms": [x.name for x in m.mechanisms],
             "solver": type(plan).__name__, "n": n, "solve_s": dt, "rate_per_s": n / dt,
             "converged_fraction": float(feas.mean()),

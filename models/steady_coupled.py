@@ -7,7 +7,9 @@ electroneutrality as the equations, the Jacobian generated symbolically. Each
 parameter set is solved by damped Newton with a backtracking line search on the
 normalised residual (every balance divided by the gross fluxes it balances), steps
 capped in ``ln c`` and V, from several starting points in turn for the sets that have
-not converged (each first with 60 iterations, then with 300); every answer is then
+not converged (each first with 60 iterations, then with 300), and the sets no start
+reaches by parameter continuation from the composition's defaults (a stiff cell: a
+small Ca2+ leak against a strong exchanger); every answer is then
 checked exactly as the reduced solver's are
 (relative residual of every balance, current and electroneutrality ≤ ``rtol_check``)
 and failures are flagged (reason 2: no convergence; 3, 4, 5 as there). Unlike the
@@ -153,4 +155,68 @@ def solve_coupled(plan: CoupledPlan, pv, *, rtol_check, max_conc_mM):
         for i in range(plan.dim):
             z[i][todo] = zt[i]
         conv[todo] = ct
+    todo = np.flatnonzero(~conv)
+    if todo.size:
+        sub = [p[todo] if np.ndim(p) else p for p in pv]
+        zt, ct = _continuation(plan, sub)
+        for i in range(plan.dim):
+            z[i][todo] = np.where(ct, zt[i], z[i][todo])
+        conv[todo] = ct
     return z, conv
+
+
+def _continuation(plan: CoupledPlan, pv, *, max_rounds=80, min_ds=1.0 / 4096):
+    """Parameter continuation for the sets no start reached: from the composition's
+    defaults (solved from the starts) to each set along ``θ(s) = θ_d^(1-s) θ^s``
+    (linear in ``s`` for a parameter that is zero at either end), Newton from the last
+    solution at each step, the step in ``s`` doubled after a success and halved after
+    a failure. Returns ``z, converged``; a set whose step falls below ``min_ds`` is
+    not converged."""
+    n = np.broadcast_arrays(*pv)[0].size
+    target = [np.broadcast_to(np.asarray(p, dtype=float), (n,)) for p in pv]
+    defaults = plan.membrane.defaults()
+    anchor = []
+    for k, t in zip(plan.params, target, strict=True):
+        d = float(defaults.get(k, np.nan))
+        anchor.append(np.where(np.isfinite(d), d, t))  # no default: the set's own value
+    a0 = [a[:1] for a in anchor]
+    start = None
+    for v0 in _STARTS_MV:
+        with np.errstate(all="ignore"):
+            s0 = [np.broadcast_to(q, (1,)).astype(float)
+                  for q in plan._start_fn(np.full(1, v0), *a0)]
+        z1, c1 = plan.newton([*s0, np.full(1, v0)], a0, max_iter=300)
+        if c1[0]:
+            start = z1
+            break
+    if start is None:  # the composition's own defaults have no steady state found
+        return [np.full(n, np.nan) for _ in range(plan.dim)], np.zeros(n, dtype=bool)
+    pos = [(a > 0) & (t > 0) for a, t in zip(anchor, target, strict=True)]
+
+    def theta(s):
+        with np.errstate(all="ignore"):
+            return [np.where(ok, a * (t / np.where(ok, a, 1.0)) ** s, a + (t - a) * s)
+                    for a, t, ok in zip(anchor, target, pos, strict=True)]
+
+    z = [np.broadcast_to(c, (n,)).astype(float) for c in start]
+    s = np.zeros(n)
+    ds = np.full(n, 0.125)
+    done = np.zeros(n, dtype=bool)
+    failed = np.zeros(n, dtype=bool)
+    for _ in range(max_rounds):
+        act = np.flatnonzero(~done & ~failed)
+        if act.size == 0:
+            break
+        s_new = np.minimum(s[act] + ds[act], 1.0)
+        s_full = s.copy()
+        s_full[act] = s_new
+        pa = [q[act] for q in theta(s_full)]
+        zt, ct = plan.newton([q[act] for q in z], pa, max_iter=40)
+        ok = ct & np.logical_and.reduce([np.isfinite(q) for q in zt])
+        for i in range(plan.dim):
+            z[i][act] = np.where(ok, zt[i], z[i][act])
+        s[act] = np.where(ok, s_new, s[act])
+        ds[act] = np.where(ok, np.minimum(2.0 * ds[act], 0.5), 0.5 * ds[act])
+        done[act] |= ok & (s_new >= 1.0)
+        failed[act] |= ~ok & (ds[act] < min_ds)
+    return z, done
