@@ -472,6 +472,12 @@ def mature_neuron() -> Membrane:
     hippocampal neurons (Rivera et al. 1999, Nature 397:251; Ben-Ari 2002, Nat Rev
     Neurosci 3:728; Doyon et al. 2011, PLoS Comput Biol 7:e1002149 for the KCC2 form).
     Outputs E_Cl and E_GABA (HCO3-/Cl- permeability ratio 0.2, HCO3_i from pH_i).
+
+    Basis of the defaults: the driving-force coefficient ``kcc2_u_pA`` has no direct
+    measurement (it lumps transporter density and turnover). It is calibrated, not
+    measured: 10 pA with g_Cl 0.1 nS puts the default cell at Cl_i 3.96 mM, E_GABA
+    -77.6 mV, V_rest -75.4 mV (the low end of the cited Cl_i range, GABA
+    hyperpolarising by about 2 mV). Fit it to a cell's own Cl_i or E_GABA.
     """
     return membrane_from_spec(
         "mature_neuron", (*_NEURON_LEAKS, "na_k_pump", "activity_load", "kcc2",
@@ -485,7 +491,11 @@ def immature_neuron() -> Membrane:
 
     Cl_i ≈ 20–30 mM and E_GABA above the resting potential (depolarising GABA), as in
     neonatal neurons before the KCC2 switch (Ben-Ari 2002, Nat Rev Neurosci 3:728;
-    Yamada et al. 2004, J Physiol 557:829)."""
+    Yamada et al. 2004, J Physiol 557:829).
+
+    Basis of the defaults: ``nkcc1_u_pA`` is calibrated, not measured (as KCC2's in
+    :func:`mature_neuron`): 1 pA with g_Cl 0.1 nS gives Cl_i 27.7 mM, E_GABA -38.0 mV,
+    V_rest -72.7 mV."""
     return membrane_from_spec(
         "immature_neuron", (*_NEURON_LEAKS, "na_k_pump", "activity_load", "nkcc1",
                             "gaba_a_reversal"), "fixed",
@@ -519,7 +529,13 @@ def cardiac_myocyte() -> Membrane:
 def enterocyte() -> Membrane:
     """An enterocyte-like epithelial cell: SGLT1 (2 Na+ per glucose) as a Na+ load on the
     pump (Wright, Loo & Hirayama 2011, Physiol Rev 91:733), glucose 5 mM outside and
-    1 mM inside (one bath for both membranes: a simplification)."""
+    1 mM inside (one bath for both membranes: a simplification).
+
+    Basis of the defaults: ``sglt1_jmax_pA`` 1 pA is an illustrative load, not a
+    measured enterocyte current: at 5 mM glucose it brings in 9 % of the Na+ the pump
+    extrudes (SGLT1 share 4.2e6 of 4.7e7 ATP/s) and raises Na_i from 12.4 to 13.0 mM.
+    The SGLT1 affinities (K_Na 10 mM, K_glucose 0.5 mM) are of the order reported for
+    the human transporter (Wright, Loo & Hirayama 2011)."""
     return membrane_from_spec(
         "enterocyte", (*_NEURON_LEAKS, "na_k_pump", "sglt1"), "fixed",
         description="enterocyte-like cell: ohmic leaks, Na+/K+ pump, SGLT1 Na+ load",

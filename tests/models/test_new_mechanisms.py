@@ -452,3 +452,17 @@ def test_every_backend_reports_the_same_atp_budget(name):
     for plain in ("pump_leak", "pump_leak_ghk_osmotic"):
         assert not any(k.endswith("_atp_per_s") and k != "atp_per_s"
                        for k in steady_state_of(composition(plain)))
+
+
+def test_default_cells_match_their_documented_calibration():
+    """The calibrated defaults (docstrings of the compositions) give what they say."""
+    mature = steady_state_of(composition("mature_neuron"))
+    np.testing.assert_allclose([mature["cl_i_mM"], mature["e_gaba_mV"], mature["v_rest_mV"]],
+                               [3.96, -77.6, -75.4], atol=0.05)
+    immature = steady_state_of(composition("immature_neuron"))
+    np.testing.assert_allclose([immature["cl_i_mM"], immature["e_gaba_mV"],
+                                immature["v_rest_mV"]], [27.7, -38.0, -72.7], atol=0.05)
+    gut = composition("enterocyte")
+    on, off = steady_state_of(gut), steady_state_of(gut, sglt1_jmax_pA=0.0)
+    np.testing.assert_allclose(on["sglt1_atp_per_s"] / on["atp_per_s"], 0.089, atol=0.001)
+    np.testing.assert_allclose([off["na_i_mM"], on["na_i_mM"]], [12.4, 13.0], atol=0.05)
