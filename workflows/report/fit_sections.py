@@ -576,7 +576,9 @@ def _atp_budget(s: _Section, doc: _Doc, ctx, lookup, lo, hi, order) -> None:
     s.p("Who spends the ATP: at a steady state the Na+/K+ pump extrudes every Na+ that "
         "enters, at 3 Na+ per ATP, so each mechanism's share is the Na+ it lets in divided "
         "by 3, plus the ATP it uses itself (the Ca2+ pump). In every draw the shares add "
-        "up to the cell's ATP use (atp_per_s); a negative share saves the pump work.")
+        "up to the cell's ATP use (atp_per_s); a negative share saves the pump work. The "
+        "O2 use (o2_per_s) splits in the same proportions: each share divided by "
+        "atp_per_o2, the ATP made per O2.")
     s.table(["cell", "mechanism", "ATP/s, mean [94% HDI]", "% of the total (means)"], rows,
             id="atp-budget", caption="At the reference condition (summary.csv rows "
                                      "<mechanism>_atp_per_s, per cell <mechanism>_atp_per_s"
