@@ -18,7 +18,8 @@ Observables (what was measured)
     outward positive).
 Conditions (what was set)
     ``k_o_mM``, ``na_o_mM``, ``cl_o_mM`` (mM), ``temperature_K`` (K),
-    ``activity_load_pA`` (pA, Na+ load from activity, >= 0), ``fxyd_state``
+    ``activity_load_pA`` (pA, Na+ load from activity, >= 0), ``bumetanide_uM`` (µM;
+    NKCC1 block, >= 0), ``fxyd_state``
     (categorical), ``time_s`` (s, reserved for time courses).
 Identifiers
     ``cell`` (cell/preparation id), ``recording`` (recording id).
@@ -68,6 +69,10 @@ UNITS: dict[str, dict[str, float]] = {
     "concentration_nM": {
         "nM": 1.0, "uM": 1e3, "µM": 1e3, "μM": 1e3, "mM": 1e6, "pM": 1e-3,
         "nmol/L": 1.0, "umol/L": 1e3, "µmol/L": 1e3,
+    },
+    "concentration_uM": {
+        "µM": 1.0, "uM": 1.0, "μM": 1.0, "nM": 1e-3, "mM": 1e3, "umol/L": 1.0,
+        "µmol/L": 1.0,
     },
     "current": {"pA": 1.0, "A": 1e12, "nA": 1e3, "fA": 1e-3},
     "resistance": {
@@ -146,13 +151,13 @@ _OBSERVABLE_NAMES = ("v_rest_mV", "r_in_MOhm", "na_i_mM", "k_i_mM", "pump_curren
                      "ca_i_nM", "ncx_current_pA")
 #: Numeric conditions a dataset may hold; units and ranges from the registry.
 _CONDITION_NAMES = ("k_o_mM", "na_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA",
-                    "time_s")
+                    "bumetanide_uM", "time_s")
 
 OBSERVABLES: dict[str, Quantity] = {n: _from_registry(n, "observable")
                                     for n in _OBSERVABLE_NAMES}
 
 CONDITIONS: dict[str, Quantity] = {
-    **{n: _from_registry(n, "condition") for n in _CONDITION_NAMES[:5]},
+    **{n: _from_registry(n, "condition") for n in _CONDITION_NAMES[:6]},
     # categorical: not a numeric quantity, so not in the registry
     "fxyd_state": Quantity("fxyd_state", "condition", "categorical", "",
                            description="FXYD subunit state: " + ", ".join(FXYD_STATES)),

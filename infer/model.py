@@ -73,7 +73,7 @@ NOISE_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: Dataset conditions that are steady-state parameters (per row).
 ROW_CONDITIONS = ("k_o_mM", "na_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA",
-                  "atp_mM")
+                  "atp_mM", "bumetanide_uM")
 POOLING = ("partial", "complete", "none")
 
 

@@ -164,6 +164,14 @@ _ENTRIES: tuple[Quantity, ...] = (
        description="NKCC1 apparent affinity for K+ (saturable form)"),
     _q("nkcc1_k_cl_mM", "mM", "concentration", 0, CONC_MAX_mM, default=30.0,
        description="NKCC1 apparent affinity for Cl- (saturable form)"),
+    _q("bumetanide_uM", "µM", "concentration_uM", 0, 1e5, lo_in=True, hi_in=True,
+       default=0.0, roles=(_P, _C),
+       description="bumetanide in the bath (blocks NKCC1; 10 µM is the usual dose)"),
+    _q("nkcc1_bumetanide_ic50_uM", "µM", "concentration_uM", 0, 1e5, hi_in=True,
+       default=1.0,
+       description="bumetanide IC50 of NKCC1 (about 4x azosemide's 0.2-0.25 µM on human "
+                   "NKCC1A/B in oocytes: Hampel et al. 2018, Sci Rep 8:9877, "
+                   "doi:10.1038/s41598-018-27995-w)"),
     # ---- Na+/Ca2+ exchanger and Ca2+ pump ---------------------------------------------
     _q("ncx_k_pA", "pA", "current", 0, 1e8, lo_in=True, default=3.0e5,
        description="NCX scaling current (Luo-Rudy k_NaCa times the membrane capacitance)"),

@@ -18,7 +18,10 @@ Mechanisms
 * :func:`nkcc1` — Na+-K+-2Cl- cotransport (electroneutral), the Cl- loader of immature
   neurons and of secretory epithelia; driving-force form as for KCC2, saturable form
   with apparent affinities of the order reviewed by Russell 2000 (Physiol Rev 80:211;
-  Na+ ~20 mM, K+ ~1.5 mM, Cl- ~30 mM).
+  Na+ ~20 mM, K+ ~1.5 mM, Cl- ~30 mM); both blocked by bath bumetanide (``bumetanide_uM``,
+  a condition; one-site block with IC50 ``nkcc1_bumetanide_ic50_uM``, about 1 µM:
+  Hampel et al. 2018, Sci Rep 8:9877). Bumetanide's block of KCC2 (tens of µM and
+  above) is not modelled.
 * :func:`ncx` — Na+/Ca2+ exchanger, 3 Na+ : 1 Ca2+, one net charge per cycle; the
   current of Luo & Rudy 1994 (Circ Res 74:1071, their I_NaCa with η = 0.35, k_sat = 0.1,
   K_mNa = 87.5 mM, K_mCa = 1.38 mM). It reverses at ``E_NCX = 3 E_Na - 2 E_Ca``.
@@ -73,11 +76,19 @@ def _product(ions: dict[str, int], side) -> sp.Expr:
     return sp.Mul(*(side(x) ** n for x, n in ions.items()))
 
 
+def _bumetanide_available() -> sp.Expr:
+    """Fraction of NKCC1 not blocked by bath bumetanide (one-site block, IC50)."""
+    return 1 / (1 + param("bumetanide_uM") / param("nkcc1_bumetanide_ic50_uM"))
+
+
 def _cotransport_driving_force(name: str, ions: dict[str, int], strength: str,
-                               description: str) -> Mechanism:
+                               description: str, available: sp.Expr = sp.S.One
+                               ) -> Mechanism:
     """Electroneutral cotransport of ``ions`` (ion -> stoichiometry) outward at
-    ``U ln(Π c_i^ν / Π c_o^ν)`` cycles (pA-equivalents): ``U × (-ΔG/RT)``."""
-    u = param(strength)
+    ``U ln(Π c_i^ν / Π c_o^ν)`` cycles (pA-equivalents): ``U × (-ΔG/RT)``, times the
+    unblocked fraction ``available`` (a positive factor: the sign and the zero of the
+    flux are unchanged)."""
+    u = param(strength) * available
     dg = sp.Add(*(n * delta_mu(x) for x, n in ions.items()))
     drive = sp.log(_product(ions, conc)) - sp.log(_product(ions, bath))
     j = u * drive
@@ -89,7 +100,8 @@ def _cotransport_driving_force(name: str, ions: dict[str, int], strength: str,
 
 
 def _cotransport_kinetic(name: str, ions: dict[str, int], jmax: str,
-                         affinities: dict[str, str], description: str) -> Mechanism:
+                         affinities: dict[str, str], description: str,
+                         available: sp.Expr = sp.S.One) -> Mechanism:
     """Electroneutral cotransport outward at ``J_max (a_i - a_o)/(1 + a_i + a_o)``
     cycles, ``a = Π (c/K_c)^ν`` on each side: a minimal symmetric carrier (loaded
     and empty carriers cross, binding at rapid equilibrium). Positive denominator, so
@@ -99,8 +111,8 @@ def _cotransport_kinetic(name: str, ions: dict[str, int], jmax: str,
 
     a_i, a_o = act(conc), act(bath)
     den = 1 + a_i + a_o
-    j = param(jmax) * (a_i - a_o) / den
-    gross = param(jmax) * (a_i + a_o) / den
+    j = param(jmax) * available * (a_i - a_o) / den
+    gross = param(jmax) * available * (a_i + a_o) / den
     dg = sp.Add(*(n * delta_mu(x) for x, n in ions.items()))
     return Mechanism(name, fluxes={x: n * j for x, n in ions.items()},
                      flux_scales={x: n * gross for x, n in ions.items()},
@@ -125,10 +137,12 @@ def kcc2_kinetic() -> Mechanism:
 
 def nkcc1() -> Mechanism:
     """NKCC1, Na+:K+:2Cl-, driving-force form:
-    outward cycles ``nkcc1_u_pA ln(Na_i K_i Cl_i² / Na_o K_o Cl_o²)``."""
+    outward cycles ``nkcc1_u_pA ln(Na_i K_i Cl_i² / Na_o K_o Cl_o²)``, times the fraction
+    ``1 / (1 + bumetanide_uM / nkcc1_bumetanide_ic50_uM)`` not blocked by bumetanide."""
     return _cotransport_driving_force(
         "nkcc1", {"na": 1, "k": 1, "cl": 2}, "nkcc1_u_pA",
-        "NKCC1 Na+-K+-2Cl- cotransport (driving-force form, nkcc1_u_pA)")
+        "NKCC1 Na+-K+-2Cl- cotransport (driving-force form, nkcc1_u_pA)",
+        _bumetanide_available())
 
 
 def nkcc1_kinetic() -> Mechanism:
@@ -136,7 +150,8 @@ def nkcc1_kinetic() -> Mechanism:
     return _cotransport_kinetic(
         "nkcc1", {"na": 1, "k": 1, "cl": 2}, "nkcc1_jmax_pA",
         {"na": "nkcc1_k_na_mM", "k": "nkcc1_k_k_mM", "cl": "nkcc1_k_cl_mM"},
-        "NKCC1 Na+-K+-2Cl- cotransport (saturable form, nkcc1_jmax_pA)")
+        "NKCC1 Na+-K+-2Cl- cotransport (saturable form, nkcc1_jmax_pA)",
+        _bumetanide_available())
 
 
 def ncx() -> Mechanism:
