@@ -65,11 +65,23 @@ def test_mature_neuron_e_gaba_depends_more_on_kcc2_than_on_nkcc1():
     assert _above(st, "kcc2_u_pA", "nkcc1_u_pA"), st
 
 
+def test_mature_neuron_e_gaba_sits_at_the_kcc2_floor_set_by_the_cation_gradients():
+    # KCC2 (K+ and Cl- out together) cannot lower Cl_i below its equilibrium
+    # Cl_i = K_o Cl_o / K_i; at mature activities (3-30 pA against a 0.03-0.3 nS Cl-
+    # leak) Cl_i sits near that floor, so E_GABA follows what sets K_i and V (the Na+
+    # leak first, then the pump) and the HCO3- permeability of the GABA-A channel, more
+    # than KCC2's own activity. n = 1024 (the example's size) resolves the first place.
+    st = _st("sens_mature_neuron", n=1024)["e_gaba_mV"]
+    assert _first(st) == "g_na_nS"
+    assert _above(st, "p_hco3_over_p_cl", "kcc2_u_pA"), st
+    assert _above(st, "pump_density_per_um2", "kcc2_u_pA"), st
+
+
 def test_immature_neuron_e_gaba_is_set_by_nkcc1():
     st = _st("sens_immature_neuron")["e_gaba_mV"]
     assert _above(st, "nkcc1_u_pA", "kcc2_u_pA"), st
-    # the Cl- loader is the first input of E_GABA before the switch ...
-    assert max(st, key=lambda p: st[p][0]) == "nkcc1_u_pA"
+    # the Cl- loader is the first input of E_GABA before the switch, resolved from all ...
+    assert _first(st) == "nkcc1_u_pA"
     # ... and matters more there than after it
     mature = _st("sens_mature_neuron")["e_gaba_mV"]
     assert st["nkcc1_u_pA"][1] > mature["nkcc1_u_pA"][2]
