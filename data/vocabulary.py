@@ -18,9 +18,10 @@ Observables (what was measured)
     outward positive).
 Conditions (what was set)
     ``k_o_mM``, ``na_o_mM``, ``cl_o_mM`` (mM), ``temperature_K`` (K),
-    ``activity_load_pA`` (pA, Na+ load from activity, >= 0), ``bumetanide_uM`` (µM;
-    NKCC1 block, >= 0), ``fxyd_state``
-    (categorical), ``time_s`` (s, reserved for time courses).
+    ``activity_load_pA`` (pA, Na+ load from activity, >= 0), ``glucose_o_mM`` (mM;
+    extracellular glucose, the SGLT1 substrate, >= 0: 0 for a glucose-free bath),
+    ``bumetanide_uM`` (µM; NKCC1 block, >= 0), ``fxyd_state`` (categorical),
+    ``time_s`` (s, reserved for time courses).
 Identifiers
     ``cell`` (cell/preparation id), ``recording`` (recording id).
 """
@@ -151,13 +152,13 @@ _OBSERVABLE_NAMES = ("v_rest_mV", "r_in_MOhm", "na_i_mM", "k_i_mM", "pump_curren
                      "ca_i_nM", "ncx_current_pA")
 #: Numeric conditions a dataset may hold; units and ranges from the registry.
 _CONDITION_NAMES = ("k_o_mM", "na_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA",
-                    "bumetanide_uM", "time_s")
+                    "glucose_o_mM", "bumetanide_uM", "time_s")
 
 OBSERVABLES: dict[str, Quantity] = {n: _from_registry(n, "observable")
                                     for n in _OBSERVABLE_NAMES}
 
 CONDITIONS: dict[str, Quantity] = {
-    **{n: _from_registry(n, "condition") for n in _CONDITION_NAMES[:6]},
+    **{n: _from_registry(n, "condition") for n in _CONDITION_NAMES[:-1]},
     # categorical: not a numeric quantity, so not in the registry
     "fxyd_state": Quantity("fxyd_state", "condition", "categorical", "",
                            description="FXYD subunit state: " + ", ".join(FXYD_STATES)),

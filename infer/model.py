@@ -73,7 +73,7 @@ NOISE_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: Dataset conditions that are steady-state parameters (per row).
 ROW_CONDITIONS = ("k_o_mM", "na_o_mM", "cl_o_mM", "temperature_K", "activity_load_pA",
-                  "atp_mM", "bumetanide_uM")
+                  "atp_mM", "glucose_o_mM", "bumetanide_uM")
 POOLING = ("partial", "complete", "none")
 
 
@@ -254,6 +254,14 @@ def _check_spec(spec: FitSpec, dataset) -> tuple[str, ...]:
         bad = violation(name, val)
         if bad:
             _fail(f"reference.{name}: {bad}")
+    for cond in ROW_CONDITIONS:
+        # a bath change the membrane cannot feel (e.g. glucose without SGLT1) would be
+        # silently ignored; the pump-leak conditions are parameters of every cell
+        if (cond in dataset.frame.columns and cond not in spec.parameters
+                and cond not in params and cond not in DEFAULT_PARAMS):
+            _fail(f"dataset {dataset.name!r} sets the condition {cond!r} "
+                  f"({registry_unit(cond)}), which is not a parameter of the membrane model "
+                  f"{membrane.name!r}; choose a composition that has it in [model]")
     predicted = steady_state_outputs(membrane)
     obs = tuple(spec.observables) if spec.observables else tuple(
         o for o in dataset.observables if o in NOISE_DEFAULTS)

@@ -32,6 +32,11 @@ nkcc1_u_pA             1 pA        1.0     Cl_i 20–30 mM in an immature neuron
                                            2004)
 kcc2_jmax_pA           20 pA       1.0     saturable KCC2 (registry default)
 nkcc1_jmax_pA          20 pA       1.0     saturable NKCC1 (registry default)
+sglt1_jmax_pA          1 pA        1.5     the enterocyte composition's 1 pA; wide (0.05–20
+                                           pA in 2 SD): SGLT1 is the main Na+ entry of an
+                                           absorbing enterocyte (Wright, Loo & Hirayama
+                                           2011, Physiol Rev 91:733), its size per cell is
+                                           not known
 =====================  ==========  ======  ===================================================
 
 The cotransporter activities are fittable where the composition (``[model]``) has the
@@ -91,6 +96,8 @@ DEFAULT_PRIORS: dict[str, LogNormalPrior] = {
                                  "(Yamada et al. 2004)"),
     "kcc2_jmax_pA": LogNormalPrior(20.0, 1.0, "pA", "registry default"),
     "nkcc1_jmax_pA": LogNormalPrior(20.0, 1.0, "pA", "registry default"),
+    "sglt1_jmax_pA": LogNormalPrior(1.0, 1.5, "pA", "enterocyte composition's 1 pA; SGLT1 "
+                                    "the main Na+ entry (Wright, Loo & Hirayama 2011)"),
 }
 
 #: Parameters that may be fitted.

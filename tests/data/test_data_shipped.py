@@ -21,6 +21,7 @@ LITERATURE = ("literature_despa2005_plm", "literature_zahler1997_isoforms",
               "literature_mueller1983_egaba")
 RUNDOWN = ("synthetic_rundown",)  # written by iongrad.data.generate_rundown
 CHLORIDE = ("synthetic_chloride",)  # written by iongrad.data.generate_chloride
+ENTEROCYTE = ("synthetic_enterocyte",)  # written by iongrad.data.generate_enterocyte
 
 
 def _raw(name: str, suffix: str) -> bytes:
@@ -28,7 +29,7 @@ def _raw(name: str, suffix: str) -> bytes:
 
 
 def test_list_shipped():
-    assert set(list_shipped()) == set(SYNTHETIC + LITERATURE + RUNDOWN + CHLORIDE)
+    assert set(list_shipped()) == set(SYNTHETIC + LITERATURE + RUNDOWN + CHLORIDE + ENTEROCYTE)
 
 
 def test_unknown_shipped_name():
@@ -36,7 +37,7 @@ def test_unknown_shipped_name():
         load_shipped("nope")
 
 
-@pytest.mark.parametrize("name", SYNTHETIC + LITERATURE + RUNDOWN + CHLORIDE)
+@pytest.mark.parametrize("name", SYNTHETIC + LITERATURE + RUNDOWN + CHLORIDE + ENTEROCYTE)
 def test_shipped_content_matches_sidecar(name):
     ds = load_shipped(name)
     meta = json.loads(_raw(name, ".json"))

@@ -121,7 +121,11 @@ def test_dataset_vocabulary_domains_are_registry_domains():
                             "o2_per_s", "atp_per_s", "k_na_mM", "k_o_mM", "na_o_mM",
                             "cl_o_mM", "temperature_K", "activity_load_pA", "time_s",
                             # chloride and calcium homeostasis
-                            "cl_i_mM", "e_cl_mV", "e_gaba_mV", "ca_i_nM", "ncx_current_pA"}
+                            "cl_i_mM", "e_cl_mV", "e_gaba_mV", "ca_i_nM", "ncx_current_pA",
+                            # the SGLT1 substrate of the enterocyte's baths
+                            "glucose_o_mM",
+                            # the NKCC1 blocker
+                            "bumetanide_uM"}
     for name, vq in numeric.items():
         rq = Q.get(name)
         assert vq.role in rq.roles, name
