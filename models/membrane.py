@@ -532,10 +532,11 @@ def enterocyte() -> Membrane:
     1 mM inside (one bath for both membranes: a simplification).
 
     Basis of the defaults: ``sglt1_jmax_pA`` 1 pA is an illustrative load, not a
-    measured enterocyte current: at 5 mM glucose it brings in 9 % of the Na+ the pump
-    extrudes (SGLT1 share 4.2e6 of 4.7e7 ATP/s) and raises Na_i from 12.4 to 13.0 mM.
-    The SGLT1 affinities (K_Na 10 mM, K_glucose 0.5 mM) are of the order reported for
-    the human transporter (Wright, Loo & Hirayama 2011)."""
+    measured enterocyte current: at 5 mM glucose it brings in 8 % of the Na+ the pump
+    extrudes (SGLT1 share 3.8e6 of 4.6e7 ATP/s) and raises Na_i from 12.4 to 13.0 mM.
+    The SGLT1 affinities (K_Na 10 mM; K_glucose 0.5 mM, the apparent affinity at
+    saturating Na+) are of the order reported for the human transporter (Wright, Loo &
+    Hirayama 2011)."""
     return membrane_from_spec(
         "enterocyte", (*_NEURON_LEAKS, "na_k_pump", "sglt1"), "fixed",
         description="enterocyte-like cell: ohmic leaks, Na+/K+ pump, SGLT1 Na+ load",

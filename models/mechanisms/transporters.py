@@ -216,32 +216,39 @@ def na_coupled_uptake(name: str, n_na: int, n_cl: int, substrate: str) -> Mechan
     """``n_na`` Na+, ``n_cl`` Cl- and one neutral substrate molecule into the cell per
     cycle; net charge ``q = n_na - n_cl`` inward.
 
-    Inward cycle rate (pA-equivalents), a carrier whose loaded form crosses a
-    symmetric barrier in the membrane field::
+    Inward cycle rate (pA-equivalents): the ions (with the membrane field) and the
+    substrate saturate independently on each side::
 
-        J = J_max (f - r) / (1 + f + r),   f = a_o e^{-qu/2},  r = a_i e^{qu/2}
-        a = (Na/K_Na)^n (Cl/K_Cl)^m (S/K_S),   u = V/(RT/F)
+        J = J_max (f - r) / D,   f = c_o s_o,   r = c_i s_i
+        D = (1 + c_o)(1 + s_o) + (1 + c_i)(1 + s_i) - 1
+        c = (Na/K_Na)^n (Cl/K_Cl)^m e^{∓qu/2} (outside -, inside +),   s = S/K_S,
+        u = V/(RT/F)
 
-    zero exactly at ``ΔG/RT = -ln(a_o/a_i) + qu = 0``; ``|J| < J_max`` at every V (the
-    SGLT1 current saturates at hyperpolarised potentials: Parent et al. 1992, J Membr
-    Biol 125:49). Parameters
+    zero exactly at ``ΔG/RT = -ln(f/r) = 0`` (the denominator is positive, so the sign
+    of J is that of -ΔG whatever the affinities); ``|J| < J_max`` at every V (the SGLT1
+    current saturates at hyperpolarised potentials: Parent et al. 1992, J Membr Biol
+    125:49). With the ions saturating (145 mM Na+ outside at rest) the substrate's
+    apparent affinity is ``K_S`` itself: for SGLT1 about 0.5 mM glucose (Wright, Loo &
+    Hirayama 2011, Physiol Rev 91:733). Parameters
     ``<name>_jmax_pA``, ``<name>_k_na_mM``, ``<name>_k_cl_mM`` (with Cl-),
     ``<name>_k_s_mM`` and the substrate's ``<substrate>_o_mM``, ``<substrate>_i_mM``.
     """
     u = voltage() / thermal_voltage()
     q = n_na - n_cl
 
-    def act(side, s):
-        a = (side("na") / param(f"{name}_k_na_mM")) ** n_na * s / param(f"{name}_k_s_mM")
+    def ions(side):
+        c = (side("na") / param(f"{name}_k_na_mM")) ** n_na
         if n_cl:
-            a = a * (side("cl") / param(f"{name}_k_cl_mM")) ** n_cl
-        return a
+            c = c * (side("cl") / param(f"{name}_k_cl_mM")) ** n_cl
+        return c
 
-    a_o = act(bath, param(f"{substrate}_o_mM"))
-    a_i = act(conc, param(f"{substrate}_i_mM"))
+    c_o = ions(bath) * sp.exp(-q * u / 2)
+    c_i = ions(conc) * sp.exp(q * u / 2)
+    s_o = param(f"{substrate}_o_mM") / param(f"{name}_k_s_mM")
+    s_i = param(f"{substrate}_i_mM") / param(f"{name}_k_s_mM")
     jmax = param(f"{name}_jmax_pA")
-    fwd, rev = a_o * sp.exp(-q * u / 2), a_i * sp.exp(q * u / 2)
-    den = 1 + fwd + rev
+    fwd, rev = c_o * s_o, c_i * s_i
+    den = (1 + c_o) * (1 + s_o) + (1 + c_i) * (1 + s_i) - 1
     j = jmax * (fwd - rev) / den
     gross = jmax * (fwd + rev) / den
     dg_in = -(n_na * delta_mu("na") + n_cl * delta_mu("cl")
