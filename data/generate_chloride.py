@@ -1,9 +1,10 @@
 """Generate the shipped synthetic chloride-homeostasis dataset from documented truths.
 
-Run ``python -m iongrad.data.generate_chloride [--out-dir DIR]`` to rewrite
-``shipped/synthetic_chloride.csv`` and ``shipped/synthetic_chloride.json``. The output
-is a deterministic function of :data:`SEED` (byte-identical on regeneration as long as
-NumPy's PCG64 normal stream is unchanged).
+Run ``python -m iongrad.data.generate_chloride [--out-dir DIR]`` to rewrite the two
+shipped designs, ``shipped/synthetic_chloride.{csv,json}`` and
+``shipped/synthetic_chloride_bumetanide.{csv,json}``. Each output is a deterministic
+function of its design's seed (byte-identical on regeneration as long as NumPy's PCG64
+normal stream is unchanged).
 
 Design
 ------
@@ -17,6 +18,12 @@ and raised [K]o. Each row has intracellular Cl- (e.g. MQAE or SuperClomeleon ima
 E_GABA (gramicidin-perforated patch) and the resting potential, with independent normal
 noise (:data:`NOISE`).
 
+The second design (:data:`BUMETANIDE`) records the same cells with NKCC1 blocked by
+10 µM bumetanide as a fourth bath (IC50 about 1 µM, ``nkcc1_bumetanide_ic50_uM``): the
+block removes the Cl- loading, so the Cl_i that remains is set by KCC2 against the leak
+alone, which separates the two activities that Cl_i and E_GABA in the first design pin
+mostly as a ratio.
+
 The generator refuses (raises, writes nothing) if any steady state is infeasible.
 """
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +39,8 @@ import numpy as np
 from iongrad.models.membrane import membrane_from_spec
 from iongrad.models.steady_state import steady_state_of
 
-__all__ = ["CONDITIONS", "DEFAULTS", "MECHANISMS", "NAME", "NOISE", "SEED", "TRUTH",
-           "generate", "main", "membrane", "write"]
+__all__ = ["BUMETANIDE", "CONDITIONS", "DEFAULTS", "DESIGNS", "MECHANISMS", "NAME", "NOISE",
+           "SEED", "TRUTH", "Design", "generate", "main", "membrane", "write"]
 
 NAME = "synthetic_chloride"
 SEED = 20251202
@@ -54,18 +62,48 @@ NOISE = {
     "e_gaba_mV": {"distribution": "normal", "sd": 1.0, "unit": "mV"},
     "v_rest_mV": {"distribution": "normal", "sd": 1.0, "unit": "mV"},
 }
-_FORMAT = {"k_o_mM": "{:.1f}", "cl_o_mM": "{:.1f}", "cl_i_mM": "{:.3f}",
-           "e_gaba_mV": "{:.2f}", "v_rest_mV": "{:.2f}"}
-_UNITS = {"k_o_mM": "mM", "cl_o_mM": "mM", "cl_i_mM": "mM", "e_gaba_mV": "mV",
-          "v_rest_mV": "mV"}
+_FORMAT = {"k_o_mM": "{:.1f}", "cl_o_mM": "{:.1f}", "bumetanide_uM": "{:.1f}",
+           "cl_i_mM": "{:.3f}", "e_gaba_mV": "{:.2f}", "v_rest_mV": "{:.2f}"}
+_UNITS = {"k_o_mM": "mM", "cl_o_mM": "mM", "bumetanide_uM": "µM", "cl_i_mM": "mM",
+          "e_gaba_mV": "mV", "v_rest_mV": "mV"}
 _DESCRIPTIONS = {
     "cell": "cell id",
     "k_o_mM": "extracellular K+ of the bath",
     "cl_o_mM": "extracellular Cl- of the bath (Cl- replaced by an impermeant anion)",
+    "bumetanide_uM": "bumetanide in the bath (NKCC1 block)",
     "cl_i_mM": "intracellular Cl- (imaging)",
     "e_gaba_mV": "GABA-A reversal potential (gramicidin-perforated patch)",
     "v_rest_mV": "resting membrane potential",
 }
+
+
+@dataclass(frozen=True)
+class Design:
+    """One shipped dataset of the same cells: its name, seed, bath columns and baths
+    (one tuple of column values per bath), and the sentence that describes it."""
+
+    name: str
+    seed: int
+    columns: tuple[str, ...]
+    baths: tuple[tuple[float, ...], ...]
+    description: str
+
+
+_CHLORIDE = Design(
+    NAME, SEED, ("k_o_mM", "cl_o_mM"), CONDITIONS,
+    f"Intracellular Cl-, E_GABA and resting potential of {N_CELLS} neurons in three baths "
+    "(control; [Cl]o 60 mM; [K]o 10 mM). Synthetic: steady state of a neuron with both "
+    "KCC2 and NKCC1 plus noise; the cotransporter activities are common to all cells.")
+#: The same cells with NKCC1 blocked by 10 µM bumetanide as a fourth bath.
+BUMETANIDE = Design(
+    "synthetic_chloride_bumetanide", 20251203, ("k_o_mM", "cl_o_mM", "bumetanide_uM"),
+    ((4.0, 123.0, 0.0), (4.0, 123.0, 10.0), (4.0, 60.0, 0.0), (10.0, 123.0, 0.0)),
+    f"Intracellular Cl-, E_GABA and resting potential of {N_CELLS} neurons in four baths "
+    "(control; control with 10 µM bumetanide, which blocks NKCC1; [Cl]o 60 mM; [K]o "
+    "10 mM). Synthetic: steady state of a neuron with both KCC2 and NKCC1 plus noise; the "
+    "cotransporter activities are common to all cells.")
+#: The shipped designs by dataset name.
+DESIGNS = {d.name: d for d in (_CHLORIDE, BUMETANIDE)}
 
 
 class GenerationError(RuntimeError):
@@ -87,34 +125,32 @@ def _csv(columns: dict[str, list]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(seed: int = SEED) -> tuple[str, str]:
-    """The CSV text and the JSON sidecar text of the dataset."""
+def generate(seed: int | None = None, design: Design = _CHLORIDE) -> tuple[str, str]:
+    """The CSV text and the JSON sidecar text of a design (default: ``synthetic_chloride``
+    at its own seed)."""
+    seed = design.seed if seed is None else seed
     rng = np.random.default_rng(seed)
-    ci = np.repeat(np.arange(N_CELLS), len(CONDITIONS))
-    ko = np.tile([c[0] for c in CONDITIONS], N_CELLS)
-    clo = np.tile([c[1] for c in CONDITIONS], N_CELLS)
-    ss = steady_state_of(membrane(), k_o_mM=ko, cl_o_mM=clo, na_o_mM=145.0,
-                         temperature_K=310.0, **TRUTH)
+    ci = np.repeat(np.arange(N_CELLS), len(design.baths))
+    bath = {c: np.tile([b[j] for b in design.baths], N_CELLS)
+            for j, c in enumerate(design.columns)}
+    ss = steady_state_of(membrane(), **bath, na_o_mM=145.0, temperature_K=310.0, **TRUTH)
     if not np.all(ss["feasible"]):
-        raise GenerationError(f"{NAME}: infeasible steady state; refusing to write")
-    columns: dict[str, list] = {"cell": [f"c{i + 1:02d}" for i in ci], "k_o_mM": list(ko),
-                                "cl_o_mM": list(clo)}
+        raise GenerationError(f"{design.name}: infeasible steady state; refusing to write")
+    columns: dict[str, list] = {"cell": [f"c{i + 1:02d}" for i in ci],
+                                **{c: list(v) for c, v in bath.items()}}
     for q, spec in NOISE.items():
         clean = np.asarray(ss[q], dtype=float)
         columns[q] = list(clean + spec["sd"] * rng.standard_normal(clean.shape))
     if min(columns["cl_i_mM"]) <= 0:
-        raise GenerationError(f"{NAME}: a noisy Cl_i is not positive; refusing to write")
+        raise GenerationError(f"{design.name}: a noisy Cl_i is not positive; refusing to "
+                              "write")
     cols = {"cell": {"role": "id", "quantity": "cell", "description": _DESCRIPTIONS["cell"]}}
     for c in list(columns)[1:]:
         cols[c] = {"role": "observable" if c in NOISE else "condition", "quantity": c,
                    "unit": _UNITS[c], "description": _DESCRIPTIONS[c]}
     meta = {
-        "name": NAME,
-        "description": (
-            f"Intracellular Cl-, E_GABA and resting potential of {N_CELLS} neurons in three "
-            "baths (control; [Cl]o 60 mM; [K]o 10 mM). Synthetic: steady state of a neuron "
-            "with both KCC2 and NKCC1 plus noise; the cotransporter activities are common "
-            "to all cells."),
+        "name": design.name,
+        "description": design.description,
         "provenance": {
             "generator": "iongrad.data.generate_chloride",
             "generator_version": GENERATOR_VERSION,
@@ -130,7 +166,7 @@ def generate(seed: int = SEED) -> tuple[str, str]:
                 "cells": {f"c{i + 1:02d}": dict(TRUTH) for i in range(N_CELLS)},
             },
             "noise_model": NOISE,
-            "csv_rounding": _FORMAT,
+            "csv_rounding": {c: f for c, f in _FORMAT.items() if c in columns},
         },
         "cell_column": "cell",
         "columns": cols,
@@ -141,17 +177,18 @@ def generate(seed: int = SEED) -> tuple[str, str]:
 
 
 def write(out_dir: str | Path | None = None) -> list[Path]:
-    """Write ``synthetic_chloride.csv`` and ``.json`` (default: the shipped folder)."""
+    """Write every design's ``.csv`` and ``.json`` (default: the shipped folder)."""
     out = Path(out_dir) if out_dir is not None else Path(__file__).resolve().parent / "shipped"
-    csv_text, json_text = generate()
+    texts = [(design.name, generate(design=design)) for design in DESIGNS.values()]
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for suffix, text in ((".csv", csv_text), (".json", json_text)):
-        path = out / f"{NAME}{suffix}"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(text.encode("utf-8"))
-        tmp.replace(path)
-        paths.append(path)
+    for name, (csv_text, json_text) in texts:
+        for suffix, text in ((".csv", csv_text), (".json", json_text)):
+            path = out / f"{name}{suffix}"
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(text.encode("utf-8"))
+            tmp.replace(path)
+            paths.append(path)
     return paths
 
 

@@ -20,7 +20,7 @@ LITERATURE = ("literature_despa2005_plm", "literature_zahler1997_isoforms",
               "literature_lombardi2018_cl", "literature_despa2002_hf",
               "literature_mueller1983_egaba")
 RUNDOWN = ("synthetic_rundown",)  # written by iongrad.data.generate_rundown
-CHLORIDE = ("synthetic_chloride",)  # written by iongrad.data.generate_chloride
+CHLORIDE = ("synthetic_chloride", "synthetic_chloride_bumetanide")  # generate_chloride
 ENTEROCYTE = ("synthetic_enterocyte",)  # written by iongrad.data.generate_enterocyte
 
 
@@ -216,6 +216,35 @@ def test_chloride_dataset_regenerates_byte_identically():
     assert json_text.encode() == _raw("synthetic_chloride", ".json")
     other, _ = generate_chloride.generate(seed=generate_chloride.SEED + 1)
     assert other != csv_text
+    bum = generate_chloride.BUMETANIDE
+    csv_text, json_text = generate_chloride.generate(design=bum)
+    assert csv_text.encode() == _raw(bum.name, ".csv")
+    assert json_text.encode() == _raw(bum.name, ".json")
+
+
+def test_bumetanide_lowers_cl_i_to_the_kcc2_and_leak_balance():
+    """The bumetanide design's blocked bath: the generated steady state is the one with
+    NKCC1 scaled by 1/(1 + 10/IC50) (IC50 1 µM), and its Cl_i lies between the KCC2
+    floor (K_o Cl_o / K_i) and the control Cl_i, closer to the floor."""
+    from iongrad.data import generate_chloride as gc
+    from iongrad.models.steady_state import steady_state_of
+
+    f = load_shipped("synthetic_chloride_bumetanide").frame
+    blocked = f[f["bumetanide_uM"] == 10.0]
+    control = f[(f["bumetanide_uM"] == 0.0) & (f["cl_o_mM"] == 123.0) & (f["k_o_mM"] == 4.0)]
+    assert len(blocked) == len(control) == gc.N_CELLS
+    kw = dict(k_o_mM=4.0, cl_o_mM=123.0, na_o_mM=145.0, temperature_K=310.0)
+    on = steady_state_of(gc.membrane(), **kw, **gc.TRUTH)
+    off = steady_state_of(gc.membrane(), **kw, kcc2_u_pA=gc.TRUTH["kcc2_u_pA"],
+                          nkcc1_u_pA=gc.TRUTH["nkcc1_u_pA"] / 11.0)
+    drug = steady_state_of(gc.membrane(), **kw, bumetanide_uM=10.0, **gc.TRUTH)
+    np.testing.assert_allclose(float(drug["cl_i_mM"]), float(off["cl_i_mM"]), rtol=1e-9)
+    floor = 4.0 * 123.0 / float(drug["k_i_mM"])
+    assert floor < float(drug["cl_i_mM"]) < float(on["cl_i_mM"])
+    assert float(drug["cl_i_mM"]) - floor < 0.5 * (float(on["cl_i_mM"]) - floor)
+    # the recorded values show it: every cell's Cl_i drops by more than 4 noise SDs
+    drop = control["cl_i_mM"].to_numpy() - blocked["cl_i_mM"].to_numpy()
+    assert np.all(drop > 4 * gc.NOISE["cl_i_mM"]["sd"]), drop
 
 
 def test_chloride_dataset_is_the_steady_state_plus_its_noise():

@@ -90,3 +90,44 @@ def test_kcc2_and_nkcc1_recovered_and_their_correlation_reported():
     ident = identifiability(idata, list(gc.TRUTH), info["priors"])
     assert any("kcc2_u_pA and nkcc1_u_pA are strongly correlated" in w
                for w in ident["warnings"]), ident
+
+
+def _fisher_sd(design, observables):
+    """SDs of ln(kcc2) - ln(nkcc1) and ln(kcc2) + ln(nkcc1) from the Fisher information of
+    a design's noiseless steady states (4 cells, the generator's noise; flat priors)."""
+    truth = gc.TRUTH
+    bath = {c: np.array([b[j] for b in design.baths]) for j, c in enumerate(design.columns)}
+
+    def obs(k, n):
+        ss = steady_state_of(gc.membrane(), **bath, na_o_mM=145.0, temperature_K=310.0,
+                             kcc2_u_pA=k, nkcc1_u_pA=n)
+        return np.concatenate([np.asarray(ss[o]) / gc.NOISE[o]["sd"] for o in observables])
+
+    h = 1e-5
+    k, n = truth["kcc2_u_pA"], truth["nkcc1_u_pA"]
+    jac = np.stack([(obs(k * np.exp(h), n) - obs(k * np.exp(-h), n)) / (2 * h),
+                    (obs(k, n * np.exp(h)) - obs(k, n * np.exp(-h))) / (2 * h)], axis=1)
+    cov = np.linalg.inv(gc.N_CELLS * jac.T @ jac)
+    ratio, scale = np.array([1.0, -1.0]), np.array([1.0, 1.0])
+    return float(np.sqrt(ratio @ cov @ ratio)), float(np.sqrt(scale @ cov @ scale))
+
+
+def test_bumetanide_bath_identifies_both_activities_from_cl_i_and_e_gaba_alone():
+    # Cl_i and E_GABA are set by where the two cotransporters' equilibria and the Cl-
+    # leak's balance: in the three control-type baths they pin neither the ratio nor
+    # the common scale of the activities (the scale's SD is tens of log units); blocking
+    # NKCC1 leaves KCC2 against the leak alone, which pins both from the same two
+    # observables
+    design = gc.DESIGNS["synthetic_chloride"]
+    ratio, scale = _fisher_sd(design, ("cl_i_mM", "e_gaba_mV"))
+    assert ratio > 0.3 and scale > 10.0, (ratio, scale)
+    ratio, scale = _fisher_sd(gc.BUMETANIDE, ("cl_i_mM", "e_gaba_mV"))
+    assert ratio < 0.05 and scale < 0.6, (ratio, scale)
+    # with the resting potential recorded too, the ratio is pinned in both designs (V
+    # moves with NKCC1's Na+ and K+ fluxes), and the common scale remains the weaker
+    # direction, narrowed by the block
+    plain = _fisher_sd(design, OBS)
+    blocked = _fisher_sd(gc.BUMETANIDE, OBS)
+    for r, s in (plain, blocked):
+        assert r < 0.1 * s, (r, s)
+    assert blocked[1] < plain[1]
