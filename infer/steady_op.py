@@ -28,6 +28,7 @@ from pytensor.link.numba.dispatch import basic as numba_basic
 
 from iongrad.infer.kernels import compiled_solver, op_implementation, placeholder_values
 from iongrad.models.codegen import pytensor_graph
+from iongrad.models.energy import o2_per_s_kernel
 from iongrad.models.mechanisms import conc, voltage
 from iongrad.models.membrane import Membrane, default_bath_osmolarity
 from iongrad.models.steady_core import plan_for, solve_membrane
@@ -294,7 +295,7 @@ def steady_state_graph(params: dict, n: int | None = None, *, leak: str = "ohmic
     return {
         **conc_out, **extra, "v_rest_mV": state[-1], "pump_current_pA": i_p,
         "atp_per_s": atp,
-        "o2_per_s": atp / env[plan.param_symbols[names.index("atp_per_o2")]],
+        "o2_per_s": o2_per_s_kernel(atp, env[plan.param_symbols[names.index("atp_per_o2")]]),
         "r_in_MOhm": 1e3 / g_in, "feasible": feasible, "x_ln_na": ys[0],
     }
 

@@ -30,10 +30,21 @@ ATP_PER_O2_DEFAULT: float = get("atp_per_o2").default
 DG_ATP_KJ_MOL_DEFAULT: float = get("dg_atp_kJ_mol").default
 
 
+def atp_per_s_kernel(i_pump_pA):
+    """ATP/s of a pump current, unchecked (arrays with NaN, PyTensor graphs): one ATP
+    per net charge, i.e. per Na+/K+ pump cycle."""
+    return i_pump_pA / float(pa_per_ion_per_s)
+
+
+def o2_per_s_kernel(atp_per_s_, atp_per_o2):
+    """O2/s that resupplies ``atp_per_s_``, unchecked (arrays with NaN, PyTensor graphs)."""
+    return atp_per_s_ / atp_per_o2
+
+
 def atp_per_s(i_pump_pA: ArrayLike) -> ArrayLike:
     """ATP molecules hydrolysed per second by pumps carrying ``i_pump_pA`` (pA)."""
     i_pump_pA = check("i_pump_pA", i_pump_pA)
-    return i_pump_pA / float(pa_per_ion_per_s)  # one ATP per net charge (pump cycle)
+    return atp_per_s_kernel(i_pump_pA)
 
 
 def o2_per_s(atp_per_s_: ArrayLike, atp_per_o2: ArrayLike = ATP_PER_O2_DEFAULT) -> ArrayLike:
@@ -41,7 +52,7 @@ def o2_per_s(atp_per_s_: ArrayLike, atp_per_o2: ArrayLike = ATP_PER_O2_DEFAULT) 
     atp_per_s_ = check("atp_per_s", atp_per_s_, quantity="atp_flux_per_s")
     atp_per_o2 = check("atp_per_o2", atp_per_o2)
     check_broadcast(atp_per_s=atp_per_s_, atp_per_o2=atp_per_o2)
-    return atp_per_s_ / atp_per_o2
+    return o2_per_s_kernel(atp_per_s_, atp_per_o2)
 
 
 def power_W(atp_per_s_: ArrayLike, dg_atp_kJ_mol: ArrayLike = DG_ATP_KJ_MOL_DEFAULT) -> ArrayLike:

@@ -52,10 +52,9 @@ from numpy.typing import ArrayLike
 from iongrad.models import quantities as _quantities
 from iongrad.models._backend import NP, check, check_broadcast
 from iongrad.models.constants import (
-    E_CHARGE_C,
     T_DEFAULT_K,
 )
-from iongrad.models.energy import ATP_PER_O2_DEFAULT
+from iongrad.models.energy import ATP_PER_O2_DEFAULT, atp_per_s_kernel, o2_per_s_kernel
 from iongrad.models.errors import ModelInputError
 from iongrad.models.membrane import Membrane, composition, default_bath_osmolarity
 from iongrad.models.steady_core import REASONS, plan_for, solve_membrane
@@ -388,7 +387,7 @@ def _solve_outputs(m: Membrane, p: dict, **kw):
         if m.has_atp_budget:  # who spends the ATP (Membrane.atp_shares)
             out.update({k: o[k] for k in m.atp_shares})
         out["atp_per_s"] = o["atp_per_s"]
-        out["o2_per_s"] = o["atp_per_s"] / p["atp_per_o2"]
+        out["o2_per_s"] = o2_per_s_kernel(o["atp_per_s"], p["atp_per_o2"])
         out["r_in_MOhm"] = 1e3 / o["slope_conductance_nS"]
         out["volume_pL"] = np.broadcast_to(vol, v.shape).astype(float)
     out = {k: np.where(feasible, val, np.nan).reshape(shape) for k, val in out.items()}
@@ -455,6 +454,6 @@ def closed_form_steady_state(na_i_mM: ArrayLike, k_i_mM: ArrayLike, na_o_mM: Arr
         i_p = ghk_current_kernel_pA(v, a["k_i_mM"], a["k_o_mM"], a["p_k_cm_s"], a["area_um2"],
                                     1, t) / 2.0
     atp_per_o2 = a["atp_per_o2"]
-    atp = i_p * 1e-12 / E_CHARGE_C
+    atp = atp_per_s_kernel(i_p)
     return {"v_rest_mV": v, "pump_current_pA": i_p, "atp_per_s": atp,
-            "o2_per_s": atp / atp_per_o2}
+            "o2_per_s": o2_per_s_kernel(atp, atp_per_o2)}
