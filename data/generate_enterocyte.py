@@ -19,9 +19,10 @@ imaging), the resting potential and the O2 consumption per cell, with independen
 Why this design identifies the two parameters: without glucose the cell's ATP (and so
 O2) use is a third of the Na+ leak influx, which fixes ``g_na_nS``; adding glucose
 switches SGLT1 on, and the rise of O2 use, Na_i and the depolarisation measure
-``sglt1_jmax_pA`` (SGLT1 is saturated by 10 mM glucose, K_s 0.5 mM). In the glucose-free
-bath SGLT1 runs slowly backwards (it carries the 1 mM cytosolic glucose out with 2 Na+):
-the rate law is thermodynamically reversible, and the data include that.
+``sglt1_jmax_pA`` (SGLT1 is 95 % saturated by 10 mM glucose, K_s 0.5 mM). In the
+glucose-free bath SGLT1 runs backwards (it carries the 1 mM cytosolic glucose out with
+2 Na+: the rate law is thermodynamically reversible), but at a negligible rate, as the
+145 mM Na+ outside holds the carrier outward-loaded; the data include that.
 
 The generator refuses (raises, writes nothing) if any steady state is infeasible or
 any noisy value leaves its physical range.
