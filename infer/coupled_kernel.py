@@ -12,10 +12,11 @@ checks and ``reason`` codes as :func:`iongrad.models.steady_core.solve_membrane`
 (0, 2, 3, 4, 5). The small linear system of each Newton step (3 to 5 unknowns) is
 solved by Gaussian elimination with partial pivoting.
 
-A sample no start reaches comes back with reason 2; the NumPy solver's parameter
-continuation (``_continuation``) is not part of the kernel, so a caller that wants the
-NumPy solver's answers hands those samples to it
-(:func:`iongrad.infer.steady_op._solve` does).
+The sets no start reaches are solved, as by the NumPy solver, by parameter
+continuation (``_continuation``) from the composition's defaults, the anchor taken from
+the first such set of the batch; a set the continuation does not reach either comes
+back with reason 2 (:func:`iongrad.infer.steady_op._solve` then asks the NumPy solver
+for it).
 
 Every expression in the generated text is printed from the plan's SymPy expressions
 (``reduced_residuals``, the balance scales, their Jacobian, the starts, the state and
@@ -23,6 +24,8 @@ the checks); the iteration itself is the template below.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import sympy as sp
 
@@ -32,6 +35,7 @@ from iongrad.models.steady_coupled import (
     _MAX_STEP_MV,
     _STARTS_MV,
     CoupledPlan,
+    _continuation,
 )
 
 __all__ = ["coupled_exprs", "coupled_kernel_source"]
@@ -45,6 +49,16 @@ _ARMIJO = 1e-4
 _STEP_TOL = 1e-13
 _MERIT_TOL = 1e-30
 _TINY = 1e-300
+#: :func:`iongrad.models.steady_coupled._continuation`: its rounds and smallest step in
+#: ``s`` (read from its signature), the first and the largest step, the Newton budget of
+#: each step and of the solve at the composition's defaults
+_CONT = inspect.signature(_continuation).parameters
+_MAX_ROUNDS = _CONT["max_rounds"].default
+_MIN_DS = _CONT["min_ds"].default
+_DS0 = 0.125
+_DS_MAX = 0.5
+_CONT_ITER = 40
+_ANCHOR_ITER = 300
 
 
 def coupled_exprs(plan: CoupledPlan) -> dict:
@@ -183,17 +197,56 @@ def _newton(_z, _pp, max_iter, f, s, jm, rhs, step, trial, f1, s1):
         if conv or not good or not accepted:
             break
     return conv, it
+
+
+def _continue(zc, start, anchor, target, th, zt, f, s, jm, rhs, step, trial, f1, s1):
+    # _continuation for one sample: from the defaults' solution ``start`` (parameters
+    # ``anchor``) to ``target`` along theta(s) = anchor^(1-s) target^s (linear where
+    # either end is not positive); True when s = 1 was reached
+    d = zc.shape[0]
+    for r in range(d):
+        zc[r] = start[r]
+    sc = 0.0
+    ds = {ds0!r}
+    for _round in range({max_rounds}):
+        sn = min(sc + ds, 1.0)
+        for j in range(target.shape[0]):
+            a = anchor[j]
+            t = target[j]
+            if a > 0 and t > 0:
+                th[j] = a * (t / a) ** sn
+            else:
+                th[j] = a + (t - a) * sn
+        for r in range(d):
+            zt[r] = zc[r]
+        ct, _it = _newton(zt, th, {cont_iter}, f, s, jm, rhs, step, trial, f1, s1)
+        ok = ct
+        for r in range(d):
+            if not math.isfinite(zt[r]):
+                ok = False
+        if ok:
+            for r in range(d):
+                zc[r] = zt[r]
+            sc = sn
+            ds = min(2.0 * ds, {ds_max!r})
+            if sn >= 1.0:
+                return True
+        else:
+            ds = 0.5 * ds
+            if ds < {min_ds!r}:
+                return False
+    return False
 """
 
 
 def coupled_kernel_source(plan: CoupledPlan) -> str:
     """Python source of the compiled solver of a coupled plan (see the module docstring).
 
-    ``kernel(P_1, ..., P_n, rtol_check, max_conc, osmotic, osm_o)`` returns
+    ``kernel(P_1, ..., P_n, anchor, rtol_check, max_conc, osmotic, osm_o)`` returns
     ``(x, reason, iterations, nums)``: ``x`` the first unknown (``ln`` of the first
     ion's concentration), ``nums`` the others (rows), ``iterations`` the Newton
-    iterations taken over all starts, ``reason`` the NumPy solver's codes where a start
-    converged (2 where none did: no continuation here).
+    iterations taken over all starts (the continuation's not counted), ``reason`` the
+    NumPy solver's codes. ``anchor``: :func:`iongrad.infer.kernels.continuation_anchor`.
     """
     from iongrad.infer.kernels import _ScalarPrinter
 
@@ -247,16 +300,20 @@ def coupled_kernel_source(plan: CoupledPlan) -> str:
     ]
     kernel = [
         "def kernel(" + ", ".join(f"P_{p}" for p in params)
-        + ", rtol_check, max_conc, osmotic, osm_o):",
+        + ", anchor, rtol_check, max_conc, osmotic, osm_o):",
         f"{ind1}n = P_{params[0]}.shape[0]",
         f"{ind1}x_out = np.empty(n)",
         f"{ind1}reason = np.zeros(n, dtype=np.int64)",
         f"{ind1}iters = np.zeros(n, dtype=np.int64)",
         f"{ind1}nums_out = np.empty(({d - 1}, n))",
+        f"{ind1}zs = np.empty(({d}, n))",
+        f"{ind1}conv_all = np.zeros(n, dtype=np.bool_)",
         f"{ind1}_pp = np.empty({len(params)})",
         f"{ind1}_z = np.empty({d})",
-        *(f"{ind1}{a} = np.empty({d})" for a in ("f", "s", "rhs", "step", "trial", "f1", "s1")),
+        *(f"{ind1}{a} = np.empty({d})"
+          for a in ("f", "s", "rhs", "step", "trial", "f1", "s1", "zt", "z0")),
         f"{ind1}jm = np.empty(({d}, {d}))",
+        f"{ind1}first = -1",
         f"{ind1}for i in range(n):",
         *(f"{ind2}_pp[{j}] = P_{p}[i]" for j, p in enumerate(params)),
         f"{ind2}conv = False",
@@ -270,16 +327,51 @@ def coupled_kernel_source(plan: CoupledPlan) -> str:
         f"{ind3}        break",
         f"{ind3}if conv:",
         f"{ind3}    break",
+        f"{ind2}zs[:, i] = _z",
+        f"{ind2}conv_all[i] = conv",
+        f"{ind2}iters[i] = total",
+        f"{ind2}if not conv and first < 0:",
+        f"{ind2}    first = i",
+        f"{ind1}if first >= 0:",
+        f"{ind2}# continuation: the anchor of the first open set, as the NumPy solver takes",
+        f"{ind2}# (its own value where a parameter has no default), solved from the starts",
+        f"{ind2}a0 = np.empty({len(params)})",
+        f"{ind2}anc = np.empty({len(params)})",
+        f"{ind2}th = np.empty({len(params)})",
+        *(f"{ind2}a0[{j}] = anchor[{j}] if math.isfinite(anchor[{j}]) else P_{p}[first]"
+          for j, p in enumerate(params)),
+        f"{ind2}found = False",
+        f"{ind2}for v0 in _STARTS_MV:",
+        f"{ind2}    _start(v0, a0, z0)",
+        f"{ind2}    found, _it = _newton(z0, a0, {_ANCHOR_ITER}, f, s, jm, rhs, step, trial, "
+        "f1, s1)",
+        f"{ind2}    if found:",
+        f"{ind2}        break",
+        f"{ind2}if found:",
+        f"{ind3}for i in range(first, n):",
+        f"{ind3}    if conv_all[i]:",
+        f"{ind3}        continue",
+        *(f"{ind3}    _pp[{j}] = P_{p}[i]" for j, p in enumerate(params)),
+        f"{ind3}    for j in range({len(params)}):",
+        f"{ind3}        anc[j] = anchor[j] if math.isfinite(anchor[j]) else _pp[j]",
+        f"{ind3}    if _continue(_z, z0, anc, _pp, th, zt, f, s, jm, rhs, step, trial, f1, s1):",
+        f"{ind3}        zs[:, i] = _z",
+        f"{ind3}        conv_all[i] = True",
+        f"{ind1}for i in range(n):",
+        *(f"{ind2}_pp[{j}] = P_{p}[i]" for j, p in enumerate(params)),
+        f"{ind2}_z[:] = zs[:, i]",
         f"{ind2}x_out[i] = _z[0]",
         *(f"{ind2}nums_out[{j - 1}, i] = _z[{j}]" for j in range(1, d)),
-        f"{ind2}iters[i] = total",
-        f"{ind2}reason[i] = _reason(_z, _pp, conv, rtol_check, max_conc, osmotic, osm_o[i])",
+        f"{ind2}reason[i] = _reason(_z, _pp, conv_all[i], rtol_check, max_conc, osmotic, "
+        "osm_o[i])",
         f"{ind1}return x_out, reason, iters, nums_out",
     ]
     consts = [f"_STARTS_MV = {tuple(float(v) for v in _STARTS_MV)!r}",
               f"_BUDGETS = {tuple(int(b) for b in _BUDGETS)!r}"]
     template = _TEMPLATE.format(tiny=_TINY, step_ln=float(_MAX_STEP_LN),
                                 step_mv=float(_MAX_STEP_MV), halvings=_HALVINGS,
+                                ds0=_DS0, ds_max=_DS_MAX, max_rounds=int(_MAX_ROUNDS),
+                                min_ds=float(_MIN_DS), cont_iter=_CONT_ITER,
                                 armijo=_ARMIJO, step_tol=_STEP_TOL, merit_tol=_MERIT_TOL)
     parts = [*consts, "", "", *resid, "", "", *jac, "", "", *start, template, "",
              *classify, "", "", *kernel]

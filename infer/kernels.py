@@ -298,8 +298,8 @@ def compiled_solver(membrane: Membrane) -> Callable | None:
     filled in), valid by construction; ``x0`` warm-starts the master unknown (None:
     the plan's cold start). ``x`` and the rows of ``nums`` are the plan's reduced
     unknowns (``plan.reduced_vars``). The same answers and ``reason`` codes as the
-    NumPy solver; for coupled balances ``x0`` is not used and a sample no start
-    reaches is reason 2 (the NumPy solver's continuation is not compiled).
+    NumPy solver (for coupled balances, its starts and its parameter continuation;
+    ``x0`` is not used).
     Compiled once per membrane model and process (a few seconds).
     """
     kern = compiled_kernel(membrane)
@@ -308,11 +308,14 @@ def compiled_solver(membrane: Membrane) -> Callable | None:
     plan = plan_for(membrane)
     osmotic = membrane.volume == "osmotic"
     if isinstance(plan, CoupledPlan):
+        anchor = continuation_anchor(membrane)
+
         def solve_coupled(p, x0):
             # x0 unused: the coupled solver always runs its starts (as the NumPy one)
             pv = [np.ascontiguousarray(p[k], dtype=np.float64) for k in plan.params]
             osm = p["osm_o_mOsm"] if osmotic else pv[0]
-            return kern(*pv, 1e-9, 2000.0, osmotic, np.ascontiguousarray(osm, np.float64))
+            return kern(*pv, anchor, 1e-9, 2000.0, osmotic,
+                        np.ascontiguousarray(osm, np.float64))
 
         return solve_coupled
 
@@ -413,6 +416,14 @@ def compiled_kernel(membrane: Membrane) -> Callable | None:
     return module.kernel
 
 
+def continuation_anchor(membrane: Membrane) -> np.ndarray:
+    """Where the parameter continuation of a coupled plan starts: the composition's
+    defaults in ``plan.params`` order (NaN: no default, each set starts at its own
+    value), as :func:`iongrad.models.steady_coupled._continuation` takes them."""
+    defaults = membrane.defaults()
+    return np.array([float(defaults.get(k, np.nan)) for k in plan_for(membrane).params])
+
+
 def placeholder_values(membrane: Membrane) -> dict[str, float]:
     """In-domain values solved in place of out-of-domain samples (whose outputs are then
     masked): the registry defaults, with a plain 300 mOsm bath (its default is nan)."""
@@ -430,9 +441,10 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
     backend so that a model compiled in numba mode (PyMC's ``compile_kwargs``, nutpie)
     runs the Op without object mode. None when the membrane has no compiled solver.
 
-    For coupled balances there is no Python here to hand a sample to the NumPy solver:
-    a sample that no start of the compiled Newton reaches (reason 2) stays infeasible,
-    including the few that the NumPy solver's parameter continuation would solve.
+    For coupled balances the compiled solver runs the NumPy solver's starts and its
+    parameter continuation, but there is no Python here to hand a sample to the NumPy
+    solver: a sample the compiled solver leaves at reason 2 stays infeasible (the
+    Python path, :func:`iongrad.infer.steady_op._solve`, solves it again with NumPy).
     """
     kern = compiled_kernel(membrane)
     if kern is None:
@@ -470,9 +482,12 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
     # a coupled plan's kernel takes no start and no budgets (it runs its own starts)
     coupled = isinstance(plan, CoupledPlan)
     head = "" if coupled else "x0, "
-    budgets = "" if coupled else "25, 100, "
+    budgets = "anchor, " if coupled else "25, 100, "
     lines += [
-        *([] if coupled else ["    x0 = np.full(n, np.nan)"]),
+        *(["    anchor = np.array(["
+           + ", ".join(repr(float(a)) if np.isfinite(a) else "np.nan"
+                       for a in continuation_anchor(membrane)) + "])"]
+          if coupled else ["    x0 = np.full(n, np.nan)"]),
         f"    x, reason, _, nums = kern({head}{', '.join(safe)}, {budgets}1e-9, 2000.0, "
         f"{osmotic}, np.where(ok, osm, {placeholder.get('osm_o_mOsm', 300.0)!r}))",
         "    feasible = ok & (reason == 0)",

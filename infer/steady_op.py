@@ -69,9 +69,9 @@ def _solve(membrane: Membrane, p: dict, x0) -> tuple[tuple[np.ndarray, ...], np.
 
     The compiled per-sample solver when the membrane has one (the same algorithm and
     reason codes as the NumPy solver), else the vectorised NumPy solver. For coupled
-    balances, the samples that no start of the compiled Newton reaches (reason 2) are
-    solved again by the NumPy solver, whose parameter continuation the kernel does not
-    have, so that the answers are the NumPy solver's.
+    balances, the samples the compiled solver leaves unsolved (reason 2: neither its
+    starts nor its continuation reached them) are solved again by the NumPy solver, so
+    that the feasibility is the NumPy solver's in any case.
     """
     kernel = compiled_solver(membrane)
     if kernel is None:
