@@ -10,6 +10,9 @@ same acceptance test as the NumPy solver: a sample counts as solved only if Newt
 converged, every balance's relative residual is <= ``rtol_check``, no concentration
 exceeds ``max_conc_mM`` and (osmotic) impermeant anions remain. Anything else is
 reported unsolved and handed to the NumPy solver, which decides its ``reason``.
+Membrane models with coupled balances (:class:`iongrad.models.steady_coupled.CoupledPlan`)
+get the compiled form of their multidimensional damped Newton instead
+(:mod:`iongrad.infer.coupled_kernel`), with the same ``(x, reason, iterations, nums)``.
 
 Nothing here is written by hand: the kernel's text is printed from the same SymPy
 expressions that the NumPy and PyTensor code are generated from.
@@ -33,6 +36,7 @@ from iongrad.models.codegen import EXP_CLAMP
 from iongrad.models.mechanisms.base import ghk_phi, ghk_phi_d1, ghk_phi_d2
 from iongrad.models.membrane import Membrane, default_bath_osmolarity
 from iongrad.models.steady_core import SteadyPlan, plan_for
+from iongrad.models.steady_coupled import CoupledPlan
 
 __all__ = ["compiled_solver", "kernel_source"]
 
@@ -136,16 +140,22 @@ def _bracket(x0, {prep}):
 
 
 def kernel_source(membrane: Membrane) -> str | None:
-    """Python source of the compiled solver of ``membrane`` (None: not fully explicit).
+    """Python source of the compiled solver of ``membrane`` (None: no compiled solver).
 
     The same algorithm as :func:`iongrad.models.steady_core.solve_membrane` for one
     sample at a time: damped Newton on the master unknown with the generated slope,
     then (where Newton does not settle) bracket expansion and Ridders on the
-    normalised residual, then the same checks and ``reason`` codes.
+    normalised residual, then the same checks and ``reason`` codes. For coupled
+    balances (:class:`iongrad.models.steady_coupled.CoupledPlan`): the source of
+    :func:`iongrad.infer.coupled_kernel.coupled_kernel_source`.
     """
     plan = plan_for(membrane)
+    if isinstance(plan, CoupledPlan):
+        from iongrad.infer.coupled_kernel import coupled_kernel_source
+
+        return coupled_kernel_source(plan)
     if not isinstance(plan, SteadyPlan):
-        return None  # coupled balances: the NumPy Newton solver only
+        return None
     pr = _ScalarPrinter({"fully_qualified_modules": False, "strict": False})
     params = [s.name for s in plan.param_symbols]
     x = plan.reduced_vars[0]
@@ -281,11 +291,15 @@ _COMPILED: dict[int, tuple[Membrane, Callable | None]] = {}
 
 
 def compiled_solver(membrane: Membrane) -> Callable | None:
-    """``solve(p, x0) -> (x, reason, iterations)`` compiled for ``membrane``, or None.
+    """``solve(p, x0) -> (x, reason, iterations, nums)`` compiled for ``membrane``, or
+    None.
 
     ``p`` maps the membrane's parameters to 1-D float arrays (osmotic: ``osm_o_mOsm``
     filled in), valid by construction; ``x0`` warm-starts the master unknown (None:
-    the plan's cold start). The same answers and ``reason`` codes as the NumPy solver.
+    the plan's cold start). ``x`` and the rows of ``nums`` are the plan's reduced
+    unknowns (``plan.reduced_vars``). The same answers and ``reason`` codes as the
+    NumPy solver (for coupled balances, its starts and its parameter continuation;
+    ``x0`` is not used).
     Compiled once per membrane model and process (a few seconds).
     """
     kern = compiled_kernel(membrane)
@@ -293,6 +307,17 @@ def compiled_solver(membrane: Membrane) -> Callable | None:
         return None
     plan = plan_for(membrane)
     osmotic = membrane.volume == "osmotic"
+    if isinstance(plan, CoupledPlan):
+        anchor = continuation_anchor(membrane)
+
+        def solve_coupled(p, x0):
+            # x0 unused: the coupled solver always runs its starts (as the NumPy one)
+            pv = [np.ascontiguousarray(p[k], dtype=np.float64) for k in plan.params]
+            osm = p["osm_o_mOsm"] if osmotic else pv[0]
+            return kern(*pv, anchor, 1e-9, 2000.0, osmotic,
+                        np.ascontiguousarray(osm, np.float64))
+
+        return solve_coupled
 
     def solve(p, x0):
         pv = [np.ascontiguousarray(p[k], dtype=np.float64) for k in plan.params]
@@ -391,6 +416,14 @@ def compiled_kernel(membrane: Membrane) -> Callable | None:
     return module.kernel
 
 
+def continuation_anchor(membrane: Membrane) -> np.ndarray:
+    """Where the parameter continuation of a coupled plan starts: the composition's
+    defaults in ``plan.params`` order (NaN: no default, each set starts at its own
+    value), as :func:`iongrad.models.steady_coupled._continuation` takes them."""
+    defaults = membrane.defaults()
+    return np.array([float(defaults.get(k, np.nan)) for k in plan_for(membrane).params])
+
+
 def placeholder_values(membrane: Membrane) -> dict[str, float]:
     """In-domain values solved in place of out-of-domain samples (whose outputs are then
     masked): the registry defaults, with a plain 300 mOsm bath (its default is nan)."""
@@ -407,6 +440,11 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
     placeholder state where there is no steady state. Registered with PyTensor's numba
     backend so that a model compiled in numba mode (PyMC's ``compile_kwargs``, nutpie)
     runs the Op without object mode. None when the membrane has no compiled solver.
+
+    For coupled balances the compiled solver runs the NumPy solver's starts and its
+    parameter continuation, but there is no Python here to hand a sample to the NumPy
+    solver: a sample the compiled solver leaves at reason 2 stays infeasible (the
+    Python path, :func:`iongrad.infer.steady_op._solve`, solves it again with NumPy).
     """
     kern = compiled_kernel(membrane)
     if kern is None:
@@ -441,9 +479,16 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
     placeholder = placeholder_values(membrane)
     safe = [f"np.where(ok, {'osm' if k == 'osm_o_mOsm' else arg[k]}, {placeholder[k]!r})"
             for k in names]
+    # a coupled plan's kernel takes no start and no budgets (it runs its own starts)
+    coupled = isinstance(plan, CoupledPlan)
+    head = "" if coupled else "x0, "
+    budgets = "anchor, " if coupled else "25, 100, "
     lines += [
-        "    x0 = np.full(n, np.nan)",
-        f"    x, reason, _, nums = kern(x0, {', '.join(safe)}, 25, 100, 1e-9, 2000.0, "
+        *(["    anchor = np.array(["
+           + ", ".join(repr(float(a)) if np.isfinite(a) else "np.nan"
+                       for a in continuation_anchor(membrane)) + "])"]
+          if coupled else ["    x0 = np.full(n, np.nan)"]),
+        f"    x, reason, _, nums = kern({head}{', '.join(safe)}, {budgets}1e-9, 2000.0, "
         f"{osmotic}, np.where(ok, osm, {placeholder.get('osm_o_mOsm', 300.0)!r}))",
         "    feasible = ok & (reason == 0)",
         f"    x = np.where(feasible, x, {fallback[0]!r})",

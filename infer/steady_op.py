@@ -1,8 +1,9 @@
 """The steady state of a membrane model as a differentiable PyTensor Op.
 
 Forward: the generated, vectorised solver of :mod:`iongrad.models.steady_core`
-solves every (cell, condition) at once (ohmic leaks: a compiled per-sample kernel
-first). Backward: the implicit function theorem on the solver's *reduced system*
+solves every (cell, condition) at once (where the membrane has one, a compiled
+per-sample kernel first: :mod:`iongrad.infer.kernels`). Backward: the implicit
+function theorem on the solver's *reduced system*
 (:attr:`iongrad.models.steady_core.SteadyPlan.reduced_vars`): the unknowns
 ``y = (ln Na_i[, V])`` satisfy ``R(y, θ) = 0`` — the balances solved by a numeric
 step and electroneutrality — with every other state variable explicit. Each
@@ -32,6 +33,7 @@ from iongrad.models.energy import o2_per_s_kernel
 from iongrad.models.mechanisms import conc, voltage
 from iongrad.models.membrane import Membrane, default_bath_osmolarity
 from iongrad.models.steady_core import plan_for, solve_membrane
+from iongrad.models.steady_coupled import CoupledPlan
 from iongrad.models.steady_state import (
     DEFAULT_PARAMS,
     LEAKS_POSITIVE,
@@ -67,14 +69,27 @@ def _solve(membrane: Membrane, p: dict, x0) -> tuple[tuple[np.ndarray, ...], np.
     """Reduced unknowns and reason codes for validated parameter vectors.
 
     The compiled per-sample solver when the membrane has one (the same algorithm and
-    reason codes as the NumPy solver), else the vectorised NumPy solver.
+    reason codes as the NumPy solver), else the vectorised NumPy solver. For coupled
+    balances, the samples the compiled solver leaves unsolved (reason 2: neither its
+    starts nor its continuation reached them) are solved again by the NumPy solver, so
+    that the feasibility is the NumPy solver's in any case.
     """
     kernel = compiled_solver(membrane)
     if kernel is None:
         sol = solve_membrane(membrane, p, x0=x0)
         return sol.reduced, sol.reason
     x, reason, _, nums = kernel(p, x0)
-    return (x, *nums), reason
+    reduced = (x, *nums)
+    if isinstance(plan_for(membrane), CoupledPlan):
+        redo = np.flatnonzero(reason == 2)
+        if redo.size:
+            sol = solve_membrane(membrane, {k: v[redo] for k, v in p.items()})
+            reduced = tuple(np.array(y) for y in reduced)
+            for y, y_np in zip(reduced, sol.reduced, strict=True):
+                y[redo] = y_np
+            reason = np.array(reason)
+            reason[redo] = sol.reason
+    return reduced, reason
 
 
 class SteadyStateOp(Op):
