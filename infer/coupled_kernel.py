@@ -25,41 +25,29 @@ the checks); the iteration itself is the template below.
 
 from __future__ import annotations
 
-import inspect
-
 import sympy as sp
 
 from iongrad.models.mechanisms import conc
 from iongrad.models.steady_coupled import (
+    _ANCHOR_ITER,
+    _ARMIJO,
+    _BUDGETS,
+    _CONT_ITER,
+    _DS0,
+    _DS_MAX,
+    _HALVINGS,
+    _MAX_ROUNDS,
     _MAX_STEP_LN,
     _MAX_STEP_MV,
+    _MERIT_TOL,
+    _MIN_DS,
     _STARTS_MV,
+    _STEP_TOL,
+    _TINY,
     CoupledPlan,
-    _continuation,
 )
 
 __all__ = ["coupled_exprs", "coupled_kernel_source"]
-
-#: Iteration budgets of :func:`iongrad.models.steady_coupled.solve_coupled` (every
-#: start with the first, then every start with the second) and the line search and
-#: convergence tests of :meth:`CoupledPlan.newton`.
-_BUDGETS = (60, 300)
-_HALVINGS = 30
-_ARMIJO = 1e-4
-_STEP_TOL = 1e-13
-_MERIT_TOL = 1e-30
-_TINY = 1e-300
-#: :func:`iongrad.models.steady_coupled._continuation`: its rounds and smallest step in
-#: ``s`` (read from its signature), the first and the largest step, the Newton budget of
-#: each step and of the solve at the composition's defaults
-_CONT = inspect.signature(_continuation).parameters
-_MAX_ROUNDS = _CONT["max_rounds"].default
-_MIN_DS = _CONT["min_ds"].default
-_DS0 = 0.125
-_DS_MAX = 0.5
-_CONT_ITER = 40
-_ANCHOR_ITER = 300
-
 
 def coupled_exprs(plan: CoupledPlan) -> dict:
     """The plan's system, symbolically: unknowns, residuals, their scales and Jacobian.

@@ -36,12 +36,29 @@ __all__ = ["CoupledPlan", "solve_coupled"]
 _STARTS_MV = (-70.0, -30.0, -120.0, 0.0, -90.0)
 _MAX_STEP_LN = 2.0
 _MAX_STEP_MV = 40.0
+#: Newton budgets of :func:`solve_coupled` (every start with the first, then with the
+#: second); the line search (halvings, Armijo factor) and convergence tests (step,
+#: merit) of :meth:`CoupledPlan.newton`, and the guard of its normalised residual
+_BUDGETS = (60, 300)
+_HALVINGS = 30
+_ARMIJO = 1e-4
+_STEP_TOL = 1e-13
+_MERIT_TOL = 1e-30
+_TINY = 1e-300
+#: :func:`_continuation`: rounds, smallest, first and largest step in ``s``, the Newton
+#: budget of each step and of the solve at the composition's defaults
+_MAX_ROUNDS = 80
+_MIN_DS = 1.0 / 4096
+_DS0 = 0.125
+_DS_MAX = 0.5
+_CONT_ITER = 40
+_ANCHOR_ITER = 300
 
 
 class CoupledPlan:
     """Generated Newton solver over every unknown of ``membrane``."""
 
-    numeric_steps = ("coupled",)  # no compiled kernel: see iongrad.infer.kernels
+    numeric_steps = ("coupled",)  # compiled: iongrad.infer.coupled_kernel
     numeric_exprs = ()
     master_ion = None
 
@@ -80,10 +97,10 @@ class CoupledPlan:
     def merit(self, z, pv):
         vals = self._fun(*z, *pv)
         d = self.dim
-        f = [vals[i] / (vals[d + i] + 1e-300) for i in range(d)]
+        f = [vals[i] / (vals[d + i] + _TINY) for i in range(d)]
         return np.sum(np.square(np.stack(np.broadcast_arrays(*f))), axis=0), vals[:d]
 
-    def newton(self, z, pv, max_iter=60):
+    def newton(self, z, pv, max_iter=_BUDGETS[0]):
         """Damped Newton from ``z`` (list of arrays); returns ``z, converged``."""
         d = self.dim
         n = z[0].size
@@ -112,10 +129,10 @@ class CoupledPlan:
                 alpha = np.ones(n)
                 accepted = np.zeros(n, dtype=bool)
                 z_new = z
-                for _ls in range(30):
+                for _ls in range(_HALVINGS):
                     trial = [z[i] + alpha * step[:, i] for i in range(d)]
                     m1, f1 = self.merit(trial, pv)
-                    ok = good & ~accepted & np.isfinite(m1) & (m1 <= (1 - 1e-4 * alpha) * m0)
+                    ok = good & ~accepted & np.isfinite(m1) & (m1 <= (1 - _ARMIJO * alpha) * m0)
                     z_new = [np.where(ok, t, zz) for t, zz in zip(trial, z_new, strict=True)]
                     f = [np.where(ok, a, b) for a, b in zip(f1, f, strict=True)]
                     m0 = np.where(ok, m1, m0)
@@ -126,8 +143,8 @@ class CoupledPlan:
                 moved = np.max(np.abs(step) * alpha[:, None], axis=1)
                 scale = np.maximum(1.0, np.max(np.abs(np.stack(z, axis=-1)), axis=1))
                 z = z_new
-                conv |= accepted & (moved <= 1e-13 * scale)
-                conv |= m0 <= 1e-30
+                conv |= accepted & (moved <= _STEP_TOL * scale)
+                conv |= m0 <= _MERIT_TOL
                 if (conv | ~good | ~accepted).all():
                     break
         return z, conv
@@ -141,7 +158,8 @@ def solve_coupled(plan: CoupledPlan, pv, *, rtol_check, max_conc_mM):
     # every start with a short iteration budget, then, for the sets still open, every
     # start again with a long one (a Newton path can wander far, e.g. through a Ca2+
     # concentration of 1e-40 mM, and still reach the steady state)
-    for v0, max_iter in [*((v, 60) for v in _STARTS_MV), *((v, 300) for v in _STARTS_MV)]:
+    for v0, max_iter in [*((v, _BUDGETS[0]) for v in _STARTS_MV),
+                         *((v, _BUDGETS[1]) for v in _STARTS_MV)]:
         todo = np.flatnonzero(~conv)
         if todo.size == 0:
             break
@@ -165,7 +183,7 @@ def solve_coupled(plan: CoupledPlan, pv, *, rtol_check, max_conc_mM):
     return z, conv
 
 
-def _continuation(plan: CoupledPlan, pv, *, max_rounds=80, min_ds=1.0 / 4096):
+def _continuation(plan: CoupledPlan, pv, *, max_rounds=_MAX_ROUNDS, min_ds=_MIN_DS):
     """Parameter continuation for the sets no start reached: from the composition's
     defaults (solved from the starts) to each set along ``θ(s) = θ_d^(1-s) θ^s``
     (linear in ``s`` for a parameter that is zero at either end), Newton from the last
@@ -185,7 +203,7 @@ def _continuation(plan: CoupledPlan, pv, *, max_rounds=80, min_ds=1.0 / 4096):
         with np.errstate(all="ignore"):
             s0 = [np.broadcast_to(q, (1,)).astype(float)
                   for q in plan._start_fn(np.full(1, v0), *a0)]
-        z1, c1 = plan.newton([*s0, np.full(1, v0)], a0, max_iter=300)
+        z1, c1 = plan.newton([*s0, np.full(1, v0)], a0, max_iter=_ANCHOR_ITER)
         if c1[0]:
             start = z1
             break
@@ -200,7 +218,7 @@ def _continuation(plan: CoupledPlan, pv, *, max_rounds=80, min_ds=1.0 / 4096):
 
     z = [np.broadcast_to(c, (n,)).astype(float) for c in start]
     s = np.zeros(n)
-    ds = np.full(n, 0.125)
+    ds = np.full(n, _DS0)
     done = np.zeros(n, dtype=bool)
     failed = np.zeros(n, dtype=bool)
     for _ in range(max_rounds):
@@ -211,12 +229,12 @@ def _continuation(plan: CoupledPlan, pv, *, max_rounds=80, min_ds=1.0 / 4096):
         s_full = s.copy()
         s_full[act] = s_new
         pa = [q[act] for q in theta(s_full)]
-        zt, ct = plan.newton([q[act] for q in z], pa, max_iter=40)
+        zt, ct = plan.newton([q[act] for q in z], pa, max_iter=_CONT_ITER)
         ok = ct & np.logical_and.reduce([np.isfinite(q) for q in zt])
         for i in range(plan.dim):
             z[i][act] = np.where(ok, zt[i], z[i][act])
         s[act] = np.where(ok, s_new, s[act])
-        ds[act] = np.where(ok, np.minimum(2.0 * ds[act], 0.5), 0.5 * ds[act])
+        ds[act] = np.where(ok, np.minimum(2.0 * ds[act], _DS_MAX), 0.5 * ds[act])
         done[act] |= ok & (s_new >= 1.0)
         failed[act] |= ~ok & (ds[act] < min_ds)
     return z, done
