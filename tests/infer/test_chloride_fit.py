@@ -131,3 +131,29 @@ def test_bumetanide_bath_identifies_both_activities_from_cl_i_and_e_gaba_alone()
     for r, s in (plain, blocked):
         assert r < 0.1 * s, (r, s)
     assert blocked[1] < plain[1]
+
+
+@pytest.mark.long  # about 4 minutes on 2 cores (2 chains x 2000 draws)
+def test_bumetanide_example_recovers_both_activities_as_the_fisher_information_predicts():
+    import tomllib
+    from importlib.resources import files
+    from pathlib import Path
+
+    import iongrad
+
+    example = (Path(str(files("iongrad.workflows") / "examples"))
+               / "fit_chloride_bumetanide.toml")
+    cfg = tomllib.loads(example.read_text(encoding="utf-8"))
+    assert cfg["fit"]["observables"] == ["cl_i_mM", "e_gaba_mV"]
+    result = iongrad.fit(cfg)
+    assert result.diagnostics["verdict"] == "pass", result.diagnostics
+    post = result.idata.posterior
+    for name, truth in gc.TRUTH.items():
+        lo, hi = az.hdi(post[name], hdi_prob=0.94)[name].values
+        assert lo < truth < hi, (name, lo, hi, truth)
+    # the posterior's spread along the ratio and the product is the design's (flat-prior
+    # Fisher information; the priors are far wider)
+    log_k, log_n = np.log(post["kcc2_u_pA"].values), np.log(post["nkcc1_u_pA"].values)
+    ratio, scale = _fisher_sd(gc.BUMETANIDE, ("cl_i_mM", "e_gaba_mV"))
+    np.testing.assert_allclose(np.std(log_k - log_n), ratio, rtol=0.3)
+    np.testing.assert_allclose(np.std(log_k + log_n), scale, rtol=0.3)
