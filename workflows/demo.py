@@ -35,8 +35,8 @@ __all__ = ["FIT_EXAMPLE", "add_arguments", "energy_sensitivity_config", "run",
 
 #: The example fit config the demo runs (in ``iongrad/workflows/examples``).
 FIT_EXAMPLE = "fit_vrest_ko.toml"
-#: Overrides of the example's [sampler]: with its 500 draws the tail ESS of the noise
-#: scales stays just under 100 per chain; 1000 draws pass and take ~1.5 min on 2 cores.
+#: Overrides of the example's [sampler] (none: the example's 1000 tuning steps and 1000
+#: draws pass every diagnostic, about 1.5 min on 2 cores).
 DEMO_SAMPLER: dict[str, int] = {}  # the example config's own sampler settings
 _OUTPUTS = ["atp_per_s", "o2_per_s", "pump_current_pA", "v_rest_mV", "na_i_mM"]
 
