@@ -100,6 +100,13 @@ def test_recovery_on_synthetic_data(config, dataset, tmp_path_factory):
     _check_recovery(out, summary, shared, per_cell)
     run = json.loads((out / "run.json").read_text())
     assert run["diagnostics"]["checks"][3]["name"] == "divergences"
+    if config == "fit_vrest_ko":
+        # the demo's fit (iongrad demo runs this example as it is): the main job on the
+        # shipped data passes every diagnostic it reports, tail ESS included
+        from iongrad.workflows.demo import DEMO_SAMPLER, FIT_EXAMPLE
+
+        assert FIT_EXAMPLE == f"{config}.toml" and not DEMO_SAMPLER
+        assert run["diagnostics"]["verdict"] == "pass", run["diagnostics"]
 
 
 def test_fxyd_shift_and_identifiability_reported(tmp_path_factory):
