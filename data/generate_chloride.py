@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iongrad.data.shipped import write_datasets
 from iongrad.models.membrane import membrane_from_spec
 from iongrad.models.steady_state import steady_state_of
 
@@ -177,19 +178,10 @@ def generate(seed: int | None = None, design: Design = _CHLORIDE) -> tuple[str, 
 
 
 def write(out_dir: str | Path | None = None) -> list[Path]:
-    """Write every design's ``.csv`` and ``.json`` (default: the shipped folder)."""
-    out = Path(out_dir) if out_dir is not None else Path(__file__).resolve().parent / "shipped"
-    texts = [(design.name, generate(design=design)) for design in DESIGNS.values()]
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, (csv_text, json_text) in texts:
-        for suffix, text in ((".csv", csv_text), (".json", json_text)):
-            path = out / f"{name}{suffix}"
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(text.encode("utf-8"))
-            tmp.replace(path)
-            paths.append(path)
-    return paths
+    """Write every design's ``.csv`` and ``.json`` (default: the shipped folder); every
+    design is generated before anything is written."""
+    return write_datasets({d.name: generate(design=d) for d in DESIGNS.values()}, out_dir)
+
 
 
 def main(argv: list[str] | None = None) -> int:

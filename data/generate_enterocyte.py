@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iongrad.data.shipped import write_datasets
 from iongrad.models.membrane import composition
 from iongrad.models.steady_state import steady_state_of
 
@@ -169,17 +170,8 @@ def generate(seed: int = SEED) -> tuple[str, str]:
 
 def write(out_dir: str | Path | None = None) -> list[Path]:
     """Write ``synthetic_enterocyte.csv`` and ``.json`` (default: the shipped folder)."""
-    out = Path(out_dir) if out_dir is not None else Path(__file__).resolve().parent / "shipped"
-    csv_text, json_text = generate()
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix, text in ((".csv", csv_text), (".json", json_text)):
-        path = out / f"{NAME}{suffix}"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(text.encode("utf-8"))
-        tmp.replace(path)
-        paths.append(path)
-    return paths
+    return write_datasets({NAME: generate()}, out_dir)
+
 
 
 def main(argv: list[str] | None = None) -> int:

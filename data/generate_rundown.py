@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from iongrad.data.shipped import write_datasets
 from iongrad.models.rundown import simulate_rundown
 
 __all__ = ["FIXED", "NAME", "NOISE", "RECORDINGS", "SEED", "TRUE", "generate", "main",
@@ -196,13 +197,8 @@ def generate(seed: int | None = None) -> tuple[str, str]:
 
 def write(out_dir: str | Path | None = None) -> list[Path]:
     """Write ``synthetic_rundown.csv`` and ``.json`` (default: the shipped folder)."""
-    out = Path(out_dir) if out_dir is not None else Path(__file__).resolve().parent / "shipped"
-    csv_text, side = generate()
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{NAME}.csv", out / f"{NAME}.json"]
-    paths[0].write_bytes(csv_text.encode("utf-8"))
-    paths[1].write_bytes(side.encode("utf-8"))
-    return paths
+    return write_datasets({NAME: generate()}, out_dir)
+
 
 
 def main(argv: list[str] | None = None) -> int:

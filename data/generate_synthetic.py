@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from iongrad.data.loader import _in_range
+from iongrad.data.shipped import write_datasets
 from iongrad.data.vocabulary import QUANTITIES, UNITS
 from iongrad.models.quantities import get as get_quantity
 from iongrad.models.steady_state import DEFAULT_PARAMS, solve_steady_state
@@ -386,16 +387,7 @@ def write_all(out_dir: str | Path | None = None) -> list[Path]:
     list of Path
         The files written.
     """
-    out = Path(out_dir) if out_dir is not None else Path(__file__).resolve().parent / "shipped"
-    texts = {name: generate(name) for name in SYNTHETIC}
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, (csv_text, sidecar_text) in texts.items():
-        for suffix, text in ((".csv", csv_text), (".json", sidecar_text)):
-            path = out / f"{name}{suffix}"
-            path.write_bytes(text.encode("utf-8"))
-            written.append(path)
-    return written
+    return write_datasets({name: generate(name) for name in SYNTHETIC}, out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
