@@ -234,7 +234,7 @@ def coupled_kernel_source(plan: CoupledPlan) -> str:
     ``(x, reason, iterations, nums)``: ``x`` the first unknown (``ln`` of the first
     ion's concentration), ``nums`` the others (rows), ``iterations`` the Newton
     iterations taken over all starts (the continuation's not counted), ``reason`` the
-    NumPy solver's codes. ``anchor``: :func:`iongrad.infer.kernels.continuation_anchor`.
+    NumPy solver's codes. ``anchor``: :func:`iongrad.models.steady_coupled.continuation_anchor`.
     """
     from iongrad.infer.kernels import _ScalarPrinter
 

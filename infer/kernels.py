@@ -36,7 +36,7 @@ from iongrad.models.codegen import EXP_CLAMP
 from iongrad.models.mechanisms.base import ghk_phi, ghk_phi_d1, ghk_phi_d2
 from iongrad.models.membrane import Membrane, default_bath_osmolarity
 from iongrad.models.steady_core import SteadyPlan, plan_for
-from iongrad.models.steady_coupled import CoupledPlan
+from iongrad.models.steady_coupled import CoupledPlan, continuation_anchor
 
 __all__ = ["compiled_solver", "kernel_source"]
 
@@ -308,7 +308,7 @@ def compiled_solver(membrane: Membrane) -> Callable | None:
     plan = plan_for(membrane)
     osmotic = membrane.volume == "osmotic"
     if isinstance(plan, CoupledPlan):
-        anchor = continuation_anchor(membrane)
+        anchor = continuation_anchor(plan)
 
         def solve_coupled(p, x0):
             # x0 unused: the coupled solver always runs its starts (as the NumPy one)
@@ -416,14 +416,6 @@ def compiled_kernel(membrane: Membrane) -> Callable | None:
     return module.kernel
 
 
-def continuation_anchor(membrane: Membrane) -> np.ndarray:
-    """Where the parameter continuation of a coupled plan starts: the composition's
-    defaults in ``plan.params`` order (NaN: no default, each set starts at its own
-    value), as :func:`iongrad.models.steady_coupled._continuation` takes them."""
-    defaults = membrane.defaults()
-    return np.array([float(defaults.get(k, np.nan)) for k in plan_for(membrane).params])
-
-
 def placeholder_values(membrane: Membrane) -> dict[str, float]:
     """In-domain values solved in place of out-of-domain samples (whose outputs are then
     masked): the registry defaults, with a plain 300 mOsm bath (its default is nan)."""
@@ -442,9 +434,7 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
     runs the Op without object mode. None when the membrane has no compiled solver.
 
     For coupled balances the compiled solver runs the NumPy solver's starts and its
-    parameter continuation, but there is no Python here to hand a sample to the NumPy
-    solver: a sample the compiled solver leaves at reason 2 stays infeasible (the
-    Python path, :func:`iongrad.infer.steady_op._solve`, solves it again with NumPy).
+    parameter continuation, as in the Python path.
     """
     kern = compiled_kernel(membrane)
     if kern is None:
@@ -486,7 +476,7 @@ def op_implementation(membrane: Membrane, positive: tuple[str, ...], nonneg: tup
     lines += [
         *(["    anchor = np.array(["
            + ", ".join(repr(float(a)) if np.isfinite(a) else "np.nan"
-                       for a in continuation_anchor(membrane)) + "])"]
+                       for a in continuation_anchor(plan)) + "])"]
           if coupled else ["    x0 = np.full(n, np.nan)"]),
         f"    x, reason, _, nums = kern({head}{', '.join(safe)}, {budgets}1e-9, 2000.0, "
         f"{osmotic}, np.where(ok, osm, {placeholder.get('osm_o_mOsm', 300.0)!r}))",

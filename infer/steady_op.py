@@ -33,7 +33,6 @@ from iongrad.models.energy import o2_per_s_kernel
 from iongrad.models.mechanisms import conc, voltage
 from iongrad.models.membrane import Membrane, default_bath_osmolarity
 from iongrad.models.steady_core import plan_for, solve_membrane
-from iongrad.models.steady_coupled import CoupledPlan
 from iongrad.models.steady_state import (
     DEFAULT_PARAMS,
     LEAKS_POSITIVE,
@@ -69,27 +68,15 @@ def _solve(membrane: Membrane, p: dict, x0) -> tuple[tuple[np.ndarray, ...], np.
     """Reduced unknowns and reason codes for validated parameter vectors.
 
     The compiled per-sample solver when the membrane has one (the same algorithm and
-    reason codes as the NumPy solver), else the vectorised NumPy solver. For coupled
-    balances, the samples the compiled solver leaves unsolved (reason 2: neither its
-    starts nor its continuation reached them) are solved again by the NumPy solver, so
-    that the feasibility is the NumPy solver's in any case.
+    reason codes as the NumPy solver: for coupled balances its starts and its parameter
+    continuation too), else the vectorised NumPy solver.
     """
     kernel = compiled_solver(membrane)
     if kernel is None:
         sol = solve_membrane(membrane, p, x0=x0)
         return sol.reduced, sol.reason
     x, reason, _, nums = kernel(p, x0)
-    reduced = (x, *nums)
-    if isinstance(plan_for(membrane), CoupledPlan):
-        redo = np.flatnonzero(reason == 2)
-        if redo.size:
-            sol = solve_membrane(membrane, {k: v[redo] for k, v in p.items()})
-            reduced = tuple(np.array(y) for y in reduced)
-            for y, y_np in zip(reduced, sol.reduced, strict=True):
-                y[redo] = y_np
-            reason = np.array(reason)
-            reason[redo] = sol.reason
-    return reduced, reason
+    return (x, *nums), reason
 
 
 class SteadyStateOp(Op):

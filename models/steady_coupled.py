@@ -27,7 +27,7 @@ from iongrad.models.mechanisms import ION, conc, param, voltage
 from iongrad.models.membrane import Membrane
 from iongrad.models.steady_core import _add_checks_and_outputs
 
-__all__ = ["CoupledPlan", "solve_coupled"]
+__all__ = ["CoupledPlan", "continuation_anchor", "solve_coupled"]
 
 #: Starting membrane potentials tried in turn (mV), with each ion at the mechanism's
 #: guess where one gives it (Na_i of the pump, Ca_i of the Ca2+ pump), else at its
@@ -183,6 +183,13 @@ def solve_coupled(plan: CoupledPlan, pv, *, rtol_check, max_conc_mM):
     return z, conv
 
 
+def continuation_anchor(plan: CoupledPlan) -> np.ndarray:
+    """Where the parameter continuation starts: the composition's defaults in
+    ``plan.params`` order (NaN: no default, each set starts at its own value)."""
+    defaults = plan.membrane.defaults()
+    return np.array([float(defaults.get(k, np.nan)) for k in plan.params])
+
+
 def _continuation(plan: CoupledPlan, pv, *, max_rounds=_MAX_ROUNDS, min_ds=_MIN_DS):
     """Parameter continuation for the sets no start reached: from the composition's
     defaults (solved from the starts) to each set along ``θ(s) = θ_d^(1-s) θ^s``
@@ -192,11 +199,8 @@ def _continuation(plan: CoupledPlan, pv, *, max_rounds=_MAX_ROUNDS, min_ds=_MIN_
     not converged."""
     n = np.broadcast_arrays(*pv)[0].size
     target = [np.broadcast_to(np.asarray(p, dtype=float), (n,)) for p in pv]
-    defaults = plan.membrane.defaults()
-    anchor = []
-    for k, t in zip(plan.params, target, strict=True):
-        d = float(defaults.get(k, np.nan))
-        anchor.append(np.where(np.isfinite(d), d, t))  # no default: the set's own value
+    anchor = [np.where(np.isfinite(d), d, t)  # no default: the set's own value
+              for d, t in zip(continuation_anchor(plan), target, strict=True)]
     a0 = [a[:1] for a in anchor]
     start = None
     for v0 in _STARTS_MV:

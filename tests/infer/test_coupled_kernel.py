@@ -63,7 +63,7 @@ def _params(m, n=1, **over):
 
 
 def _assert_same(m, p, kernel_out, sol):
-    """Compiled (after hand-back) and NumPy: identical reasons; the reduced unknowns
+    """Compiled and NumPy: identical reasons; the reduced unknowns
     and the state within relative 1e-10 where there is a steady state."""
     reduced, reason = kernel_out
     np.testing.assert_array_equal(reason, sol.reason)
@@ -87,7 +87,7 @@ def test_compiled_solver_agrees_with_numpy_on_a_random_design(name):
     x, reason, iters, nums = compiled_solver(m)(p, None)
     assert nums.shape == (plan_for(m).dim - 1, 300)
     assert (iters > 0).all()
-    # the kernel alone, no hand-back: the NumPy reasons and answers
+    # the kernel alone, and the Op's solve through it: the NumPy reasons and answers
     _assert_same(m, p, ((x, *nums), reason), sol)
     _assert_same(m, p, _solve(m, p, None), sol)
 
@@ -100,9 +100,9 @@ def _loaded_cell():
          "nkcc1_kinetic", "kcc2_kinetic"], "osmotic")
 
 
-def test_reason_codes_and_hand_back_on_a_loaded_design():
+def test_reason_codes_on_a_loaded_design():
     """Pumps too weak and loads too large for many sets: reasons 2 and 4 appear, and
-    the compiled solver (alone, and with the hand-back of its reason-2 sets) assigns the
+    the compiled solver (alone, and through the Op's solve) assigns the
     NumPy solver's codes and answers."""
     m = _loaded_cell()
     rng = np.random.default_rng(21)
