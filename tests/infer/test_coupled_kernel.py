@@ -11,6 +11,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from _designs import random_design
 
 from iongrad.infer.kernels import compiled_solver, kernel_source
 from iongrad.infer.steady_op import SteadyStateOp, _solve
@@ -41,18 +42,6 @@ HARD = {"g_na_nS": 0.14824427406781582, "g_k_nS": 13.716310582379396,
         "k_o_mM": 2.71688223167761, "ca_o_mM": 1.383379059558337}
 
 
-def _random_design(m: Membrane, n: int, rng, spread: float = 0.7) -> dict[str, np.ndarray]:
-    """The membrane's defaults, with every rate or conductance of a transport process
-    and the bath K+ varied log-uniformly by ``e^±spread``."""
-    p = {k: np.full(n, float(v)) for k, v in m.defaults().items()}
-    vary = [k for k in p if k.startswith(("g_", "p_na", "p_k", "p_cl", "kcc2_", "nkcc1_",
-                                          "ncx_k_pA", "pmca_max", "sglt1_jmax",
-                                          "pump_density"))]
-    for k in vary:
-        if p[k][0] > 0:
-            p[k] = p[k] * np.exp(rng.uniform(-spread, spread, n))
-    p["k_o_mM"] = p["k_o_mM"] * np.exp(rng.uniform(-0.4, 0.4, n))
-    return p
 
 
 def _params(m, n=1, **over):
@@ -81,7 +70,7 @@ def _assert_same(m, p, kernel_out, sol):
 def test_compiled_solver_agrees_with_numpy_on_a_random_design(name):
     m = composition(name)
     assert isinstance(plan_for(m), CoupledPlan)
-    p = _random_design(m, 300, np.random.default_rng(20))
+    p = random_design(m, 300, np.random.default_rng(20))
     sol = solve_membrane(m, p)
     assert sol.feasible.mean() > 0.9
     x, reason, iters, nums = compiled_solver(m)(p, None)
@@ -107,7 +96,7 @@ def test_reason_codes_on_a_loaded_design():
     m = _loaded_cell()
     rng = np.random.default_rng(21)
     n = 300
-    p = _random_design(m, n, rng)
+    p = random_design(m, n, rng)
     p["pump_density_per_um2"] = p["pump_density_per_um2"] * np.exp(rng.uniform(-9, 0, n))
     p["activity_load_pA"] = np.exp(rng.uniform(0.0, 9.0, n))
     p["osm_o_mOsm"] = default_bath_osmolarity(p["na_o_mM"], p["k_o_mM"])
@@ -126,7 +115,7 @@ def test_continuation_solves_what_the_starts_miss_as_numpy_does():
                             "activity_load", "ncx", "pmca"], "fixed")
     rng = np.random.default_rng(24)
     n = 300
-    p = _random_design(m, n, rng)
+    p = random_design(m, n, rng)
     p["pump_density_per_um2"] = p["pump_density_per_um2"] * np.exp(rng.uniform(-9, 0, n))
     p["activity_load_pA"] = np.exp(rng.uniform(0.0, 9.0, n))
     plan = plan_for(m)
@@ -185,14 +174,14 @@ def test_a_composition_declared_here_gets_its_own_kernel():
         assert "def kernel(" in sources[key]
         for s in plan_for(m).param_symbols:
             assert s.name in sources[key]
-        p = _random_design(m, 200, np.random.default_rng(22))
+        p = random_design(m, 200, np.random.default_rng(22))
         sol = solve_membrane(m, p)
         assert sol.feasible.mean() > 0.9
         _assert_same(m, p, _solve(m, p, None), sol)
     assert "kcc2_u_pA" in sources["kcc2"] and "kcc2_u_pA" not in sources["nkcc1"]
     assert "nkcc1_u_pA" in sources["nkcc1"] and "nkcc1_u_pA" not in sources["kcc2"]
     m = cells["kcc2"]
-    p = _random_design(m, 200, np.random.default_rng(23))
+    p = random_design(m, 200, np.random.default_rng(23))
     (_ln_na, ln_k, ln_cl, _v), reason = _solve(m, p, None)
     f = reason == 0
     assert f.mean() > 0.9

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
+from _designs import random_design
 
 from iongrad.models.codegen import numpy_function
 from iongrad.models.constants import F_C_PER_MOL, R_J_PER_MOL_K
@@ -56,18 +57,6 @@ def _vt(t):
     return R_J_PER_MOL_K * t / F_C_PER_MOL * 1e3
 
 
-def _random_design(m: Membrane, n: int, rng, spread: float = 0.7) -> dict[str, np.ndarray]:
-    """The membrane's defaults, with every rate or conductance of a transport process
-    and the bath K+ varied log-uniformly by ``e^±spread``."""
-    p = {k: np.full(n, float(v)) for k, v in m.defaults().items()}
-    vary = [k for k in p if k.startswith(("g_", "p_na", "p_k", "p_cl", "kcc2_", "nkcc1_",
-                                          "ncx_k_pA", "pmca_max", "sglt1_jmax",
-                                          "pump_density"))]
-    for k in vary:
-        if p[k][0] > 0:
-            p[k] = p[k] * np.exp(rng.uniform(-spread, spread, n))
-    p["k_o_mM"] = p["k_o_mM"] * np.exp(rng.uniform(-0.4, 0.4, n))
-    return p
 
 
 def _random_inputs(syms, n, rng):
@@ -102,7 +91,7 @@ def test_kcc2_alone_sets_the_ion_product_ratio(form):
                                                 na_k_pump(), activity_load(), form()))
     rng = np.random.default_rng(151)
     n = 200
-    p = _random_design(m, n, rng)
+    p = random_design(m, n, rng)
     p["cl_o_mM"] = rng.uniform(60.0, 140.0, n)
     sol = solve_membrane(m, p)
     f = sol.feasible
@@ -119,7 +108,7 @@ def test_nkcc1_alone_sets_the_ion_product_ratio(form):
                                                  na_k_pump(), activity_load(), form()))
     rng = np.random.default_rng(152)
     n = 200
-    p = _random_design(m, n, rng)
+    p = random_design(m, n, rng)
     sol = solve_membrane(m, p)
     f = sol.feasible
     assert f.mean() > 0.95
@@ -234,7 +223,7 @@ def test_generated_jacobian_matches_finite_differences(name):
     assert isinstance(plan, CoupledPlan)
     rng = np.random.default_rng(154)
     n = 50
-    p = _random_design(m, n, rng)
+    p = random_design(m, n, rng)
     pv = [p[k] for k in plan.params]
     sol = solve_membrane(m, p)
     z = [np.asarray(zz) + rng.normal(0, 0.05, n) for zz in sol.reduced]
@@ -264,7 +253,7 @@ def test_enterocyte_reduces_to_one_dimension_with_a_generated_slope():
     assert not isinstance(plan, CoupledPlan) and plan.master_ion == "na"
     rng = np.random.default_rng(157)
     n = 200
-    p = _random_design(m, n, rng)
+    p = random_design(m, n, rng)
     pv = [p[k] for k in plan.params]
     prep = plan.prepare(pv)
     x = rng.uniform(np.log(3.0), np.log(60.0), n)
@@ -281,7 +270,7 @@ def test_slope_conductance_of_the_myocyte_is_the_derivative_of_its_current():
     plan = plan_for(m)
     rng = np.random.default_rng(155)
     n = 200
-    p = _random_design(m, n, rng)
+    p = random_design(m, n, rng)
     pv = [p[k] for k in plan.params]
     c = [np.exp(rng.uniform(np.log(2), np.log(150), n)) for _ in m.ions]
     c[m.ions.index("ca")] = np.exp(rng.uniform(np.log(1e-5), np.log(1e-3), n))
@@ -301,7 +290,7 @@ def test_each_new_composition_solves_over_a_random_design(name):
     m = composition(name)
     rng = np.random.default_rng(156)
     n = 400
-    p = _random_design(m, n, rng)
+    p = random_design(m, n, rng)
     sol = solve_membrane(m, p)
     f = sol.feasible
     assert f.mean() >= 0.99
@@ -425,7 +414,7 @@ def test_atp_shares_sum_to_the_cells_atp_use(name):
     m = composition(name)
     rng = np.random.default_rng(158)
     n = 200
-    p = _random_design(m, n, rng)
+    p = random_design(m, n, rng)
     b = atp_budget_of(m, **p)
     f = b["feasible"]
     assert f.mean() > 0.95
@@ -466,7 +455,7 @@ def test_every_backend_reports_the_same_atp_budget(name):
     from iongrad.workflows.registry import membrane_entry
 
     m = composition(name)
-    p = _random_design(m, 60, np.random.default_rng(7))
+    p = random_design(m, 60, np.random.default_rng(7))
     ref = steady_state_of(m, **p)
     b = atp_budget_of(m, **p)
     f = ref["feasible"]
