@@ -123,14 +123,14 @@ def _coupled_solves(n: int) -> None:
         _x, reason, _it, _nums = solve(p, None)
         t_k = time.perf_counter() - t
         t = time.perf_counter()
-        _red, reason_op = _solve(m, p, None)  # the Op's path: reason 2 handed to NumPy
+        _red, reason_op = _solve(m, p, None)  # the Op's path
         t_op = time.perf_counter() - t
         t = time.perf_counter()
         sol = solve_membrane(m, p)
         t_np = time.perf_counter() - t
         same = bool(np.array_equal(reason_op, sol.reason))
         print(f"{name}, {n} sets: compiled {n / t_k:.3g} solves/s ({np.mean(reason == 0):.3f} "
-              f"solved) | with hand-back {n / t_op:.3g} solves/s | NumPy {n / t_np:.3g} "
+              f"solved) | Op path {n / t_op:.3g} solves/s | NumPy {n / t_np:.3g} "
               f"solves/s ({np.mean(sol.reason == 0):.3f} solved) | compiled/NumPy "
               f"{t_np / t_k:.1f}x | same reasons: {same}")
 
