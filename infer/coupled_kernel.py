@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-from iongrad.models.mechanisms import conc
 from iongrad.models.steady_coupled import (
     _ANCHOR_ITER,
     _ARMIJO,
@@ -50,19 +49,10 @@ from iongrad.models.steady_coupled import (
 __all__ = ["coupled_exprs", "coupled_kernel_source"]
 
 def coupled_exprs(plan: CoupledPlan) -> dict:
-    """The plan's system, symbolically: unknowns, residuals, their scales and Jacobian.
-
-    The scales are built as :class:`CoupledPlan` builds them: each balance's
-    ``membrane.flux_scale`` and the electroneutrality scale, with every concentration
-    replaced by its expression of the unknowns (``plan.state_exprs``)."""
-    m = plan.membrane
-    sub = {conc(x): e for x, e in zip(m.ions, plan.state_exprs[:-1], strict=True)}
-    scales = [m.flux_scale(x).xreplace(sub) for x in m.ions]
-    scales.append(m.electroneutrality_scale.xreplace(sub))
-    z = list(plan.reduced_vars)
-    res = list(plan.reduced_residuals)
-    jac = [sp.diff(e, s) for e in res for s in z]
-    return {"z": z, "residuals": res, "scales": scales, "jacobian": jac}
+    """The plan's system, symbolically: unknowns, residuals, their scales and Jacobian
+    (row-major), as :class:`CoupledPlan` built them for its NumPy solver."""
+    return {"z": list(plan.reduced_vars), "residuals": list(plan.reduced_residuals),
+            "scales": list(plan.reduced_scales), "jacobian": list(plan.reduced_jacobian)}
 
 
 def _unpack(plan, ind, with_z=True):

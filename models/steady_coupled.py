@@ -78,6 +78,10 @@ class CoupledPlan:
         jac = [sp.diff(e, s) for e in eqs for s in z]
         self.reduced_vars = tuple(z)
         self.reduced_residuals = tuple(eqs)
+        #: each balance's gross-flux scale (electroneutrality's last) and the Jacobian
+        #: of the residuals, row-major: what the compiled kernel prints
+        self.reduced_scales = tuple(scales)
+        self.reduced_jacobian = tuple(jac)
         self.state_exprs = (*(sp.exp(s) for s in logs), v)
         self._fun = numpy_function([*z, *self.param_symbols], [*eqs, *scales])
         self._jac = numpy_function([*z, *self.param_symbols], jac)
