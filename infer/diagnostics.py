@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["LABELS", "THRESHOLDS", "advice", "count_nan_draws", "diagnose", "identifiability",
-           "summary_table"]
+__all__ = ["LABELS", "THRESHOLDS", "advice", "correlation_warning", "count_nan_draws",
+           "diagnose", "identifiability", "summary_table"]
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
@@ -230,6 +230,39 @@ def diagnose(idata, var_names: list[str] | None = None) -> dict:
             "thresholds": dict(THRESHOLDS)}
 
 
+def _factor(sd_log: float) -> str:
+    """A log-scale SD as the multiplicative spread a reader can picture."""
+    if sd_log < 0.1:
+        return f"±{100 * sd_log:.1f}%"
+    return f"a factor of {np.exp(sd_log):.2g}"
+
+
+def correlation_warning(name_a: str, log_a, name_b: str, log_b) -> str:
+    """The warning for two strongly correlated parameters, from their log draws.
+
+    States what the data did determine: the SD of the log of their ratio and of their
+    product (the two combinations a ridge in log space runs across and along), so a
+    reader can tell a well-fixed ratio with an unfixed scale from two parameters the
+    data barely inform.
+    """
+    log_a, log_b = np.asarray(log_a, dtype=float), np.asarray(log_b, dtype=float)
+    r = float(np.corrcoef(log_a, log_b)[0, 1])
+    sd_ratio = float(np.std(log_a - log_b))
+    sd_product = float(np.std(log_a + log_b))
+    if r > 0:
+        fixed, sd_fixed, loose, sd_loose = (f"their ratio {name_a}/{name_b}", sd_ratio,
+                                            "their common scale", sd_product)
+        logs = f"SD of ln ratio {sd_ratio:.3g}, of ln product {sd_product:.3g}"
+    else:
+        fixed, sd_fixed, loose, sd_loose = (f"their product {name_a}·{name_b}", sd_product,
+                                            "how it is shared between them", sd_ratio)
+        logs = f"SD of ln product {sd_product:.3g}, of ln ratio {sd_ratio:.3g}"
+    return (f"{name_a} and {name_b} are strongly correlated (r = {r:.2f}): the data fix "
+            f"{fixed} to {_factor(sd_fixed)} but {loose} only to {_factor(sd_loose)} "
+            f"({logs}). Report that combination, or add an observable that moves one "
+            "without the other.")
+
+
 def identifiability(idata, parameters: list[str], priors: dict | None = None,
                     threshold: float = 0.9) -> dict:
     """Posterior correlations (log scale) between fitted parameters, with warnings.
@@ -257,10 +290,8 @@ def identifiability(idata, parameters: list[str], priors: dict | None = None,
                 r = float(c[i, j])
                 corr.append([names[i], names[j], round(r, 4)])
                 if abs(r) > threshold:
-                    warnings.append(
-                        f"{names[i]} and {names[j]} are strongly correlated (r = {r:.2f}): "
-                        "the data constrain a combination of them; add observables that "
-                        "separate them (e.g. input resistance, pump current, Na_i, O2).")
+                    warnings.append(correlation_warning(names[i], cols[i], names[j],
+                                                        cols[j]))
     if priors:
         for label, col in zip(names, cols, strict=True):
             base = label.split("[")[0]

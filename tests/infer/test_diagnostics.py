@@ -77,3 +77,30 @@ def test_r_hat_is_not_rounded_before_the_threshold():
         c = next(c for c in diagnose(idata)["checks"] if c["name"] == "r_hat")
         assert c["value"] == pytest.approx(exact, rel=1e-12)
         assert c["passed"] == (exact <= RHAT_MAX)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_correlation_warning_states_which_combination_the_data_fixed_and_how_well(sign):
+    """A ridge in log space: the ratio (r > 0) or the product (r < 0) is fixed to ±4%, the
+    other combination only to a factor of about e. The warning names the fixed combination
+    and quotes both spreads as the draws give them (not a generic 'add observables')."""
+    from iongrad.infer.diagnostics import correlation_warning, identifiability
+
+    rng = np.random.default_rng(3)
+    loose, tight = rng.normal(0, 0.5, 4000), rng.normal(0, 0.02, 4000)
+    log_a, log_b = loose + tight, sign * (loose - tight)
+    sd_ratio, sd_product = np.std(log_a - log_b), np.std(log_a + log_b)
+    msg = correlation_warning("g_a", log_a, "g_b", log_b)
+    if sign > 0:
+        assert "the data fix their ratio g_a/g_b to ±" in msg, msg
+        assert f"SD of ln ratio {sd_ratio:.3g}, of ln product {sd_product:.3g}" in msg
+        assert sd_ratio < 0.1 < sd_product
+    else:
+        assert "the data fix their product g_a·g_b to ±" in msg, msg
+        assert f"SD of ln product {sd_product:.3g}, of ln ratio {sd_ratio:.3g}" in msg
+        assert sd_product < 0.1 < sd_ratio
+    assert f"only to a factor of {np.exp(2 * np.std(loose)):.2g}" in msg
+    # identifiability() warns with the same text for the same draws
+    post = {"g_a": np.exp(log_a).reshape(2, 2000), "g_b": np.exp(log_b).reshape(2, 2000)}
+    ident = identifiability(az.from_dict(posterior=post), ["g_a", "g_b"])
+    assert ident["warnings"] == [msg]

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from iongrad.infer.diagnostics import correlation_warning
 from iongrad.workflows.report.document import _Doc
 from iongrad.workflows.report.figures import _pyplot, _safe_figure
 from iongrad.workflows.report.fit_context import _population_vars
@@ -118,11 +119,12 @@ def _fit_pairs(doc: _Doc, ctx: dict[str, Any]) -> None:
                                                   "|r| >= 0.8 is marked strong.")
     warnings = list(ident.get("warnings") or [])
     if not ident and correlations:
+        draws = dict(pairs)
         for a, b, r in correlations:
-            if isinstance(r, float) and abs(r) >= 0.8:
-                warnings.append(f"{a} and {b} are strongly correlated (r = {r:.2f}): the data "
-                                f"constrain mainly their {'ratio' if r > 0 else 'product'}; "
-                                "report them jointly or fix one of them.")
+            if isinstance(r, float) and abs(r) >= 0.8 and a in draws and b in draws:
+                with np.errstate(all="ignore"):
+                    warnings.append(correlation_warning(a, np.log(np.abs(draws[a])),
+                                                        b, np.log(np.abs(draws[b]))))
     if warnings:
         for w in warnings:
             s.alert("warn", str(w), cls="identifiability-warning")
