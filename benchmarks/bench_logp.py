@@ -41,14 +41,15 @@ def _models(which: str):
     import sbc
 
     if which in ("all", "sbc"):
+        des = sbc.design_of("pump_leak")
         yield ("SBC model (4 cells x 5 rows)",
-               build_model(sbc.make_dataset(4), sbc.fit_spec())[0], False)
+               build_model(des.make_dataset(4), des.fit_spec())[0], False)
     if which in ("all", "8cell"):
         yield "8-cell fit (synthetic_vrest_ko)", build_model(
             load_shipped("synthetic_vrest_ko"),
             FitSpec(fixed={"g_cl_nS": 0.3, "k_na_mM": 12.0}))[0], False
     if which in ("all", "chloride"):
-        des = sbc.ChlorideDesign()
+        des = sbc.design_of("chloride")
         n = des.default_cells
         yield (f"chloride SBC model ({n} cells x {len(des.conditions)} baths, coupled)",
                build_model(des.make_dataset(n), des.fit_spec())[0], True)
