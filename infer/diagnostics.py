@@ -12,10 +12,13 @@ import warnings
 
 import numpy as np
 
-__all__ = ["LABELS", "THRESHOLDS", "advice", "correlation_warning", "count_nan_draws",
-           "diagnose", "identifiability", "summary_table"]
+__all__ = ["CORRELATION_STRONG", "LABELS", "THRESHOLDS", "advice", "correlation_warning",
+           "count_nan_draws", "diagnose", "identifiability", "summary_table"]
 
 RHAT_MAX = 1.01
+#: |r| of two parameters' log draws above which they are reported as strongly correlated
+#: (the identifiability warning, and the "strong" mark of the report's correlation table)
+CORRELATION_STRONG = 0.9
 ESS_PER_CHAIN_MIN = 100
 BFMI_MIN = 0.3
 
@@ -264,7 +267,7 @@ def correlation_warning(name_a: str, log_a, name_b: str, log_b) -> str:
 
 
 def identifiability(idata, parameters: list[str], priors: dict | None = None,
-                    threshold: float = 0.9) -> dict:
+                    threshold: float = CORRELATION_STRONG) -> dict:
     """Posterior correlations (log scale) between fitted parameters, with warnings.
 
     Warns where ``|r| > threshold`` (the data constrain a combination, e.g. a ratio,

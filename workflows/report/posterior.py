@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from iongrad.infer.diagnostics import correlation_warning
+from iongrad.infer.diagnostics import CORRELATION_STRONG, correlation_warning
 from iongrad.workflows.report.document import _Doc
 from iongrad.workflows.report.figures import _pyplot, _safe_figure
 from iongrad.workflows.report.fit_context import _population_vars
@@ -110,18 +110,19 @@ def _fit_pairs(doc: _Doc, ctx: dict[str, Any]) -> None:
         for c in correlations:
             a, b, r = (c[0], c[1], c[2]) if isinstance(c, list | tuple) else (
                 c.get("a"), c.get("b"), c.get("r"))
-            flag = (isinstance(r, int | float) and abs(r) >= 0.8)
+            flag = (isinstance(r, int | float) and abs(r) > CORRELATION_STRONG)
             rows.append([str(a), str(b), _fmt(r, 3),
                          {"text": "strong" if flag else "ok",
                           "status": "warn" if flag else "pass"}])
         s.table(["parameter A", "parameter B", "correlation r", "note"], rows,
                 id="correlations-table", caption=f"Posterior correlations, {source}; "
-                                                  "|r| >= 0.8 is marked strong.")
+                                                  f"|r| > {CORRELATION_STRONG} is marked strong.")
     warnings = list(ident.get("warnings") or [])
     if not ident and correlations:
         draws = dict(pairs)
         for a, b, r in correlations:
-            if isinstance(r, float) and abs(r) >= 0.8 and a in draws and b in draws:
+            if (isinstance(r, float) and abs(r) > CORRELATION_STRONG and a in draws
+                    and b in draws):
                 with np.errstate(all="ignore"):
                     warnings.append(correlation_warning(a, np.log(np.abs(draws[a])),
                                                         b, np.log(np.abs(draws[b]))))
