@@ -319,6 +319,19 @@ def _scipy_rescue(m, p, idx, *, max_points=100, rtol=1e-9) -> tuple[int, int]:
     return tried, solved
 
 
+def _compiled_path(m, p: dict[str, np.ndarray], reason: np.ndarray) -> dict:
+    """The likelihood's solver on the same sets (the steady-state Op's path: the compiled
+    kernel): its rate and the sets where its reason code differs from the NumPy solver's."""
+    from iongrad.infer.steady_op import _solve
+
+    _solve(m, {k: v[:8] for k, v in p.items()}, None)  # compile (or load) the kernel first
+    t0 = time.perf_counter()
+    _red, reason_op = _solve(m, p, None)
+    dt = time.perf_counter() - t0
+    return {"compiled_rate_per_s": reason.size / dt,
+            "compiled_reason_differs": int(np.sum(np.asarray(reason_op) != reason))}
+
+
 def check_new_composition(name: str, log2n: int, seed: int) -> dict:
     """Every point of a wide design of a new composition converged (relative residual
     ≤ 1e-9 recomputed from the rate laws, concentrations finite and > 0) or flagged; the
@@ -356,7 +369,9 @@ def check_new_composition(name: str, log2n: int, seed: int) -> dict:
                                           .astype(int))] if at_unphysical_root.size else []
     tried_idx = np.concatenate([flagged[sol.reason[flagged] != 5], sample]).astype(int)
     tried, rescued = _scipy_rescue(m, p, tried_idx, max_points=tried_idx.size)
-    return {"composition": name, "ions": m.ions, "mechanisms": [x.name for x in m.mechanisms],
+    compiled = _compiled_path(m, p, sol.reason)
+    return {**compiled, "composition": name, "ions": m.ions,
+            "mechanisms": [x.name for x in m.mechanisms],
             "solver": type(plan).__name__, "n": n, "solve_s": dt, "rate_per_s": n / dt,
             "converged_fraction": float(feas.mean()),
             "infeasible_by_reason": {REASONS[k]: int(np.sum(sol.reason == k))
@@ -427,7 +442,9 @@ def _print_new(res: dict, args) -> int:
               f"residual {r['worst_residual_converged']:.2e}  converged above tol "
               f"{r['converged_above_tol']}  flagged solved by scipy "
               f"{r['flagged_solved_independently']}/{r['flagged_tried_independently']}  "
-              f"({r['rate_per_s']:,.0f} solves/s)")
+              f"({r['rate_per_s']:,.0f} solves/s; the likelihood's compiled path "
+              f"{r['compiled_rate_per_s']:,.0f} solves/s, reason codes differing on "
+              f"{r['compiled_reason_differs']})")
         for reason, count in r["infeasible_by_reason"].items():
             if count:
                 print(f"        {count / r['n']:.4f}  {reason}")

@@ -33,7 +33,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from iongrad.models.codegen import EXP_CLAMP
-from iongrad.models.mechanisms.base import ghk_phi, ghk_phi_d1, ghk_phi_d2
+from iongrad.models.mechanisms.base import ghk_phi, ghk_phi_d1, ghk_phi_d2, voltage
 from iongrad.models.membrane import Membrane, default_bath_osmolarity
 from iongrad.models.steady_core import SteadyPlan, plan_for
 from iongrad.models.steady_coupled import CoupledPlan, continuation_anchor
@@ -74,8 +74,8 @@ def _lines(pairs, printer, indent):
 
 
 _RIDDERS = """
-def _ridders(lo, hi, flo, fhi, max_iter, {prep}):
-    # the scalar form of iongrad.models._roots.ridders (xtol 1e-14, ftol 1e-15)
+def {name}(lo, hi, flo, fhi, max_iter, {args}):
+    # the scalar form of iongrad.models._roots.ridders (xtol 1e-14, ftol {ftol})
     x = lo if abs(flo) < abs(fhi) else hi
     done = flo == 0.0 or fhi == 0.0
     if flo == 0.0:
@@ -86,7 +86,7 @@ def _ridders(lo, hi, flo, fhi, max_iter, {prep}):
     while not done and it < max_iter:
         it += 1
         mid = 0.5 * (lo + hi)
-        fmid = _h(mid, {prep})
+        fmid = {fn}(mid, {args})
         sq = math.sqrt(max(fmid * fmid - flo * fhi, 0.0))
         if sq > 0:
             sgn = -1.0 if flo < fhi else (1.0 if flo > fhi else 0.0)
@@ -94,7 +94,7 @@ def _ridders(lo, hi, flo, fhi, max_iter, {prep}):
         else:
             new = mid
         new = min(max(new, min(lo, hi)), max(lo, hi))
-        fnew = _h(new, {prep})
+        fnew = {fn}(new, {args})
         if mid <= new:
             a, b, fa, fb = mid, new, fmid, fnew
         else:
@@ -108,18 +108,18 @@ def _ridders(lo, hi, flo, fhi, max_iter, {prep}):
         x_prev = x
         x = new if abs(fnew) <= abs(fmid) else mid
         tol = 1e-14 * max(1.0, abs(x))
-        if (abs(fnew) <= 1e-15 or abs(fmid) <= 1e-15 or (hi - lo) <= tol
+        if (abs(fnew) <= {ftol} or abs(fmid) <= {ftol} or (hi - lo) <= tol
                 or abs(x - x_prev) <= tol):
             done = True
     return x, done, it
 """
 
 _BRACKET = """
-def _bracket(x0, {prep}):
-    # the scalar form of iongrad.models._roots.expand_bracket (start x0 +- 0.5, step 0.5)
-    lo, hi = x0 - 0.5, x0 + 0.5
-    flo, fhi = _h(lo, {prep}), _h(hi, {prep})
-    width = 0.5
+def {name}(x0, {args}):
+    # the scalar form of iongrad.models._roots.expand_bracket (start x0 +- {step}, step {step})
+    lo, hi = x0 - {step}, x0 + {step}
+    flo, fhi = {fn}(lo, {args}), {fn}(hi, {args})
+    width = {step}
     for _ in range(60):
         need_lo = flo > 0
         need_hi = fhi < 0 and not need_lo
@@ -128,11 +128,11 @@ def _bracket(x0, {prep}):
         if need_lo:
             hi, fhi = lo, flo
             lo = lo - width
-            flo = _h(lo, {prep})
+            flo = {fn}(lo, {args})
         else:
             lo, flo = hi, fhi
             hi = hi + width
-            fhi = _h(hi, {prep})
+            fhi = {fn}(hi, {args})
         width *= 2.0
     ok = flo <= 0 and fhi >= 0 and math.isfinite(flo) and math.isfinite(fhi)
     return lo, hi, flo, fhi, ok
@@ -178,12 +178,23 @@ def kernel_source(membrane: Membrane) -> str | None:
         prep = ", ".join(params)
         prepared_lines = []
         resid = [f"def _resid({x}, {', '.join(guesses)}, {prep}):", f"{ind1}ok = True"]
+        inner = []
         dnames = []
         for j, (nv, b, db, dearlier, g) in enumerate(plan.numeric_exprs):
             earlier = [x, *plan.reduced_vars[1:1 + j]]
+            args = ", ".join([f"sgn_{j}", *(str(e) for e in earlier), prep])
+            # where Newton does not settle: bracket from its start outward and Ridders on
+            # the balance made increasing (steady_core._bracketed_1d, step 10 mV for V)
+            inner += [f"def _g_{j}({nv}, {args}):",
+                      f"{ind1}return sgn_{j} * ({pr.doprint(b)})",
+                      _BRACKET.format(name=f"_bracket_{j}", fn=f"_g_{j}", args=args,
+                                      step="10.0" if nv == voltage() else "1.0"),
+                      _RIDDERS.format(name=f"_ridders_{j}", fn=f"_g_{j}", args=args,
+                                      ftol="0.0")]
             resid += [
                 f"{ind1}{nv} = {guesses[j]} if math.isfinite({guesses[j]}) else "
                 f"{pr.doprint(g)}",
+                f"{ind1}start_{j} = {nv} if math.isfinite({nv}) else 0.0",
                 f"{ind1}ok_{j} = False",
                 f"{ind1}for _k in range(100):",
                 f"{ind1}    st = ({pr.doprint(b)}) / ({pr.doprint(db)})",
@@ -193,6 +204,20 @@ def kernel_source(membrane: Membrane) -> str | None:
                 f"{ind1}        break",
                 f"{ind1}    if not math.isfinite(st):",
                 f"{ind1}        break",
+                f"{ind1}if not ok_{j}:",
+                f"{ind2}y_n = {nv}",
+                f"{ind2}{nv} = start_{j}",
+                f"{ind2}db_s = {pr.doprint(db)}",
+                f"{ind2}sgn_{j} = -1.0 if (math.isfinite(db_s) and db_s < 0) else 1.0",
+                f"{ind2}lo, hi, flo, fhi, br = _bracket_{j}(start_{j}, {args})",
+                f"{ind2}if not br:",
+                f"{ind2}    flo, fhi = -1.0, 1.0",
+                f"{ind2}root, conv_r, _it = _ridders_{j}(lo, hi, flo, fhi, 200, {args})",
+                f"{ind2}if conv_r and br and math.isfinite(root):",
+                f"{ind2}    {nv} = root",
+                f"{ind2}    ok_{j} = True",
+                f"{ind2}else:",
+                f"{ind2}    {nv} = y_n",
                 f"{ind1}ok = ok and ok_{j}",
                 f"{ind1}db_{j} = {pr.doprint(db)}",
             ]
@@ -206,6 +231,7 @@ def kernel_source(membrane: Membrane) -> str | None:
                                            for j in range(k)]
         resid += [f"{ind1}return ({pr.doprint(fe[0])}, {' + '.join(dr)}, "
                   f"{pr.doprint(fe[-1])}, ok, {', '.join(nums)})"]
+        resid = [*inner, *resid]
         call = f"_resid({x}, {', '.join(guesses)}, {prep})"
     cold = ", ".join(["np.nan"] * k)
     h_call = f"_resid({x}, {cold + ', ' if k else ''}{prep})"
@@ -220,7 +246,9 @@ def kernel_source(membrane: Membrane) -> str | None:
     n_state = len(plan.state_exprs)
     conc = [f"({pr.doprint(e)})" for e in post_red[:n_state - 1]]
     src = [
-        *resid, _BRACKET.format(prep=prep), _RIDDERS.format(prep=prep),
+        *resid,
+        _BRACKET.format(name="_bracket", fn="_h", args=prep, step="0.5"),
+        _RIDDERS.format(name="_ridders", fn="_h", args=prep, ftol="1e-15"),
         "def kernel(x0, " + ", ".join(f"P_{p}" for p in params)
         + ", max_iter_newton, max_iter, rtol_check, max_conc, osmotic, osm_o):",
         f"{ind1}m = x0.shape[0]",

@@ -478,6 +478,36 @@ def test_compiled_ghk_solver_solves_whatever_the_numpy_solver_solves(volume):
         assert all(np.all(c > 0) for c in state[:-1])
 
 
+def test_compiled_solver_gives_numpy_reason_codes_where_an_inner_newton_stalls():
+    """The enterocyte's V is an inner numeric step (SGLT1 saturates in V). Where that
+    step's Newton does not settle, the NumPy solver brackets and solves it by Ridders;
+    the compiled kernel (the likelihood's solver) must do the same, or it rejects cells
+    the NumPy solver solves (it did on 0.65% of this design: reason 1 or 2 for 0). Wide
+    log-uniform Sobol design of the solver-robustness benchmark."""
+    from scipy.stats import qmc
+
+    from iongrad.models.membrane import composition
+
+    m = composition("enterocyte")
+    ranges = {"g_na_nS": (0.01, 1.0), "g_k_nS": (0.05, 5.0), "g_cl_nS": (0.01, 1.0),
+              "sglt1_jmax_pA": (0.1, 10.0), "glucose_o_mM": (0.5, 50.0),
+              "pump_density_per_um2": (30.0, 3000.0), "k_na_mM": (1.0, 100.0),
+              "k_o_mM": (1.0, 40.0)}
+    u = qmc.Sobol(d=len(ranges) + 1, scramble=True, seed=27).random_base2(13)
+    n = u.shape[0]
+    p = {k: np.full(n, float(v)) for k, v in m.defaults().items()}
+    for j, (k, (lo, hi)) in enumerate(ranges.items()):
+        p[k] = np.exp(np.log(lo) + u[:, j] * (np.log(hi) - np.log(lo)))
+    p["activity_load_pA"] = 20.0 * u[:, -1]
+    ref = solve_membrane(m, p)
+    x, reason, _, nums = compiled_solver(m)(p, None)
+    np.testing.assert_array_equal(reason, ref.reason)
+    f = ref.feasible
+    assert 0.9 < f.mean() < 1.0
+    np.testing.assert_allclose(x[f], ref.x[f], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(nums[0][f], ref.state["v_mV"][f], rtol=0, atol=1e-8)
+
+
 def test_coupled_composition_gets_ift_gradients():
     m = Membrane("immature_neuron_op", (ohmic_leak("na"), ohmic_leak("k"), ohmic_leak("cl"),
                                         na_k_pump(), activity_load(), nkcc1()))
