@@ -3,7 +3,8 @@
 Eight inputs, N = 2^14 base samples with second-order terms: N (2D + 2) =
 294,912 steady-state solves. Prints wall time per stage (sample, evaluate,
 analyse), evaluation throughput, the speed-up over a per-sample
-``scipy.optimize.root`` loop (timed on a subsample and scaled) and peak memory.
+``scipy.optimize.root`` loop (``benchmarks/_root_loop.py``, the same baseline as
+``bench_steady_state.py``; timed on a subsample and scaled) and peak memory.
 
     python benchmarks/bench_sobol.py [--n 16384] [--loop-samples 300]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -19,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from iongrad.models.steady_core import full_system
-from iongrad.models.steady_state import DEFAULT_PARAMS, membrane_for
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _root_loop import parameter_rows, root_loop
+
 from iongrad.workflows.sensitivity import resolve_config, run_config
 
 INPUTS = {
@@ -33,28 +37,6 @@ INPUTS = {
     "k_na_mM": {"bounds": [8.0, 33.0]},
     "a_i_mM": {"bounds": [130.0, 170.0]},
 }
-
-
-def _root_loop(x: np.ndarray, names: list[str]) -> tuple[float, int, int]:
-    """Per-sample scipy.optimize.root on (ln Na_i, ln K_i, ln Cl_i, V), the unreduced
-    equations generated as scalar code; returns (seconds, n, n_failed)."""
-    from scipy.optimize import root
-
-    membrane = membrane_for("ohmic", "fixed")
-    _, f_all = full_system(membrane, scalar=True)
-    t0 = time.perf_counter()
-    failed = 0
-    for row in x:
-        p = dict(DEFAULT_PARAMS)
-        p.update({n: float(v) for n, v in zip(names, row, strict=True)})
-        pv = [p[k] for k in membrane.parameters]
-
-        def f(z, pv=pv):
-            return f_all(z, *pv)
-
-        sol = root(f, [np.log(12.0), np.log(140.0), np.log(10.0), -70.0], method="hybr")
-        failed += not sol.success
-    return time.perf_counter() - t0, x.shape[0], failed
 
 
 def main() -> None:
@@ -90,7 +72,8 @@ def main() -> None:
     t = info["timings_s"]
     n_eval = info["n_evaluations"]
     thr = n_eval / t["evaluate_s"]
-    loop_s, loop_n, loop_failed = _root_loop(x, names)
+    loop_s, _x, success = root_loop(parameter_rows(dict(zip(names, x.T, strict=True))))
+    loop_n, loop_failed = x.shape[0], int(np.sum(~success))
     loop_rate = loop_n / loop_s
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"Sobol' pump-leak, D = {len(INPUTS)}, N = {args.n}, second order: "

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
-from scipy.optimize import root
 
-from iongrad.models.steady_core import full_system
-from iongrad.models.steady_state import _resolve_params, membrane_for, solve_steady_state
+sys.path.insert(0, str(Path(__file__).parent))
 
-#: The unreduced equations (every ion's flux balance and electroneutrality in
-#: ln Na_i, ln K_i, ln Cl_i, V), generated once as scalar code: the loop baseline pays
-#: one compiled-in-Python call per evaluation, not a dispatch through arrays.
-_MEMBRANE = membrane_for("ohmic", "fixed")
-_UNKNOWNS, _F = full_system(_MEMBRANE, scalar=True)
+from _root_loop import parameter_rows, root_loop
+
+from iongrad.models.steady_state import solve_steady_state
 
 
 def design(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -39,19 +37,6 @@ def design(n: int, seed: int = 0) -> dict[str, np.ndarray]:
         "pump_density_per_um2": 10 ** rng.uniform(2.0, 4.0, n),
         "k_na_mM": 10 ** rng.uniform(np.log10(3.0), np.log10(50.0), n),
     }
-
-
-def scipy_one(params: dict[str, float]):
-    """Per-sample reference: hybr on (ln Na_i, ln K_i, ln Cl_i, V), the same equations."""
-    p = _resolve_params("ohmic", "fixed", params)
-    pv = [float(p[k]) for k in _MEMBRANE.parameters]
-
-    def f(z):
-        b_na, b_k, b_cl, en = _F(z, *pv)
-        return [b_na / 10.0, b_k / 10.0, b_cl / 10.0, en]
-
-    return root(f, x0=[np.log(12.0), np.log(140.0), np.log(10.0), -70.0], method="hybr",
-                tol=1e-12)
 
 
 def main() -> None:
@@ -77,15 +62,9 @@ def main() -> None:
     print(f"vectorised, GHK leaks: {args.n / dt_ghk:,.0f} solves/s "
           f"(feasible {ghk.feasible.mean():.4f})")
     m = args.loop
-    t = time.perf_counter()
-    fails, errs = 0, []
-    for i in range(m):
-        r = scipy_one({k: float(v[i]) for k, v in d.items()})
-        if not r.success:
-            fails += 1
-        else:
-            errs.append(abs(np.exp(r.x[0]) / ss.na_i_mM[i] - 1))
-    dt_loop = time.perf_counter() - t
+    dt_loop, xs, success = root_loop(parameter_rows({k: v[:m] for k, v in d.items()}))
+    fails = int(np.sum(~success))
+    errs = list(np.abs(np.exp(xs[success, 0]) / ss.na_i_mM[:m][success] - 1))
     loop_rate = m / dt_loop
     print(f"scipy.optimize.root loop: {m} samples in {dt_loop:.3f} s = {loop_rate:,.0f} "
           f"solves/s; {fails} returned success=False; max |Na_i rel. diff| on the rest "
