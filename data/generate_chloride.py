@@ -183,7 +183,6 @@ def write(out_dir: str | Path | None = None) -> list[Path]:
     return write_datasets({d.name: generate(design=d) for d in DESIGNS.values()}, out_dir)
 
 
-
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: ``python -m iongrad.data.generate_chloride [--out-dir DIR]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -200,7 +200,6 @@ def write(out_dir: str | Path | None = None) -> list[Path]:
     return write_datasets({NAME: generate()}, out_dir)
 
 
-
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m iongrad.data.generate_rundown [--out-dir DIR]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -42,8 +42,6 @@ HARD = {"g_na_nS": 0.14824427406781582, "g_k_nS": 13.716310582379396,
         "k_o_mM": 2.71688223167761, "ca_o_mM": 1.383379059558337}
 
 
-
-
 def _params(m, n=1, **over):
     p = {k: np.full(n, float(v)) for k, v in m.defaults().items()}
     p.update({k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy()

@@ -104,4 +104,3 @@ def test_correlation_warning_states_which_combination_the_data_fixed_and_how_wel
     post = {"g_a": np.exp(log_a).reshape(2, 2000), "g_b": np.exp(log_b).reshape(2, 2000)}
     ident = identifiability(az.from_dict(posterior=post), ["g_a", "g_b"])
     assert ident["warnings"] == [msg]
-

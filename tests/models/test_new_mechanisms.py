@@ -57,8 +57,6 @@ def _vt(t):
     return R_J_PER_MOL_K * t / F_C_PER_MOL * 1e3
 
 
-
-
 def _random_inputs(syms, n, rng):
     """Random values of a mechanism's state and parameters within physical ranges."""
     out = {}

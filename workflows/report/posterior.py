@@ -121,8 +121,7 @@ def _fit_pairs(doc: _Doc, ctx: dict[str, Any]) -> None:
     if not ident and correlations:
         draws = dict(pairs)
         for a, b, r in correlations:
-            if (isinstance(r, float) and abs(r) > CORRELATION_STRONG and a in draws
-                    and b in draws):
+            if isinstance(r, float) and abs(r) > CORRELATION_STRONG:
                 with np.errstate(all="ignore"):
                     warnings.append(correlation_warning(a, np.log(np.abs(draws[a])),
                                                         b, np.log(np.abs(draws[b]))))
